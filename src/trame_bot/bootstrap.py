@@ -1,0 +1,52 @@
+"""The composition root: every entry point (server, scheduler, CLI) and every test builds its
+dependencies here, once, and hands them down. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from trame_bot.clock import Clock, SystemClock
+from trame_bot.config import Settings, load_settings
+from trame_bot.metrics import Metrics
+from trame_bot.services.context import Context
+from trame_bot.store.database import Database
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    db: Database
+    clock: Clock
+    metrics: Metrics = field(default_factory=Metrics)
+    ctx: Context = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = Context(db=self.db, clock=self.clock)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Deps:
+    settings = settings or load_settings()
+    return Deps(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock())
+
+
+def build_web_app(deps: Deps) -> web.Application:
+    """The server: Slack's request URL, the engine's API, health endpoints, and the outbox
+    worker that sends Slack messages and webhooks. Needs SLACK_BOT_TOKEN and
+    SLACK_SIGNING_SECRET."""
+    # Imported here so that CLI commands, which never serve, do not load Slack and aiohttp.
+    from trame_bot.http.app import build_web_app as web_app
+    from trame_bot.slack.app import build_bolt_app
+    from trame_bot.slack.client import build_client
+    from trame_bot.slack.senders import SlackSenders
+
+    token, signing_secret = deps.settings.require_slack()
+    client = build_client(token, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout)
+    senders = SlackSenders(deps.ctx, client).registry()
+    return web_app(
+        deps.ctx, build_bolt_app(deps.ctx, signing_secret, client), senders, deps.metrics
+    )

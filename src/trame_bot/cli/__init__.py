@@ -1,0 +1,9 @@
+"""`trame-bot`: the operator's command line. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+# Importing the command modules attaches their commands to the group.
+from trame_bot.cli import admin, audit, governance, manifest, server
+from trame_bot.cli.app import cli, main
+
+__all__ = ["admin", "audit", "cli", "governance", "main", "manifest", "server"]

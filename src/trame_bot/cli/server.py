@@ -1,0 +1,189 @@
+"""`trame-bot serve` (HTTP for Slack and the engine, with the jobs) and `trame-bot scheduler`
+(the jobs alone), both stopping gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import click
+from aiohttp import web
+
+from trame_bot import jobs
+from trame_bot.bootstrap import Deps, build, build_web_app
+from trame_bot.cli.app import cli
+from trame_bot.config import Settings, load_settings
+from trame_bot.domain.values import parse_duration
+from trame_bot.errors import ConfigError
+from trame_bot.jobs import Schedule
+from trame_bot.logs import configure_logging
+from trame_bot.services.sweep import SweepSettings
+from trame_bot.store.migrate import upgrade_async
+
+log = logging.getLogger("trame_bot.server")
+SHUTDOWN_GRACE = 10.0
+"""Seconds in-flight requests get after SIGTERM; with the outbox worker's 8 s the process is
+gone well within the 30 s platforms allow before SIGKILL."""
+
+
+def _duration(_ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    return parse_duration(value, param.name or "interval")
+
+
+def schedule_options(fn: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--sweep-every",
+                default="5m",
+                show_default=True,
+                callback=_duration,
+                help="Health sweep interval.",
+            ),
+            click.option(
+                "--expiry-window",
+                default="3d",
+                show_default=True,
+                callback=_duration,
+                help="Flag credentials expiring within this.",
+            ),
+            click.option(
+                "--stale-after",
+                default="24h",
+                show_default=True,
+                callback=_duration,
+                help="Flag connectors silent for this long.",
+            ),
+            click.option(
+                "--probe-timeout",
+                default=10.0,
+                show_default=True,
+                type=click.FloatRange(0.1, 120),
+                help="Seconds a health URL may take.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _schedule(
+    sweep_every: timedelta, expiry_window: timedelta, stale_after: timedelta, probe_timeout: float
+) -> Schedule:
+    return Schedule(
+        sweep_every=sweep_every,
+        probe_timeout=probe_timeout,
+        sweep=SweepSettings(expiry_window=expiry_window, stale_after=stale_after),
+    )
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on (default: 0.0.0.0; 127.0.0.1 with --sandbox).")
+@click.option("--port", type=int, help="Port (default: $PORT or 3000).")
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduled jobs here too.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Try it without Slack: a demo workspace and, at /sandbox, a page that stands in "
+    "for Slack (SQLite only; no Slack credentials needed).",
+)
+@schedule_options
+def serve(
+    host: str | None, port: int | None, scheduler: bool, sandbox: bool, **schedule: Any
+) -> None:
+    """Run the server: /slack/events, /api/v1, /healthz, /readyz, the outbox worker and,
+    unless --no-scheduler, the scheduled jobs."""
+    settings = load_settings()
+    port = port or settings.port
+    make_app = None
+    if sandbox:
+        from trame_bot.sandbox.app import loopback_url, sandbox_app_factory, sandbox_settings
+
+        host = host or "127.0.0.1"
+        url = loopback_url(host, port)  # where the bot's client and the page's relay reach it
+        settings = sandbox_settings(settings, url)
+        make_app = sandbox_app_factory(url)
+    else:
+        try:
+            settings.require_slack()
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc.message} (to try trame-bot without Slack: trame-bot serve --sandbox)"
+            ) from None
+    configure_logging(settings)
+    asyncio.run(
+        run_server(
+            settings,
+            host or "0.0.0.0",
+            port,
+            _schedule(**schedule) if scheduler else None,
+            make_app=make_app,
+        )
+    )
+
+
+@cli.command("scheduler")
+@schedule_options
+def scheduler_command(**schedule: Any) -> None:
+    """Run only the scheduled jobs (the Procfile's clock process). Any number may run at once."""
+    settings = load_settings()
+    configure_logging(settings)
+    asyncio.run(run_scheduler(settings, _schedule(**schedule)))
+
+
+async def run_scheduler(settings: Settings, schedule: Schedule) -> None:
+    deps = build(settings)
+    try:
+        async with jobs.running(deps.ctx, schedule, deps.metrics):
+            log.info("scheduler running")
+            await _until_signalled()
+    finally:
+        await deps.close()
+
+
+async def _until_signalled() -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+
+
+async def run_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    schedule: Schedule | None = None,
+    *,
+    make_app: Callable[[Deps], Awaitable[web.Application]] | None = None,
+) -> None:
+    """``make_app`` builds the application instead of `build_web_app` (the sandbox's)."""
+    if settings.is_sqlite:
+        # A local SQLite file is migrated on start; PostgreSQL deployments migrate in the
+        # Procfile's release step, once, not in every web process.
+        await upgrade_async(settings.database_url)
+    deps = build(settings)
+    app = await make_app(deps) if make_app is not None else build_web_app(deps)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("trame-bot listening on http://%s:%s", host, port)
+    try:
+        async with AsyncExitStack() as stack:
+            if schedule is not None:
+                await stack.enter_async_context(jobs.running(deps.ctx, schedule, deps.metrics))
+            await _until_signalled()
+            log.info("shutting down: finishing in-flight requests")
+    finally:
+        await runner.cleanup()
+        await deps.close()

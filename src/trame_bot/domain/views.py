@@ -1,0 +1,113 @@
+"""Plain view objects: what services hand to presentation (Slack blocks, CLI, API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from trame_bot.domain.enums import Access, Health, RunState, Source, Status, Verdict
+
+
+@dataclass(frozen=True)
+class StepView:
+    name: str
+    tool: str
+    connector: str
+    access: Access
+    health: Health | None
+    """None when the connector is not one of the workspace's."""
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    user: str
+    verdict: Verdict
+    reason: str | None
+    category: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """Everything an approval card shows about one run."""
+
+    run_id: str
+    workspace_key: str
+    channel: str
+    slack_ts: str | None
+    workflow_key: str
+    workflow_name: str
+    workflow_status: Status
+    production: bool
+    requested_by: str | None
+    source: Source
+    trigger: str | None
+    steps: tuple[StepView, ...]
+    details: dict[str, str]
+    """Required details, already masked."""
+    prompt_warnings: tuple[str, ...]
+    fingerprint: str
+    approvals: int
+    required_approvals: int
+    reviewers: tuple[str, ...]
+    state: RunState
+    reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    requested_at: datetime
+    expires_at: datetime | None
+    decisions: tuple[DecisionView, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PendingView:
+    run_id: str
+    workspace_key: str
+    workflow_key: str
+    workflow_name: str
+    requested_by: str | None
+    requested_at: datetime
+    approvals: int
+    required_approvals: int
+    channel: str
+    slack_ts: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowLine:
+    key: str
+    name: str
+    status: Status
+    version: int
+    production: bool
+    pending_runs: int
+    triggers: tuple[tuple[str, bool], ...]
+    unhealthy_connectors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConnectorLine:
+    key: str
+    toolkit: str
+    health: Health
+    since: datetime
+    last_error: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """A workspace at a glance: `/trame status`, App Home, the digest."""
+
+    workspace_key: str
+    workspace_name: str
+    workflows: tuple[WorkflowLine, ...]
+    connectors: tuple[ConnectorLine, ...]
+    pending: tuple[PendingView, ...]
+    failed_deliveries: int
+    audit_head: str
+    audit_events: int
+
+    @property
+    def unhealthy(self) -> tuple[ConnectorLine, ...]:
+        return tuple(c for c in self.connectors if c.health is not Health.OK)

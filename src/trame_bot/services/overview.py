@@ -1,0 +1,151 @@
+"""Read models for people: a workspace at a glance, and what waits for one reviewer."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.approvals import check_reviewer
+from trame_bot.domain.enums import Health, Role, Verdict
+from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
+from trame_bot.errors import Forbidden
+from trame_bot.services.access import require
+from trame_bot.services.context import Context
+from trame_bot.store import audit as audit_store
+from trame_bot.store import connectors as connector_store
+from trame_bot.store import outbox as outbox_store
+from trame_bot.store import runs as run_store
+from trame_bot.store import workflows as workflow_store
+from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.models import Run, Workflow, Workspace
+
+
+async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
+    """Members only: the workspace's workflows, connectors, pending runs and chain head."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, key)
+        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        return await overview_in(session, workspace)
+
+
+async def workflow_glance(
+    ctx: Context, key: str, ref: str, actor: Actor
+) -> tuple[WorkflowLine, list[PendingView]]:
+    """One workflow at a glance (`/trame status <workflow>`): its line and pending runs, read
+    without loading the rest of the workspace."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, key)
+        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        workflow = await workflow_store.get(session, workspace.id, ref)
+        keys = {s["connector"] for s in workflow.steps}
+        health = await connector_store.health_of(session, workspace.id, keys)
+        pending = await run_store.pending_of_workflow(session, workflow.id)
+    line = WorkflowLine(
+        key=workflow.key,
+        name=workflow.name,
+        status=workflow.status,
+        version=workflow.version,
+        production=workflow.production,
+        pending_runs=len(pending),
+        triggers=tuple((t.key, t.enabled) for t in workflow.triggers),
+        unhealthy_connectors=tuple(sorted(k for k in keys if health.get(k) is not Health.OK)),
+    )
+    return line, [_pending(run, workspace, workflow) for run in pending]
+
+
+async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
+    """The workspace at a glance, inside the caller's session (the digest's transaction)."""
+    connectors = await connector_store.list_for(session, workspace.id)
+    health = {c.key: c.health for c in connectors}
+    workflows = await workflow_store.list_for(session, workspace.id)
+    pending = await run_store.pending_in(session, workspace.id)
+    pending_by_workflow = Counter(run.workflow_id for run in pending)
+    names = {w.id: w for w in workflows}
+    failed = await outbox_store.failed_count(session, workspace.id)
+    head = await audit_store.head(session, workspace.id)
+    return Overview(
+        workspace_key=workspace.key,
+        workspace_name=workspace.name,
+        workflows=tuple(
+            WorkflowLine(
+                key=w.key,
+                name=w.name,
+                status=w.status,
+                version=w.version,
+                production=w.production,
+                pending_runs=pending_by_workflow[w.id],
+                triggers=tuple((t.key, t.enabled) for t in w.triggers),
+                unhealthy_connectors=tuple(
+                    sorted(
+                        {
+                            s["connector"]
+                            for s in w.steps
+                            if health.get(s["connector"]) is not Health.OK
+                        }
+                    )
+                ),
+            )
+            for w in workflows
+        ),
+        connectors=tuple(
+            ConnectorLine(c.key, c.toolkit, c.health, c.health_since, c.last_error, c.expires_at)
+            for c in connectors
+        ),
+        pending=tuple(_pending(run, workspace, names[run.workflow_id]) for run in pending),
+        failed_deliveries=failed,
+        audit_head=head.hash,
+        audit_events=head.seq,
+    )
+
+
+def _pending(run: Run, workspace: Workspace, workflow: Workflow) -> PendingView:
+    return PendingView(
+        run_id=run.id,
+        workspace_key=workspace.key,
+        workflow_key=workflow.key,
+        workflow_name=workflow.name,
+        requested_by=run.requested_by,
+        requested_at=run.requested_at,
+        approvals=run.approvals,
+        required_approvals=run.required_approvals,
+        channel=run.slack_channel or workspace.approvals_channel,
+        slack_ts=run.slack_ts,
+    )
+
+
+async def waiting_for(
+    ctx: Context, user: str, workspace_key: str | None = None
+) -> list[PendingView]:
+    """Pending runs `user` may still approve: in the workspaces where they are a member or a
+    named reviewer, not yet decided by them, not their own unless self-approval is allowed."""
+    async with ctx.db.reading() as session:
+        rows = await run_store.pending_with_context(session, workspace_key)
+        memberships = {w.id for w in await workspace_store.of_member(session, user)}
+        decided = await run_store.decided_by(session, user, [run.id for run, _, _ in rows])
+    waiting = []
+    for run, workspace, workflow in rows:
+        if run.id in decided:
+            continue
+        try:
+            check_reviewer(
+                user,
+                Verdict.APPROVE,
+                requester=run.requested_by,
+                named_reviewers=run.reviewers,
+                is_member=workspace.id in memberships,
+                allow_self_approval=workspace.allow_self_approval,
+            )
+        except Forbidden:
+            continue
+        waiting.append(_pending(run, workspace, workflow))
+    return waiting
+
+
+async def overviews_for(ctx: Context, user: str) -> list[Overview]:
+    """Every workspace `user` is a member of, at a glance (App Home)."""
+    async with ctx.db.reading() as session:
+        return [
+            await overview_in(session, w) for w in await workspace_store.of_member(session, user)
+        ]

@@ -1,0 +1,108 @@
+"""Connectors of a workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trame_bot.domain.enums import Health
+from trame_bot.errors import NotFound
+from trame_bot.store.models import Connector
+
+
+async def find(session: AsyncSession, workspace_id: int, key: str) -> Connector | None:
+    result = await session.execute(
+        select(Connector).where(Connector.workspace_id == workspace_id, Connector.key == key)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get(session: AsyncSession, workspace_id: int, key: str) -> Connector:
+    connector = await find(session, workspace_id, key)
+    if connector is None:
+        raise NotFound(f"no connector {key!r} in this workspace")
+    return connector
+
+
+async def by_account(session: AsyncSession, account: str) -> Connector | None:
+    result = await session.execute(select(Connector).where(Connector.account == account))
+    return result.scalar_one_or_none()
+
+
+async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connector]:
+    result = await session.execute(
+        select(Connector).where(Connector.workspace_id == workspace_id).order_by(Connector.key)
+    )
+    return result.scalars().all()
+
+
+async def health_of(
+    session: AsyncSession, workspace_id: int, keys: Iterable[str]
+) -> dict[str, Health]:
+    """Health of those of `keys` that are this workspace's connectors; others are absent."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    result = await session.execute(
+        select(Connector.key, Connector.health).where(
+            Connector.workspace_id == workspace_id, Connector.key.in_(wanted)
+        )
+    )
+    return dict(result.all())
+
+
+async def all_for_sweep(session: AsyncSession) -> Sequence[Connector]:
+    result = await session.execute(select(Connector).order_by(Connector.id))
+    return result.scalars().all()
+
+
+async def claim_probes(
+    session: AsyncSession, ids: Sequence[int], now: datetime, lease: timedelta
+) -> list[int]:
+    """Take the probe lease of those `ids` no other probe holds; returns the ones taken."""
+    result = await session.execute(
+        update(Connector)
+        .where(
+            Connector.id.in_(list(ids)),
+            or_(Connector.probing_until.is_(None), Connector.probing_until <= now),
+        )
+        .values(probing_until=now + lease)
+        .returning(Connector.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+async def probed(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
+    """Record a probe round: checked now, lease released."""
+    await session.execute(
+        update(Connector)
+        .where(Connector.id.in_(list(ids)))
+        .values(last_checked_at=now, probing_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def locked(session: AsyncSession, ids: Sequence[int]) -> Sequence[Connector]:
+    """The rows, locked until the transaction ends (PostgreSQL): transitions happen once."""
+    result = await session.execute(
+        select(Connector)
+        .where(Connector.id.in_(list(ids)))
+        .order_by(Connector.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalars().all()
+
+
+async def all_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Connector]:
+    result = await session.execute(select(Connector).where(Connector.id.in_(list(ids))))
+    return result.scalars().all()
+
+
+async def count_unhealthy(session: AsyncSession) -> int:
+    result = await session.execute(select(func.count()).where(Connector.health != Health.OK))
+    return int(result.scalar_one())

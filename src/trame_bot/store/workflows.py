@@ -1,0 +1,69 @@
+"""Workflows and their triggers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from trame_bot.errors import NotFound
+from trame_bot.store.models import Workflow
+
+
+async def find(
+    session: AsyncSession, workspace_id: int, ref: str, *, lock: bool = False
+) -> Workflow | None:
+    """By key or by name, case-insensitively; an exact key wins over a name."""
+    wanted = ref.strip().lower()
+    query = (
+        select(Workflow)
+        .options(selectinload(Workflow.triggers))
+        .where(
+            Workflow.workspace_id == workspace_id,
+            or_(func.lower(Workflow.key) == wanted, func.lower(Workflow.name) == wanted),
+        )
+        .order_by((func.lower(Workflow.key) == wanted).desc(), Workflow.id)
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update(of=Workflow)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get(
+    session: AsyncSession, workspace_id: int, ref: str, *, lock: bool = False
+) -> Workflow:
+    workflow = await find(session, workspace_id, ref, lock=lock)
+    if workflow is None:
+        raise NotFound(f"no workflow {ref!r} in this workspace (see `/trame workflows`)")
+    return workflow
+
+
+async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Workflow]:
+    result = await session.execute(
+        select(Workflow)
+        .options(selectinload(Workflow.triggers))
+        .where(Workflow.workspace_id == workspace_id)
+        .order_by(Workflow.key)
+    )
+    return result.scalars().all()
+
+
+async def using_connector(session: AsyncSession, workspace_id: int, key: str) -> list[Workflow]:
+    return [
+        workflow
+        for workflow in await list_for(session, workspace_id)
+        if any(step.get("connector") == key for step in workflow.steps)
+    ]
+
+
+async def names(session: AsyncSession, workspace_id: int) -> list[tuple[str, str]]:
+    """(key, name) of every workflow: enough to resolve what someone typed, cheaply."""
+    result = await session.execute(
+        select(Workflow.key, Workflow.name)
+        .where(Workflow.workspace_id == workspace_id)
+        .order_by(Workflow.key)
+    )
+    return [(key, name) for key, name in result.all()]

@@ -1,0 +1,95 @@
+"""Build test data through the real services, the way users do."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from trame_bot.bootstrap import Deps
+from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import Role
+from trame_bot.services import connectors, runs, workflows, workspaces
+from trame_bot.store.models import Connector, Run, Workflow, Workspace
+
+OWNER, ADMIN, MEMBER, OTHER = "U0OWNER", "U0ADMIN", "U0MEMBER", "U0MEMBER2"
+CLI = Actor.cli()
+_channels = itertools.count(1)
+
+
+async def workspace(
+    deps: Deps,
+    key: str = "acme",
+    *,
+    regulated: bool = False,
+    allow_self_approval: bool = False,
+    webhook_url: str | None = None,
+    members: Sequence[tuple[str, Role]] = (
+        (OWNER, Role.OWNER),
+        (ADMIN, Role.ADMIN),
+        (MEMBER, Role.MEMBER),
+        (OTHER, Role.MEMBER),
+    ),
+) -> Workspace:
+    n = next(_channels)
+    created = await workspaces.create_workspace(
+        deps.ctx,
+        key,
+        workspaces.WorkspaceSettings(
+            name=key.title(),
+            approvals_channel=f"C0APPR{n:04d}",
+            ops_channel=f"C0OPS{n:04d}",
+            regulated=regulated,
+            allow_self_approval=allow_self_approval,
+            webhook_url=webhook_url,
+        ),
+        CLI,
+    )
+    for user, role in members:
+        await workspaces.set_role(deps.ctx, key, user, role, CLI)
+    return created.workspace
+
+
+async def connector(deps: Deps, ws: str, key: str, **overrides: Any) -> Connector:
+    doc = {"key": key, "toolkit": "salesforce", "account": f"{ws}/{key}", "scopes": ["read"]}
+    applied = await connectors.apply_connector(
+        deps.ctx, ws, ConnectorDoc(**{**doc, **overrides}), CLI
+    )
+    return applied.connector
+
+
+def workflow_doc(key: str = "invoice-sync", **overrides: Any) -> WorkflowDoc:
+    doc: dict[str, Any] = {
+        "key": key,
+        "name": key.replace("-", " ").capitalize(),
+        "status": "pilot",
+        "steps": [
+            {"name": "Fetch", "tool": "salesforce.query", "connector": "crm", "access": "read"},
+            {"name": "Append", "tool": "sheets.append", "connector": "sheets", "access": "write"},
+        ],
+        "triggers": [{"key": "nightly", "kind": "schedule"}],
+    }
+    return WorkflowDoc(**{**doc, **overrides})
+
+
+async def workflow(
+    deps: Deps, ws: str = "acme", key: str = "invoice-sync", **overrides: Any
+) -> Workflow:
+    applied = await workflows.apply_workflow(deps.ctx, ws, workflow_doc(key, **overrides), CLI)
+    return applied.workflow
+
+
+async def governed_workspace(deps: Deps, key: str = "acme", **options: Any) -> Workspace:
+    """A workspace with two healthy connectors (crm, sheets)."""
+    ws = await workspace(deps, key, **options)
+    await connector(deps, key, "crm")
+    await connector(deps, key, "sheets", toolkit="google-sheets")
+    return ws
+
+
+async def request(
+    deps: Deps, ws: str = "acme", wf: str = "invoice-sync", *, by: str = MEMBER, **fields: Any
+) -> Run:
+    doc = RunRequestDoc(**{"requested_by": by, **fields})
+    return (await runs.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run

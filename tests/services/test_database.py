@@ -1,0 +1,56 @@
+"""The database edge: outages become `Unavailable`, concurrent idempotent requests one run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tests import factories as f
+from trame_bot.bootstrap import Deps
+from trame_bot.errors import Unavailable
+from trame_bot.services import workspaces
+from trame_bot.services.context import Context
+from trame_bot.store.database import Database
+from trame_bot.store.models import AuditEvent
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
+        "sqlite+aiosqlite:////nonexistent-dir/trame.db",
+    ],
+)
+async def test_an_unreachable_database_is_unavailable_not_a_crash(deps: Deps, url: str) -> None:
+    db = Database(url)
+    try:
+        with pytest.raises(Unavailable, match="try again"):
+            await workspaces.list_workspaces(Context(db, deps.clock))
+        with pytest.raises(Unavailable):
+            await db.ping()
+    finally:
+        await db.dispose()
+        await _aiosqlite_threads_finished()
+
+
+async def _aiosqlite_threads_finished() -> None:
+    """A failed aiosqlite connect leaves its worker thread to wind down; let it finish while
+    this test's event loop still runs, or it reports into a closed loop."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and "connection_worker" in thread.name:
+            await asyncio.to_thread(thread.join, 5)
+
+
+async def test_concurrent_requests_with_one_idempotency_key_make_one_run(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    made = await asyncio.gather(*(f.request(deps, idempotency_key="same") for _ in range(10)))
+    assert len({run.id for run in made}) == 1
+    async with deps.db.reading() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "run.requested")
+        )
+    assert count == 1

@@ -1,0 +1,281 @@
+"""Requesting and deciding runs through the real services on a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests import factories as f
+from trame_bot.bootstrap import Deps
+from trame_bot.clock import FakeClock
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import DeclineCategory, Role, RunState, Status, Verdict
+from trame_bot.domain.health import Report
+from trame_bot.errors import Conflict, Forbidden, InvalidInput
+from trame_bot.services import connectors, runs, workflows
+from trame_bot.services.runs import AlreadyDecided
+from trame_bot.store.models import AuditEvent, Decision, OutboxMessage
+
+
+async def outbox_kinds(deps: Deps) -> list[str]:
+    async with deps.db.reading() as session:
+        rows = await session.execute(select(OutboxMessage.kind).order_by(OutboxMessage.id))
+        return list(rows.scalars())
+
+
+async def actions(deps: Deps, entity_id: str) -> list[str]:
+    async with deps.db.reading() as session:
+        rows = await session.execute(
+            select(AuditEvent.action)
+            .where(AuditEvent.entity_id == entity_id)
+            .order_by(AuditEvent.seq)
+        )
+        return list(rows.scalars())
+
+
+@pytest.mark.parametrize(
+    ("status", "source", "expected"),
+    [
+        ("draft", "manual", RunState.PENDING),
+        ("draft", "trigger", RunState.PENDING),
+        ("pilot", "manual", RunState.PENDING),
+        ("pilot", "trigger", RunState.PENDING),
+        ("live", "manual", RunState.APPROVED),
+        ("live", "trigger", RunState.APPROVED),
+        ("paused", "manual", RunState.PENDING),
+        ("paused", "trigger", RunState.REJECTED),
+    ],
+)
+async def test_gate_answers_by_status_and_source(
+    deps: Deps, status: str, source: str, expected: RunState
+) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps, status="pilot")
+    if status in ("draft", "live", "paused"):
+        path = {"draft": ["draft"], "live": ["live"], "paused": ["paused"]}[status]
+        for target in path:
+            await workflows.change_status(
+                deps.ctx,
+                "acme",
+                "invoice-sync",
+                Status(target),
+                Actor.cli(),
+                reason="test",
+                sign_off=workflows.SignOff("Jane", "mail"),
+                rollback_plan="pause",
+            )
+    trigger = {"trigger": "nightly"} if source == "trigger" else {}
+    run = await f.request(deps, source=source, **trigger)
+    assert run.state is expected
+    assert (run.expires_at is not None) == (expected is RunState.PENDING)
+    assert await actions(deps, run.id) == ["run.requested"]
+    assert ("slack.card" in await outbox_kinds(deps)) == (expected is RunState.PENDING)
+
+
+async def test_unhealthy_connector_and_disabled_trigger_reject_with_reasons(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    await connectors.report_health(
+        deps.ctx, "acme", "sheets", Report.ERROR, "token revoked", Actor.api("engine")
+    )
+    await workflows.set_trigger(
+        deps.ctx, "acme", "invoice-sync", "nightly", False, Actor.slack(f.MEMBER)
+    )
+    run = await f.request(deps, source="trigger", trigger="nightly")
+    assert run.state is RunState.REJECTED
+    assert run.reason is not None
+    assert "trigger 'nightly' is disabled" in run.reason
+    assert "connector 'sheets' needs attention" in run.reason
+
+
+async def test_steps_naming_another_workspaces_connector_are_rejected(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.governed_workspace(deps, "globex")
+    await f.connector(deps, "globex", "globex-only")
+    await f.workflow(deps)
+    foreign_step = {"name": "x", "tool": "t", "connector": "globex-only", "access": "write"}
+    run = await f.request(deps, steps=[foreign_step])
+    assert run.state is RunState.REJECTED
+    assert "'globex-only' is not a connector of this workspace" in (run.reason or "")
+
+
+async def test_same_idempotency_key_returns_same_run_and_other_body_conflicts(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    first = await f.request(deps, idempotency_key="k1")
+    again = await f.request(deps, idempotency_key="k1")
+    assert again.id == first.id
+    with pytest.raises(Conflict, match="different request"):
+        await f.request(deps, idempotency_key="k1", details={"batch": "other"})
+    async with deps.db.reading() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "run.requested")
+            )
+            == 1
+        )
+
+
+async def test_quorum_of_two_needs_two_distinct_reviewers(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps, required_approvals=2)
+    run = await f.request(deps, by="U0REQUESTER")
+    first = await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    assert (first.final, first.run.state, first.run.approvals) == (False, RunState.PENDING, 1)
+    with pytest.raises(Conflict, match="already approved"):
+        await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    second = await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    assert (second.final, second.run.state, second.run.decided_by) == (
+        True,
+        RunState.APPROVED,
+        f.ADMIN,
+    )
+    with pytest.raises(AlreadyDecided, match=f"already approved by {f.ADMIN}"):
+        await runs.decide(
+            deps.ctx, run.id, Actor.slack(f.OWNER), Verdict.DECLINE, reason="too late"
+        )
+    assert await actions(deps, run.id) == ["run.requested", "run.approval_recorded", "run.approved"]
+
+
+async def test_one_decline_vetoes_and_needs_a_reason(deps: Deps) -> None:
+    await f.governed_workspace(deps, webhook_url="https://engine.example/hook")
+    await f.workflow(deps, required_approvals=2)
+    run = await f.request(deps, by=f.OWNER)
+    await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    with pytest.raises(InvalidInput, match="reason"):
+        await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="  ")
+    declined = await runs.decide(
+        deps.ctx,
+        run.id,
+        Actor.slack(f.ADMIN),
+        Verdict.DECLINE,
+        reason="wrong sheet",
+        category=DeclineCategory.WRONG_DATA,
+    )
+    assert declined.final
+    assert declined.run.state is RunState.DECLINED
+    assert declined.run.reason == "wrong sheet"
+    kinds = await outbox_kinds(deps)
+    # card posted; per decision a thread reply and a card update; the outcome DM and webhook once
+    assert kinds.count("slack.dm") == 1
+    assert kinds.count("webhook") == 1
+    assert kinds.count("slack.thread") == 2
+
+
+async def test_requester_cannot_approve_own_run_unless_allowed(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    run = await f.request(deps, by=f.MEMBER)
+    with pytest.raises(Forbidden, match="someone else must approve"):
+        await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    await f.governed_workspace(deps, "selfie", allow_self_approval=True)
+    await f.workflow(deps, "selfie")
+    own = await f.request(deps, "selfie", by=f.MEMBER)
+    assert (await runs.decide(deps.ctx, own.id, Actor.slack(f.MEMBER), Verdict.APPROVE)).final
+
+
+async def test_named_reviewers_replace_members_and_outsiders_are_refused(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps, reviewers=["U0CLIENT"])
+    run = await f.request(deps)
+    with pytest.raises(Forbidden, match="named reviewers"):
+        await runs.decide(deps.ctx, run.id, Actor.slack(f.OWNER), Verdict.APPROVE)
+    assert (await runs.decide(deps.ctx, run.id, Actor.slack("U0CLIENT"), Verdict.APPROVE)).final
+    await f.workflow(deps, key="open")
+    other = await f.request(deps, wf="open")
+    with pytest.raises(Forbidden, match="members of this workspace"):
+        await runs.decide(deps.ctx, other.id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
+
+
+async def test_a_run_of_another_workspace_cannot_be_decided_from_this_one(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.governed_workspace(deps, "globex")
+    await f.workflow(deps, "globex")
+    run = await f.request(deps, "globex")
+    with pytest.raises(InvalidInput, match="not known here"):
+        await runs.decide(
+            deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE, workspace_key="acme"
+        )
+
+
+async def test_pending_runs_expire_once_after_the_ttl(deps: Deps, clock: FakeClock) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    run = await f.request(deps)
+    clock.advance(timedelta(hours=23))
+    assert await runs.expire_due_runs(deps.ctx) == 0
+    clock.advance(timedelta(hours=1))
+    assert await runs.expire_due_runs(deps.ctx) == 1
+    assert await runs.expire_due_runs(deps.ctx) == 0
+    found, _ = await runs.get_run(deps.ctx, "acme", run.id)
+    assert found.state is RunState.EXPIRED
+    with pytest.raises(AlreadyDecided, match="already expired by system"):
+        await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+
+
+async def test_verify_fingerprint_only_for_the_approved_plan(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    run = await f.request(deps)
+    with pytest.raises(Conflict, match="pending, not approved"):
+        await runs.verify_fingerprint(deps.ctx, "acme", run.id, run.fingerprint)
+    await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    assert (
+        await runs.verify_fingerprint(deps.ctx, "acme", run.id, run.fingerprint.upper())
+    ).id == run.id
+    with pytest.raises(Conflict, match="plan differs"):
+        await runs.verify_fingerprint(deps.ctx, "acme", run.id, "0" * 64)
+
+
+async def test_pause_cancels_pending_runs(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    pending = [await f.request(deps) for _ in range(3)]
+    await workflows.change_status(
+        deps.ctx,
+        "acme",
+        "invoice-sync",
+        Status.PAUSED,
+        Actor.slack(f.MEMBER),
+        reason="client asked",
+    )
+    for run in pending:
+        found, _ = await runs.get_run(deps.ctx, "acme", run.id)
+        assert found.state is RunState.CANCELLED
+        assert found.reason == "workflow paused: client asked"
+    assert await actions(deps, pending[0].id) == ["run.requested", "run.cancelled"]
+
+
+async def test_members_only_request_runs(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    from trame_bot.documents import RunRequestDoc
+
+    with pytest.raises(Forbidden):
+        await runs.request_run(
+            deps.ctx, "acme", "invoice-sync", RunRequestDoc(), Actor.slack("U0STRANGER")
+        )
+    ok = await runs.request_run(
+        deps.ctx, "acme", "invoice-sync", RunRequestDoc(), Actor.slack(f.MEMBER)
+    )
+    assert ok.run.requested_by == f.MEMBER
+
+
+async def test_decisions_are_stored_once_per_reviewer(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps, required_approvals=3)
+    run = await f.request(deps, by="U0REQ")
+    for user in (f.MEMBER, f.ADMIN):
+        await runs.decide(deps.ctx, run.id, Actor.slack(user), Verdict.APPROVE)
+    async with deps.db.reading() as session:
+        users = (
+            (await session.execute(select(Decision.user).where(Decision.run_id == run.id)))
+            .scalars()
+            .all()
+        )
+    assert sorted(users) == sorted([f.MEMBER, f.ADMIN])
+    _ = Role
