@@ -1,0 +1,104 @@
+"""The daily connector-health digest, from the snapshot the digest service stored."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from trame_bot.slack.blocks import Message, render
+from trame_bot.slack.text import code, escape, truncate, when
+
+MAX_CONNECTOR_SECTIONS = 20
+"""Connectors shown in full; the rest are summarised (a message holds 50 blocks)."""
+
+
+def digest_message(data: Mapping[str, Any]) -> Message:
+    name = escape(truncate(str(data.get("workspace", "")), 100))
+    unhealthy = list(data.get("unhealthy", []))
+    total = int(data.get("unhealthy_total", len(unhealthy)))
+    pending = list(data.get("pending", []))
+    pending_total = int(data.get("pending_total", len(pending)))
+    head = f"Audit chain: {data.get('audit_events', 0)} events, head {code(str(data.get('audit_head', ''))[:12])}"
+    title = (
+        f"Connector health — {truncate(str(data.get('workspace', '')), 80)}, {data.get('date', '')}"
+    )
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=truncate(title, 150)))]
+    if not total and not pending_total:
+        blocks += [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="✅ All clear: every connector is healthy and nothing waits for approval."
+                )
+            ),
+            ContextBlock(elements=[MarkdownTextObject(text=head)]),
+        ]
+        return f"✅ All clear for {name}", render(blocks)
+    if total:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*{total} connectors need attention* — reconnect them in Trame → Settings → Connectors"
+                )
+            )
+        )
+        for connector in unhealthy[:MAX_CONNECTOR_SECTIONS]:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=_connector(connector))))
+        hidden = total - min(len(unhealthy), MAX_CONNECTOR_SECTIONS)
+        if hidden > 0:
+            rest = unhealthy[MAX_CONNECTOR_SECTIONS:]
+            keys = ", ".join(code(str(c["key"])) for c in rest[:40])
+            more = f" and {hidden - len(rest[:40])} more" if hidden > len(rest[:40]) else ""
+            blocks.append(
+                ContextBlock(
+                    elements=[MarkdownTextObject(text=truncate(f"Also: {keys}{more}", 2900))]
+                )
+            )
+    else:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="✅ Every connector is healthy.")))
+    blocks.append(DividerBlock())
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_pending(pending, pending_total))))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=head)]))
+    return (
+        f"{total} connectors need attention, {pending_total} approvals pending in {name}",
+        render(blocks),
+    )
+
+
+def _connector(c: Mapping[str, Any]) -> str:
+    since = when(datetime.fromisoformat(str(c["since"])))
+    line = f"⚠️ {code(str(c['key']))} ({escape(truncate(str(c.get('toolkit', '')), 60))}) {str(c['health']).replace('_', ' ')} since {since}"
+    if c.get("error"):
+        line += f"\n>{escape(truncate(str(c['error']), 300))}"
+    by_status: dict[str, list[str]] = {}
+    for workflow in c.get("workflows", []):
+        by_status.setdefault(str(workflow["status"]), []).append(
+            escape(truncate(str(workflow["name"]), 60))
+        )
+    for status in ("live", "pilot", "draft", "paused"):
+        if status in by_status:
+            line += f"\n{status.capitalize()}: {', '.join(by_status[status][:8])}"
+    return truncate(line, 2900)
+
+
+def _pending(pending: list[Mapping[str, Any]], total: int) -> str:
+    if not total:
+        return "Nothing waits for approval."
+    lines = [f"*{total} approvals pending*"]
+    for p in pending[:15]:
+        lines.append(
+            f"• {escape(truncate(str(p['workflow']), 80))}, requested {when(datetime.fromisoformat(str(p['requested_at'])))} in <#{p['channel']}>"
+        )
+    if total > 15:
+        lines.append(f"_…and {total - 15} more_")
+    return truncate("\n".join(lines), 2900)

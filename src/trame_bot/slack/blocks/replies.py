@@ -1,0 +1,158 @@
+"""Replies to `/trame` commands: help, lists and summaries, as mrkdwn text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
+from trame_bot.slack.text import code, escape, truncate, user, when
+from trame_bot.store.models import AuditEvent
+
+REPLY_LIMIT = 3000
+MAX_LINES = 25
+
+HELP = "\n".join(
+    [
+        "*trame-bot* — approvals and governance for this channel's workspace",
+        "`/trame status [workflow]` — the workspace or one workflow at a glance",
+        "`/trame workflows` — workflows by status",
+        "`/trame approvals` — runs waiting for your approval",
+        "`/trame pause <workflow> <reason>` — stop a workflow (anyone may pull the brake)",
+        "`/trame resume <workflow>` — back to the status it had (admin)",
+        "`/trame promote <workflow> pilot|live` — live needs a client sign-off (admin)",
+        "`/trame demote <workflow> draft|pilot`",
+        "`/trame trigger <workflow> <trigger> on|off` — enabling needs an admin",
+        "`/trame connectors` — connector health",
+        "`/trame audit [workflow:<key>|connector:<key>|run:<id>] [since] [until]` — owners and admins",
+        "`/trame audit export [filters]` — the audit log as a CSV file in this channel",
+        "`/trame role @user owner|admin|member|remove`",
+        "`/trame digest` — post the connector-health digest now (admin)",
+        "Workflows are named by key or name, any case; quote names with spaces in them.",
+    ]
+)
+
+STATUS_ORDER = (Status.LIVE, Status.PILOT, Status.DRAFT, Status.PAUSED)
+HEALTH_ICON = {Health.OK: "🟢", Health.NEEDS_ATTENTION: "🟠", Health.DISCONNECTED: "🔴"}
+
+
+def _lines(lines: Sequence[str], empty: str, limit: int = REPLY_LIMIT) -> str:
+    """Whole lines only (a cut line could leave half a `<…>` token), then how many are left."""
+    if not lines:
+        return empty
+    shown: list[str] = []
+    size = 0
+    for line in lines[:MAX_LINES]:
+        line = truncate(line, 500)
+        if size + len(line) + 1 > limit - 40:
+            break
+        shown.append(line)
+        size += len(line) + 1
+    if len(shown) < len(lines):
+        shown.append(f"_…and {len(lines) - len(shown)} more_")
+    return "\n".join(shown)
+
+
+def help_text(note: str | None = None) -> str:
+    return f"{note}\n\n{HELP}" if note else HELP
+
+
+def unbound_channel(channel: str) -> str:
+    return (
+        f"This channel is not connected to a trame-bot workspace. An operator connects it with "
+        f"`trame-bot workspace set <workspace> --approvals-channel {channel}` (or `--ops-channel`)."
+    )
+
+
+def workflow_line(w: WorkflowLine) -> str:
+    extra = []
+    if w.pending_runs:
+        extra.append(f"{w.pending_runs} pending")
+    if w.unhealthy_connectors:
+        extra.append("⚠️ " + ", ".join(code(c) for c in w.unhealthy_connectors[:5]))
+    off = [k for k, enabled in w.triggers if not enabled]
+    if off:
+        extra.append("triggers off: " + ", ".join(code(k) for k in off[:5]))
+    tail = f" — {'; '.join(extra)}" if extra else ""
+    prod = " · production" if w.production else ""
+    return f"• *{escape(truncate(w.name, 80))}* {code(w.key)} v{w.version}{prod}{tail}"
+
+
+def workflows_text(workflows: Sequence[WorkflowLine]) -> str:
+    sections = []
+    for status in STATUS_ORDER:
+        group = [workflow_line(w) for w in workflows if w.status is status]
+        if group:
+            sections.append(
+                f"*{status.value.capitalize()}* ({len(group)})\n" + "\n".join(group[:10])
+            )
+    return truncate("\n\n".join(sections), REPLY_LIMIT) if sections else "No workflows yet."
+
+
+def overview_text(o: Overview) -> str:
+    counts = ", ".join(
+        f"{sum(1 for w in o.workflows if w.status is s)} {s.value}" for s in STATUS_ORDER
+    )
+    lines = [
+        f"*{escape(truncate(o.workspace_name, 100))}* — workflows: {counts}",
+        f"Pending approvals: {len(o.pending)}",
+        f"Connectors needing attention: {len(o.unhealthy)}"
+        + (": " + ", ".join(code(c.key) for c in o.unhealthy[:10]) if o.unhealthy else ""),
+    ]
+    if o.failed_deliveries:
+        lines.append(
+            f"⚠️ {o.failed_deliveries} notifications could not be delivered (see `trame-bot audit list`)"
+        )
+    lines.append(f"Audit chain: {o.audit_events} events, head {code(o.audit_head[:12])}")
+    return "\n".join(lines)
+
+
+def workflow_status_text(w: WorkflowLine, pending: Sequence[PendingView]) -> str:
+    lines = [workflow_line(w), f"Status: *{w.status.value}*"]
+    for key, enabled in w.triggers:
+        lines.append(f"Trigger {code(key)}: {'on' if enabled else 'off'}")
+    for p in pending[:10]:
+        lines.append(
+            f"Pending run requested by {user(p.requested_by)} {when(p.requested_at)} — "
+            f"{p.approvals} of {p.required_approvals} approvals"
+        )
+    return truncate("\n".join(lines), REPLY_LIMIT)
+
+
+def approvals_text(pending: Sequence[PendingView], limit: int = REPLY_LIMIT) -> str:
+    return _lines(
+        [
+            f"• *{escape(truncate(p.workflow_name, 80))}* requested by {user(p.requested_by)} "
+            f"{when(p.requested_at)} — {p.approvals} of {p.required_approvals} approvals, card in <#{p.channel}>"
+            for p in pending
+        ],
+        "Nothing waits for your approval. 🎉",
+        limit,
+    )
+
+
+def connectors_text(connectors: Sequence[ConnectorLine], limit: int = REPLY_LIMIT) -> str:
+    return _lines(
+        [
+            f"{HEALTH_ICON[c.health]} {code(c.key)} ({escape(c.toolkit)}) {c.health.value.replace('_', ' ')}"
+            + (f" since {when(c.since)}" if c.health is not Health.OK else "")
+            + (
+                f" — {escape(truncate(c.last_error, 120))}"
+                if c.last_error and c.health is not Health.OK
+                else ""
+            )
+            for c in connectors
+        ],
+        "No connectors yet.",
+        limit,
+    )
+
+
+def audit_text(events: Sequence[AuditEvent]) -> str:
+    return _lines(
+        [
+            f"`#{e.seq}` {when(e.at)} {user(e.actor)} {code(e.action)} — {escape(truncate(e.summary, 150))}"
+            for e in events
+        ],
+        "No audit events match.",
+    )

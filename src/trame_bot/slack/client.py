@@ -1,0 +1,70 @@
+"""The Slack Web API client, and how its failures become outbox retry decisions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from trame_bot.services.outbox import DeliveryError
+
+# Errors that no retry can fix: the message or the target is wrong.
+PERMANENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "invalid_arguments",
+        "user_not_found",
+        "cannot_dm_bot",
+        "message_not_found",
+        "cant_update_message",
+        "view_too_large",
+    }
+)
+
+
+def build_client(token: str, base_url: str, *, timeout: int = 10) -> AsyncWebClient:
+    """Retries 429 (honouring Retry-After), 5xx and connection errors, a couple of times each;
+    the outbox backs off further on its own."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+        if status == 429:
+            retry_after = exc.response.headers.get("retry-after") or exc.response.headers.get(
+                "Retry-After"
+            )
+            return DeliveryError(
+                f"slack rate limited ({error or 429})", retry_after=float(retry_after or 30)
+            )
+        if status >= 500:
+            return DeliveryError(f"slack answered {status}")
+        return DeliveryError(f"slack refused: {error or status}", retryable=error not in PERMANENT)
+    if isinstance(exc, SlackClientError | aiohttp.ClientError | asyncio.TimeoutError | OSError):
+        return DeliveryError(f"slack unreachable: {type(exc).__name__}")
+    raise exc

@@ -1,0 +1,74 @@
+"""Parsing `/trame …` text into a command name and its words. Pure; no Slack, no database."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from trame_bot.errors import InvalidInput
+from trame_bot.slack.text import clean
+
+SUBCOMMANDS = (
+    "help",
+    "status",
+    "workflows",
+    "approvals",
+    "pause",
+    "resume",
+    "promote",
+    "demote",
+    "trigger",
+    "connectors",
+    "audit",
+    "role",
+    "digest",
+)
+MAX_COMMAND_TEXT = 4000
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    words: tuple[str, ...] = ()
+
+
+def parse(text: str) -> Command:
+    """`pause "Invoice sync" client asked` → Command("pause", ("Invoice sync", "client", "asked")).
+
+    Quotes group words; an unbalanced quote is taken literally. Mentions (`<@U1|jane>`, as Slack
+    sends them with `should_escape`) become the bare user id. Unknown input is `help`.
+    """
+    if len(text) > MAX_COMMAND_TEXT:
+        raise InvalidInput(f"that command is too long ({len(text)} characters)")
+    words = _split(_MENTION.sub(r"\1", clean(text).strip()))
+    if not words:
+        return Command("help")
+    name = words[0].lower()
+    if name not in SUBCOMMANDS:
+        return Command("help", tuple(words))
+    if name == "audit" and len(words) > 1 and words[1].lower() == "export":
+        return Command("audit export", tuple(words[2:]))
+    return Command(name, tuple(words[1:]))
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:  # unbalanced quote: fall back to plain words
+        return text.split()
+
+
+def match_workflow(
+    words: tuple[str, ...], workflows: list[tuple[str, str]]
+) -> tuple[str, tuple[str, ...]] | None:
+    """The workflow the leading words name, by key or name (any case), longest name first,
+    and the words left after it. `workflows` is (key, name) pairs."""
+    lowered = [w.lower() for w in words]
+    for size in range(len(words), 0, -1):
+        candidate = " ".join(lowered[:size])
+        for key, name in workflows:
+            if candidate in (key.lower(), name.lower()):
+                return key, words[size:]
+    return None

@@ -1,0 +1,258 @@
+"""`/trame`: the channel selects the workspace; each subcommand calls one service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import Role, Status
+from trame_bot.domain.values import parse_moment
+from trame_bot.errors import InvalidInput, NotFound
+from trame_bot.services import audit, digests, overview, workflows, workspaces
+from trame_bot.services.context import Context
+from trame_bot.slack.blocks import replies
+from trame_bot.slack.blocks.modals import promote_live_modal
+from trame_bot.slack.commands import Command, match_workflow, parse
+from trame_bot.slack.errors import friendly
+from trame_bot.slack.text import code, escape, user
+from trame_bot.store.audit import AuditFilter
+
+log = logging.getLogger(__name__)
+ROLE_WORDS = {"owner": Role.OWNER, "admin": Role.ADMIN, "member": Role.MEMBER, "remove": None}
+
+
+@dataclass
+class CommandRequest:
+    ctx: Context
+    client: AsyncWebClient
+    ack: AsyncAck
+    workspace: str
+    user: str
+    channel: str
+    trigger_id: str | None
+    command: Command
+    acked: bool = False
+
+    async def ack_now(self, text: str | None = None) -> None:
+        """Answer Slack before slow work; the final answer then goes through `respond`."""
+        await (self.ack(text=text) if text else self.ack())
+        self.acked = True
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.slack(self.user)
+
+    async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:
+        """The workflow the leading words name (key or name, any case) and the words after it."""
+        if not self.command.words:
+            raise InvalidInput(f"name a workflow: `{usage}`")
+        found = match_workflow(
+            self.command.words, await workflows.workflow_names(self.ctx, self.workspace)
+        )
+        if found is None:
+            raise NotFound(
+                f"no workflow {self.command.words[0]!r} in this workspace (see `/trame workflows`)"
+            )
+        return found
+
+
+Handler = Callable[[CommandRequest], Awaitable[str | None]]
+
+
+async def status(r: CommandRequest) -> str:
+    if not r.command.words:
+        return replies.overview_text(await overview.overview(r.ctx, r.workspace, r.actor))
+    key, _ = await r.workflow_and_rest("/trame status <workflow>")
+    line, pending = await overview.workflow_glance(r.ctx, r.workspace, key, r.actor)
+    return replies.workflow_status_text(line, pending)
+
+
+async def list_workflows(r: CommandRequest) -> str:
+    return replies.workflows_text((await overview.overview(r.ctx, r.workspace, r.actor)).workflows)
+
+
+async def approvals(r: CommandRequest) -> str:
+    return replies.approvals_text(await overview.waiting_for(r.ctx, r.user, r.workspace))
+
+
+async def connectors(r: CommandRequest) -> str:
+    return replies.connectors_text(
+        (await overview.overview(r.ctx, r.workspace, r.actor)).connectors
+    )
+
+
+async def pause(r: CommandRequest) -> str:
+    key, rest = await r.workflow_and_rest("/trame pause <workflow> <reason>")
+    if not rest:
+        raise InvalidInput(f"say why you pause it: `/trame pause {key} <reason>`")
+    done = await workflows.change_status(
+        r.ctx, r.workspace, key, Status.PAUSED, r.actor, reason=" ".join(rest)
+    )
+    return f"⏸️ *{escape(done.name)}* is paused; its pending runs were cancelled. `/trame resume {done.key}` (admin) brings it back."
+
+
+async def resume(r: CommandRequest) -> str:
+    key, _ = await r.workflow_and_rest("/trame resume <workflow>")
+    done = await workflows.resume(r.ctx, r.workspace, key, r.actor)
+    return f"▶️ *{escape(done.name)}* is {done.status.value} again."
+
+
+async def promote(r: CommandRequest) -> str | None:
+    key, rest = await r.workflow_and_rest("/trame promote <workflow> pilot|live")
+    target = rest[0].lower() if rest else ""
+    if target == "live":
+        if not r.trigger_id:
+            raise InvalidInput(
+                "Slack sent no trigger id, so the sign-off form cannot open; try again"
+            )
+        workflow = await workflows.prepare_go_live(r.ctx, r.workspace, key, r.actor)
+        # The trigger id lives 3 s: ack first, open the form right after.
+        await r.ack_now()
+        await r.client.views_open(
+            trigger_id=r.trigger_id,
+            view=promote_live_modal(r.workspace, workflow.key, workflow.name, r.channel),
+        )
+        return None
+    if target != "pilot":
+        raise InvalidInput(f"promote to `pilot` or `live`: `/trame promote {key} pilot`")
+    done = await workflows.change_status(r.ctx, r.workspace, key, Status.PILOT, r.actor)
+    return f"*{escape(done.name)}* is now in pilot."
+
+
+async def demote(r: CommandRequest) -> str:
+    key, rest = await r.workflow_and_rest("/trame demote <workflow> draft|pilot")
+    target = rest[0].lower() if rest else ""
+    if target not in ("draft", "pilot"):
+        raise InvalidInput(f"demote to `draft` or `pilot`: `/trame demote {key} pilot`")
+    done = await workflows.change_status(r.ctx, r.workspace, key, Status(target), r.actor)
+    return f"*{escape(done.name)}* is now {done.status.value}."
+
+
+async def trigger(r: CommandRequest) -> str:
+    key, rest = await r.workflow_and_rest("/trame trigger <workflow> <trigger> on|off")
+    if len(rest) != 2 or rest[1].lower() not in ("on", "off"):
+        raise InvalidInput(f"say which trigger and on or off: `/trame trigger {key} <trigger> off`")
+    done = await workflows.set_trigger(
+        r.ctx, r.workspace, key, rest[0], rest[1].lower() == "on", r.actor
+    )
+    return f"Trigger {code(done.key)} of {code(key)} is {'on' if done.enabled else 'off'}."
+
+
+def _audit_filter(words: tuple[str, ...], now: Any) -> AuditFilter:
+    entity: tuple[str | None, str | None] = (None, None)
+    times: list[Any] = []
+    for word in words:
+        if ":" in word and not word[:1].isdigit():
+            entity = audit.parse_entity(word)
+        else:
+            times.append(parse_moment(word, now))
+    if len(times) > 2:
+        raise InvalidInput("give at most a since and an until time")
+    return AuditFilter(entity[0], entity[1], *[*times, None, None][:2])
+
+
+async def audit_list(r: CommandRequest) -> str:
+    where = _audit_filter(r.command.words, r.ctx.clock.now())
+    return replies.audit_text(await audit.list_events(r.ctx, r.workspace, where, r.actor, limit=20))
+
+
+async def audit_export(r: CommandRequest) -> str:
+    """Streams the export to a temporary file, then uploads it to the channel."""
+    where = _audit_filter(r.command.words, r.ctx.clock.now())
+    chunks = await audit.export_events(r.ctx, r.workspace, where, audit.ExportFormat.CSV, r.actor)
+    await r.ack_now("⏳ Exporting the audit log…")
+    handle, path = tempfile.mkstemp(prefix="trame-audit-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            async for chunk in chunks:
+                out.write(chunk)
+        name = f"audit-{r.workspace}-{r.ctx.clock.now():%Y%m%d-%H%M}.csv"
+        await r.client.files_upload_v2(
+            channel=r.channel,
+            file=path,
+            filename=name,
+            title=f"Audit log of {r.workspace}",
+            initial_comment=f"Audit export requested by {user(r.user)}",
+        )
+    finally:
+        os.unlink(path)
+    return "📎 The audit export is in the channel."
+
+
+async def role(r: CommandRequest) -> str:
+    words = r.command.words
+    if len(words) != 2 or words[1].lower() not in ROLE_WORDS:
+        raise InvalidInput("usage: `/trame role @user owner|admin|member|remove`")
+    new = ROLE_WORDS[words[1].lower()]
+    await workspaces.set_role(r.ctx, r.workspace, words[0], new, r.actor)
+    return f"{user(words[0])} is now {new.value if new else 'removed from this workspace'}."
+
+
+async def digest(r: CommandRequest) -> str:
+    await digests.send_digest_now(r.ctx, r.workspace, r.actor)
+    return "📋 The connector-health digest is on its way to the ops channel."
+
+
+HANDLERS: dict[str, Handler] = {
+    "status": status,
+    "workflows": list_workflows,
+    "approvals": approvals,
+    "connectors": connectors,
+    "pause": pause,
+    "resume": resume,
+    "promote": promote,
+    "demote": demote,
+    "trigger": trigger,
+    "audit": audit_list,
+    "audit export": audit_export,
+    "role": role,
+    "digest": digest,
+}
+
+
+def register(app: AsyncApp, ctx: Context) -> None:
+    @app.command("/trame")
+    async def trame(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        request: CommandRequest | None = None
+        try:
+            command = parse(str(body.get("text", "")))
+            if command.name == "help":
+                note = f"I don't know `{escape(command.words[0])}`." if command.words else None
+                await ack(text=replies.help_text(note))
+                return
+            handler = HANDLERS[command.name]
+            found = await workspaces.workspace_for_channel(ctx, str(body["channel_id"]))
+            if found is None:
+                await ack(text=replies.unbound_channel(str(body["channel_id"])))
+                return
+            request = CommandRequest(
+                ctx,
+                client,
+                ack,
+                found.key,
+                str(body["user_id"]),
+                str(body["channel_id"]),
+                body.get("trigger_id"),
+                command,
+            )
+            answer = await handler(request)
+            if not request.acked:
+                await (ack(text=answer) if answer else ack())
+            elif answer:
+                await respond(text=answer, response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            message = friendly(exc)
+            if request is not None and request.acked:
+                await respond(text=message, response_type="ephemeral", replace_original=False)
+            else:
+                await ack(text=message)

@@ -1,0 +1,28 @@
+"""App Home: what waits for me, my workspaces' workflows and connectors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from trame_bot.services import overview
+from trame_bot.services.context import Context
+from trame_bot.slack.blocks.home import home_view
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, ctx: Context) -> None:
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        # Publishing the same view twice is harmless, so Slack's retries need no dedupe here.
+        if event.get("tab", "home") != "home":
+            return
+        user = str(event["user"])
+        view = home_view(
+            await overview.waiting_for(ctx, user), await overview.overviews_for(ctx, user)
+        )
+        await client.views_publish(user_id=user, view=view)

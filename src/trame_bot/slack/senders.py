@@ -1,0 +1,92 @@
+"""Outbox senders for Slack: they render the current state and call the Web API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from trame_bot.services import cards
+from trame_bot.services.context import Context
+from trame_bot.services.outbox import DeliveryError, Kind, Sender
+from trame_bot.slack.blocks.card import approval_card
+from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
+from trame_bot.slack.client import delivery_error
+from trame_bot.store.models import OutboxMessage
+
+NOT_POSTED_YET = 2.0
+"""Seconds to wait before retrying an update or reply whose card is still being posted."""
+
+
+class SlackSenders:
+    def __init__(self, ctx: Context, client: AsyncWebClient) -> None:
+        self.ctx = ctx
+        self.client = client
+
+    def registry(self) -> dict[str, Sender]:
+        return {
+            Kind.SLACK_CARD.value: self._guarded(self.card),
+            Kind.SLACK_THREAD.value: self._guarded(self.thread),
+            Kind.SLACK_DM.value: self._guarded(self.dm),
+            Kind.SLACK_POST.value: self._guarded(self.post),
+        }
+
+    @staticmethod
+    def _guarded(send: Callable[[dict[str, Any]], Awaitable[None]]) -> Sender:
+        async def sender(message: OutboxMessage) -> None:
+            try:
+                await send(message.payload)
+            except DeliveryError:
+                raise
+            except Exception as exc:
+                raise delivery_error(exc) from exc
+
+        return sender
+
+    async def card(self, payload: dict[str, Any]) -> None:
+        """Post the card when it has no message yet, otherwise update it in place.
+
+        Updates always send the blocks: `chat.update` without them keeps the old buttons.
+        """
+        card = await cards.run_card(self.ctx, payload["run_id"])
+        text, blocks = approval_card(card)
+        if card.slack_ts is None:
+            if not payload.get("post"):
+                raise DeliveryError("card not posted yet", retry_after=NOT_POSTED_YET)
+            response = await self.client.chat_postMessage(
+                channel=card.channel, text=text, blocks=blocks, unfurl_links=False
+            )
+            await cards.record_card_posted(
+                self.ctx, card.run_id, str(response["channel"]), str(response["ts"])
+            )
+            return
+        await self.client.chat_update(
+            channel=card.channel, ts=card.slack_ts, text=text, blocks=blocks
+        )
+
+    async def thread(self, payload: dict[str, Any]) -> None:
+        card = await cards.run_card(self.ctx, payload["run_id"])
+        if card.slack_ts is None:
+            raise DeliveryError("card not posted yet", retry_after=NOT_POSTED_YET)
+        text, blocks = thread_reply(payload["event"], payload.get("data", {}))
+        await self.client.chat_postMessage(
+            channel=card.channel,
+            thread_ts=card.slack_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+        )
+
+    async def dm(self, payload: dict[str, Any]) -> None:
+        opened = await self.client.conversations_open(users=payload["user"])
+        text, blocks = outcome_dm(payload["event"], payload.get("data", {}))
+        await self.client.chat_postMessage(
+            channel=opened["channel"]["id"], text=text, blocks=blocks
+        )
+
+    async def post(self, payload: dict[str, Any]) -> None:
+        text, blocks = channel_notice(payload["event"], payload.get("data", {}))
+        await self.client.chat_postMessage(
+            channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False
+        )
