@@ -1,0 +1,367 @@
+"""The engine's API (`/api/v1`): JSON in and out, a workspace API key per request, the same
+services as Slack and the CLI. A key of one workspace sees nothing of another: every lookup is
+scoped to the key's workspace, so foreign ids are simply not found."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, parse
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import Role
+from trame_bot.domain.health import Report
+from trame_bot.domain.values import parse_moment, storable
+from trame_bot.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    TrameError,
+    Unavailable,
+)
+from trame_bot.http import openapi
+from trame_bot.http.pulse import Pulse
+from trame_bot.http.schemas import (
+    ConnectorList,
+    HealthReportIn,
+    StatusChangeIn,
+    TriggerIn,
+    VerifiedOut,
+    VerifyIn,
+    WorkflowList,
+)
+from trame_bot.http.views import connector_out, run_out, workflow_out
+from trame_bot.services import audit, connectors, runs, workflows, workspaces
+from trame_bot.services.context import Context
+from trame_bot.store.audit import AuditFilter
+
+log = logging.getLogger("trame_bot.api")
+PREFIX = "/api/v1"
+MAX_WAIT = 30.0
+RETRY_AFTER = "5"
+
+
+class MalformedBody(InvalidInput):
+    """The body is not JSON at all (400), as opposed to JSON that breaks its schema (422)."""
+
+    code = "malformed"
+
+
+STATUS: dict[type[TrameError], int] = {
+    MalformedBody: 400,
+    NotFound: 404,
+    Forbidden: 403,
+    InvalidTransition: 409,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unavailable: 503,
+}
+
+WORKSPACE: web.RequestKey[str] = web.RequestKey("workspace", str)
+KEY_NAME: web.RequestKey[str] = web.RequestKey("key_name", str)
+CTX: web.AppKey[Context] = web.AppKey("ctx", Context)
+PULSE: web.AppKey[Pulse] = web.AppKey("pulse", Pulse)
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, str] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer is JSON: known errors with their status, anything else a 500 with a ref."""
+    try:
+        return await handler(request)
+    except TrameError as exc:
+        status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        return error_response(status, exc.code, exc.message, getattr(exc, "fields", None) or None)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "the body is larger than the 1 MB this API accepts")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        ref = secrets.token_hex(4)
+        log.exception("unexpected error in %s %s (ref %s)", request.method, request.path, ref)
+        return error_response(
+            500, "internal", f"something went wrong on our side (reference {ref})"
+        )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == f"{PREFIX}/openapi.json":
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    found = None
+    if scheme.lower() == "bearer" and token.strip():
+        found = await workspaces.authenticate(request.app[CTX], token.strip())
+    if found is None:
+        response = error_response(
+            401, "unauthorized", "send a valid workspace API key: Authorization: Bearer <key>"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="trame-bot"'
+        return response
+    workspace, api_key = found
+    request[WORKSPACE] = workspace.key
+    request[KEY_NAME] = api_key.name
+    return await handler(request)
+
+
+@web.middleware
+async def storable_parameters(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No key or id ever holds a control character or broken Unicode, so such a path names
+    nothing (404); such a query value is malformed (400). Checked here, once, because a NUL
+    reaching PostgreSQL is a driver error rather than an empty result."""
+    if not all(storable(value) for value in request.match_info.values()):
+        return error_response(404, "not_found", "nothing here has that key or id")
+    if not all(storable(name) and storable(value) for name, value in request.query.items()):
+        return error_response(
+            400, "malformed", "a query parameter holds a control character or broken Unicode"
+        )
+    return await handler(request)
+
+
+async def body_of(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than any document
+        raise MalformedBody("the body is not valid JSON") from None
+    return parse(model, data)
+
+
+def ok(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+def ctx_of(request: web.Request) -> Context:
+    return request.app[CTX]
+
+
+def engine(request: web.Request, user: str | None = None) -> Actor:
+    return Actor.api(request[KEY_NAME], user)
+
+
+# ---- workflows -----------------------------------------------------------------------------
+
+
+async def put_workflow(request: web.Request) -> web.Response:
+    doc = await body_of(request, WorkflowDoc)
+    if doc.key != request.match_info["key"].lower():
+        raise InvalidInput("the body's key must match the URL's", {"key": "same as in the URL"})
+    applied = await workflows.apply_workflow(
+        ctx_of(request), request[WORKSPACE], doc, engine(request)
+    )
+    workflow = await workflows.get_workflow(ctx_of(request), request[WORKSPACE], doc.key)
+    return ok(workflow_out(workflow), 201 if applied.created else 200)
+
+
+async def list_workflows(request: web.Request) -> web.Response:
+    found = await workflows.list_workflows(ctx_of(request), request[WORKSPACE])
+    return ok(WorkflowList(items=[workflow_out(w) for w in found]))
+
+
+async def get_workflow(request: web.Request) -> web.Response:
+    found = await workflows.get_workflow(
+        ctx_of(request), request[WORKSPACE], request.match_info["key"]
+    )
+    return ok(workflow_out(found))
+
+
+async def change_status(request: web.Request) -> web.Response:
+    body = await body_of(request, StatusChangeIn)
+    sign_off = (
+        workflows.SignOff(body.sign_off.by, body.sign_off.evidence) if body.sign_off else None
+    )
+    await workflows.change_status(
+        ctx_of(request),
+        request[WORKSPACE],
+        request.match_info["key"],
+        body.status,
+        engine(request, body.actor),
+        reason=body.reason,
+        sign_off=sign_off,
+        rollback_plan=body.rollback_plan,
+    )
+    found = await workflows.get_workflow(
+        ctx_of(request), request[WORKSPACE], request.match_info["key"]
+    )
+    return ok(workflow_out(found))
+
+
+async def put_trigger(request: web.Request) -> web.Response:
+    body = await body_of(request, TriggerIn)
+    await workflows.set_trigger(
+        ctx_of(request),
+        request[WORKSPACE],
+        request.match_info["key"],
+        request.match_info["trigger"],
+        body.enabled,
+        engine(request, body.actor),
+    )
+    found = await workflows.get_workflow(
+        ctx_of(request), request[WORKSPACE], request.match_info["key"]
+    )
+    return ok(workflow_out(found))
+
+
+# ---- connectors ----------------------------------------------------------------------------
+
+
+async def put_connector(request: web.Request) -> web.Response:
+    doc = await body_of(request, ConnectorDoc)
+    if doc.key != request.match_info["key"].lower():
+        raise InvalidInput("the body's key must match the URL's", {"key": "same as in the URL"})
+    applied = await connectors.apply_connector(
+        ctx_of(request), request[WORKSPACE], doc, engine(request)
+    )
+    return ok(connector_out(applied.connector), 201 if applied.created else 200)
+
+
+async def list_connectors(request: web.Request) -> web.Response:
+    found = await connectors.list_connectors(ctx_of(request), request[WORKSPACE])
+    return ok(ConnectorList(items=[connector_out(c) for c in found]))
+
+
+async def report_health(request: web.Request) -> web.Response:
+    body = await body_of(request, HealthReportIn)
+    connector = await connectors.report_health(
+        ctx_of(request),
+        request[WORKSPACE],
+        request.match_info["key"],
+        Report(body.status),
+        body.error,
+        engine(request),
+    )
+    return ok(connector_out(connector))
+
+
+# ---- runs ----------------------------------------------------------------------------------
+
+
+async def request_run(request: web.Request) -> web.Response:
+    doc = await body_of(request, RunRequestDoc)
+    requested = await runs.request_run(
+        ctx_of(request), request[WORKSPACE], request.match_info["key"], doc, engine(request)
+    )
+    workflow = await runs.workflow_key_of(ctx_of(request), requested.run)
+    return ok(run_out(requested.run, workflow), 201 if requested.created else 200)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    """`?wait=N` (≤ 30 s) holds the answer until the run is decided or the time is up."""
+    wait = _wait_seconds(request.query.get("wait"))
+    ctx, pulse = ctx_of(request), request.app[PULSE]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        run, decisions = await runs.get_run(ctx, request[WORKSPACE], request.match_info["id"])
+        remaining = deadline - loop.time()
+        if run.state.is_final or remaining <= 0:
+            break
+        # Woken at once by a commit in this process; re-checked every second for other processes.
+        await pulse.wait(min(remaining, 1.0))
+    return ok(run_out(run, await runs.workflow_key_of(ctx, run), decisions))
+
+
+def _wait_seconds(raw: str | None) -> float:
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise InvalidInput("wait must be a number of seconds (0–30)", {"wait": "0–30"}) from None
+    if not 0 <= wait <= MAX_WAIT:
+        raise InvalidInput("wait must be between 0 and 30 seconds", {"wait": "0–30"})
+    return wait
+
+
+async def verify_run(request: web.Request) -> web.Response:
+    body = await body_of(request, VerifyIn)
+    run = await runs.verify_fingerprint(
+        ctx_of(request), request[WORKSPACE], request.match_info["id"], body.fingerprint
+    )
+    return ok(VerifiedOut(id=run.id, state=run.state, fingerprint=run.fingerprint))
+
+
+# ---- audit ---------------------------------------------------------------------------------
+
+
+async def export_audit(request: web.Request) -> web.StreamResponse:
+    """Streamed as it is read: CSV or JSON Lines at any size, in constant memory."""
+    query = request.query
+    fmt_raw = query.get("format", "jsonl")
+    if fmt_raw not in ("csv", "jsonl"):
+        raise InvalidInput("format is csv or jsonl", {"format": "csv or jsonl"})
+    fmt = audit.ExportFormat(fmt_raw)
+    now = datetime.now(UTC)
+    entity = audit.parse_entity(query["entity"]) if query.get("entity") else (None, None)
+    where = AuditFilter(
+        entity_type=entity[0],
+        entity_id=entity[1],
+        since=parse_moment(query["since"], now) if query.get("since") else None,
+        until=parse_moment(query["until"], now) if query.get("until") else None,
+    )
+    # API keys are made by operators; they read the log as an admin would. Exports are audited.
+    actor = Actor(f"api:{request[KEY_NAME]}", None, Role.ADMIN)
+    chunks = await audit.export_events(ctx_of(request), request[WORKSPACE], where, fmt, actor)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8"
+            if fmt is audit.ExportFormat.CSV
+            else "application/x-ndjson"
+        }
+    )
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
+
+
+async def openapi_document(_request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
+def build_api(ctx: Context, pulse: Pulse) -> web.Application:
+    api = web.Application(middlewares=[errors, authenticate, storable_parameters])
+    api[CTX] = ctx
+    api[PULSE] = pulse
+    routes = [
+        web.get("/openapi.json", openapi_document),
+        web.get("/workflows", list_workflows),
+        web.put("/workflows/{key}", put_workflow),
+        web.get("/workflows/{key}", get_workflow),
+        web.post("/workflows/{key}/status", change_status),
+        web.put("/workflows/{key}/triggers/{trigger}", put_trigger),
+        web.post("/workflows/{key}/runs", request_run),
+        web.get("/connectors", list_connectors),
+        web.put("/connectors/{key}", put_connector),
+        web.post("/connectors/{key}/health", report_health),
+        web.get("/runs/{id}", get_run),
+        web.post("/runs/{id}/verify", verify_run),
+        web.get("/audit", export_audit),
+    ]
+    api.add_routes(routes)
+    return api

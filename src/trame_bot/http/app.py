@@ -1,0 +1,155 @@
+"""One aiohttp application: `/slack/events` (Bolt), `/api/v1` (the engine), `/healthz`,
+`/readyz`, and the background outbox worker started and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from trame_bot.errors import Unavailable
+from trame_bot.http.api import build_api
+from trame_bot.http.pulse import Pulse
+from trame_bot.http.webhooks import WebhookSender
+from trame_bot.metrics import Metrics
+from trame_bot.services import health
+from trame_bot.services.context import Context
+from trame_bot.services.outbox import Kind, OutboxWorker, Sender
+
+log = logging.getLogger(__name__)
+WORKER_GRACE = 8.0
+"""Seconds the outbox worker gets to finish its current message at shutdown."""
+MAX_BODY = 1024 * 1024
+"""Slack's payloads are far smaller; anything bigger is refused before it is read."""
+
+BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+CONTEXT: web.AppKey[Context] = web.AppKey("context", Context)
+WORKER: web.AppKey[OutboxWorker] = web.AppKey("worker", OutboxWorker)
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http", aiohttp.ClientSession)
+
+
+def build_web_app(
+    ctx: Context,
+    bolt: AsyncApp,
+    senders: Mapping[str, Sender],
+    metrics: Metrics,
+    *,
+    backlog_limit: timedelta = timedelta(minutes=5),
+) -> web.Application:
+    """`senders` deliver outbox rows (Slack); webhooks are added here, as they need this
+    server's HTTP client session."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_measured(metrics)])
+    app[BOLT] = bolt
+    app[CONTEXT] = ctx
+    pulse = Pulse()
+    ctx.db.on_commit(pulse.fire)
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+
+    async def readyz(_request: web.Request) -> web.Response:
+        try:
+            report = await health.readiness(ctx, backlog_limit)
+        except Unavailable as exc:
+            return web.json_response(
+                {"status": "unavailable", "reason": exc.message},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        return web.json_response(report.as_dict(), status=200 if report.ready else 503)
+
+    app.router.add_get("/readyz", readyz)
+
+    async def metrics_page(_request: web.Request) -> web.Response:
+        try:
+            gauges = await health.gauges(ctx)
+        except Unavailable:
+            gauges = {}
+        return web.Response(text=metrics.render(gauges), content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/metrics", metrics_page)
+    app.add_subapp("/api/v1", build_api(ctx, pulse))
+    webhooks = WebhookSender(ctx, lambda: app[HTTP])
+    app[WORKER] = OutboxWorker(ctx, {**senders, Kind.WEBHOOK.value: webhooks})
+    app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_run_worker)
+    return app
+
+
+def _measured(metrics: Metrics) -> Any:
+    """Counts every request by route and outcome and times it; /slack/events times the ack."""
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Any) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response: web.StreamResponse = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            metrics.requests.inc(route=name, method=request.method, outcome=f"{status // 100}xx")
+            metrics.latency.observe(elapsed, route=name)
+            if request.path == "/slack/events":
+                metrics.ack.observe(elapsed)
+
+    return measure
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+async def _run_worker(app: web.Application) -> AsyncIterator[None]:
+    worker = app[WORKER]
+    stop = asyncio.Event()
+    app[CONTEXT].db.on_commit(worker.wake.set)
+    task = asyncio.create_task(worker.run(stop))
+    yield
+    # Stop after in-flight requests: the row being sent may finish; the rest waits in the
+    # table. A send stuck on a slow Slack is abandoned; its lease expires and it is retried.
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=WORKER_GRACE)
+    except TimeoutError:
+        log.warning("outbox worker stopped mid-delivery; the message will be sent again")
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    """Bolt behind our own edge: a body Bolt cannot even parse (it parses before it checks the
+    signature) or route is a bad request, never a 500."""
+    raw = await request.read()
+    try:
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+        )
+        bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
+    except Exception as exc:  # malformed input: Slack never sends it, so nobody waits on it
+        log.info("refused a malformed Slack request: %s", type(exc).__name__)
+        return web.json_response({"error": "invalid request"}, status=400)
+    if bolt_response.status >= 500:
+        # Our listeners answer every error themselves; Bolt fails on its own only when a
+        # payload lacks what every Slack payload has (a user, a team).
+        log.info("refused a Slack request Bolt could not handle (%s)", bolt_response.status)
+        return web.json_response({"error": "invalid request"}, status=400)
+    return await to_aiohttp_response(bolt_response)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
