@@ -1,0 +1,133 @@
+"""`trame-bot serve` as a real process (for restarts, SIGKILL and SIGTERM), and a TCP proxy
+that can cut the database off."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from trame_bot.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """One `trame-bot serve` on a free port; the database URL and fake Slack are the tests'."""
+
+    settings: Settings
+    database_url: str
+    extra: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+    log: bytes = b""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "SLACK_BOT_TOKEN": self.settings.slack_bot_token or "",
+            "SLACK_SIGNING_SECRET": self.settings.slack_signing_secret or "",
+            "SLACK_API_URL": self.settings.slack_api_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "trame_bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-scheduler",
+            *self.extra,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(self.url + "/healthz") as response:
+                        if response.status == 200:
+                            return
+                if self.process.returncode is not None:
+                    break
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"server did not start: {await self.stop()}")
+
+    async def stop(self, sig: int = signal.SIGTERM, within: float = 25.0) -> bytes:
+        """Signal the process and wait for it; returns what it wrote to stderr."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        _, stderr = await asyncio.wait_for(self.process.communicate(), timeout=within)
+        self.log = stderr or b""
+        return self.log
+
+
+class DatabaseProxy:
+    """Forwards TCP to PostgreSQL until `cut()`: then open connections drop and new ones are
+    refused, as when the database host goes away; `restore()` lets them through again."""
+
+    def __init__(self, target_port: int = 5432) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.open = True
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._pipes |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in list(self._pipes):
+            writer.close()
+        self._pipes.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

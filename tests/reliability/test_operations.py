@@ -1,0 +1,122 @@
+"""Operations: /metrics, JSON logs, and a graceful SIGTERM that keeps the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+
+import aiohttp
+from sqlalchemy import func, select
+
+from tests import factories as f
+from tests.harness import Bot
+from tests.reliability.processes import ServerProcess
+from trame_bot.slack.ids import Action
+from trame_bot.store.models import OutboxMessage
+
+
+async def test_metrics_in_prometheus_text_format(bot: Bot) -> None:
+    ws = await f.governed_workspace(bot.deps)
+    await f.workflow(bot.deps)
+    run = await f.request(bot.deps, by=f.MEMBER)
+    await bot.delivered()
+    await bot.click(Action.APPROVE, run.id, user=f.ADMIN, channel=ws.approvals_channel)
+    await bot.command("status", user=f.MEMBER, channel=ws.approvals_channel)
+    await f.request(bot.deps)
+    async with bot.session.get(bot.url.removesuffix("/slack/events") + "/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    assert 'trame_http_requests_total{method="POST",outcome="2xx",route="/slack/events"} 2' in text
+    assert "# TYPE trame_slack_ack_seconds histogram" in text
+    assert 'trame_slack_ack_seconds_bucket{le="3"} 2' in text
+    assert "trame_slack_ack_seconds_count 2" in text
+    assert "trame_pending_runs 1" in text
+    assert "trame_outbox_backlog " in text
+    assert "trame_outbox_oldest_age_seconds " in text
+    assert "trame_connectors_needing_attention 0" in text
+    assert "# TYPE trame_job_runs_total counter" in text
+    for line in text.splitlines():
+        assert line.startswith("#") or " " in line, line
+
+
+async def test_json_logs() -> None:
+    env = {
+        **os.environ,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",
+        "DATABASE_URL": "sqlite:////nonexistent/x.db",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trame_bot",
+        "workspace",
+        "list",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    lines = [line for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert lines, stderr
+    for line in lines:
+        entry = json.loads(line)
+        assert {"at", "level", "logger", "message"} <= set(entry)
+
+
+async def test_sigterm_finishes_in_flight_requests_and_keeps_the_outbox(
+    bot: Bot, database_url: str
+) -> None:
+    ws = await f.governed_workspace(bot.deps)
+    await f.workflow(bot.deps)
+    runs = [await f.request(bot.deps, by=f.MEMBER) for _ in range(20)]
+    bot.fake.hang_next("chat.postMessage", seconds=1.5, count=50)  # deliveries are slow
+    server = ServerProcess(
+        replace(bot.deps.settings, slack_api_url=bot.fake_url + "api/"), database_url
+    )
+    await server.start()
+    async with aiohttp.ClientSession() as http:
+        clicks = [
+            bot.slack.block_action(
+                user=f.ADMIN,
+                action_id=Action.APPROVE.value,
+                value=run.id,
+                block_id="run_actions",
+                channel=ws.approvals_channel,
+                message_ts="1.1",
+            )
+            for run in runs
+        ]
+
+        async def send(index: int) -> int:
+            async with http.post(
+                server.url + "/slack/events", data=clicks[index].body, headers=clicks[index].headers
+            ) as r:
+                return r.status
+
+        in_flight = [asyncio.create_task(send(i)) for i in range(len(runs))]
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        statuses = await asyncio.gather(*in_flight, return_exceptions=True)
+        await server.stop(within=25)
+        assert time.monotonic() - started < 25
+    assert server.process.returncode == 0, server.log
+    answered = [s for s in statuses if s == 200]
+    assert answered, "requests that had arrived were finished"
+    async with bot.deps.db.reading() as session:
+        pending = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "pending")
+        )
+        failed = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "failed")
+        )
+    assert failed == 0
+    assert pending, "what was not delivered yet is still there for the next process"
