@@ -1,0 +1,241 @@
+"""The README's quick start, walked in a real headless Chromium: `trame-bot serve --sandbox` as
+a process, the page at /sandbox, and every step the README tells a newcomer to try.
+
+Needs Debian's chromium (`apt-get install chromium chromium-driver`, as `.ci/run` does) and
+Playwright for Python (the `dev` extra); Playwright's own browsers are never downloaded.
+Screenshots of each step land in `tests/browser/screenshots/` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium to run the browser test "
+        "(apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[dev]')"
+)
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+# The page polls every second and the bot answers through a real server on a 2-core machine
+# that CI may share with other work: give each expectation room, not a race.
+expect.set_options(timeout=20_000)
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+APPROVALS = "#pane-C0APPROVALS"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command() -> list[str]:
+    """The README's `.venv/bin/trame-bot`: the entry point next to this interpreter."""
+    script = Path(sys.executable).parent / "trame-bot"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "trame_bot"]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[str]:
+    """`trame-bot serve --sandbox` on a free port, in a fresh folder, with no Slack settings."""
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "TRAME_")) and key not in ("DATABASE_URL", "PORT")
+    }
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'sandbox.db'}", LOG_LEVEL="WARNING")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*_command(), "serve", "--sandbox", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the sandbox stopped at start:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"the sandbox did not start within 30 s:\n{log.read_text()}")
+
+
+class Walk:
+    """The page, with a numbered screenshot after each step."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.step = 0
+
+    def shot(self, name: str) -> None:
+        self.step += 1
+        self.page.screenshot(path=SCREENSHOTS / f"{self.step:02d}-{name}.png")
+
+    def be(self, who: str) -> None:
+        self.page.select_option("#who", label=who)
+        expect(self.page.locator("#who")).to_have_value(self._id(who))
+
+    def _id(self, who: str) -> str:
+        value = self.page.locator("#who option", has_text=who).get_attribute("value")
+        assert value is not None
+        return value
+
+    def request_run(self, workflow: str, by: str = "Mia (member)") -> None:
+        self.page.select_option("#engine-workflow", label=workflow)
+        self.page.select_option("#engine-by", label=by)
+        self.page.get_by_role("button", name="Request a run").click()
+
+    def card(self, text: str) -> object:
+        return self.page.locator(f"{APPROVALS} > article.msg", has_text=text).last
+
+    def type(self, command: str) -> None:
+        self.page.fill("#command", command)
+        self.page.press("#command", "Enter")
+
+
+def test_the_readme_quick_start_in_the_sandbox(sandbox: str, tmp_path: Path) -> None:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            _walk(Walk(page), sandbox, tmp_path)
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def _walk(walk: Walk, url: str, tmp_path: Path) -> None:
+    page = walk.page
+    page.goto(url + "/sandbox")
+    expect(page.locator("#pane-title")).to_have_text("# acme-approvals")
+    # The demo workspace was seeded at start: the production workflow went live after an
+    # approved pilot run, and the broken connector was reported in the ops channel.
+    expect(walk.card("Approved: Payroll export")).to_be_visible()
+    expect(page.locator(APPROVALS)).to_contain_text("promoted to live")
+    walk.shot("seeded")
+    page.get_by_role("button", name="# acme-ops").click()
+    expect(page.locator("#pane-C0OPS")).to_contain_text("acme-hubspot")
+    page.get_by_role("button", name="# acme-approvals").click()
+
+    # 1. Approve a Pilot run: the engine asks, the card appears; only the named reviewer decides.
+    walk.request_run("Invoice sync (pilot)")
+    expect(page.locator("#engine-result")).to_contain_text("201 · pending")
+    card = walk.card("Approval needed: Invoice sync")
+    expect(card).to_be_visible()
+    walk.shot("run-requested")
+    card.get_by_role("button", name="Approve").click()
+    expect(page.locator("#dialog")).to_contain_text("Approve a production run?")
+    walk.shot("confirm-dialog")
+    page.locator("#dialog").get_by_role("button", name="Approve").click()
+    expect(page.locator(f"{APPROVALS} .ephemeral").last).to_contain_text("reviewer")
+    walk.shot("not-a-reviewer")
+    walk.be("Clara (client reviewer)")
+    walk.card("Approval needed: Invoice sync").get_by_role("button", name="Approve").click()
+    page.locator("#dialog").get_by_role("button", name="Approve").click()
+    approved = walk.card("Approved: Invoice sync")
+    expect(approved).to_contain_text("@Clara")
+    expect(approved.locator(".thread")).to_contain_text("approved")
+    expect(approved.get_by_role("button", name="Approve")).to_have_count(0)
+    walk.shot("approved")
+
+    # 2. Decline one with a reason: the bot's field error first, for a reason too short.
+    walk.be("Olivia (owner)")
+    walk.request_run("Vendor onboarding (pilot)")
+    expect(page.locator("#engine-result")).to_contain_text("pending")
+    walk.card("Approval needed: Vendor onboarding").get_by_role("button", name="Decline").click()
+    modal = page.locator("#dialog form.bk-modal")
+    expect(modal).to_contain_text("Decline run")
+    modal.locator("select").select_option(index=1)
+    modal.locator("textarea").fill("Too short")
+    walk.shot("decline-modal")
+    modal.get_by_role("button", name="Decline").click()
+    expect(modal.locator(".bk-error")).to_contain_text("at least 10 characters")
+    walk.shot("decline-field-error")
+    modal.locator("textarea").fill("The vendor list still holds last month's test entries.")
+    modal.get_by_role("button", name="Decline").click()
+    expect(page.locator("#overlay")).to_be_hidden()
+    declined = walk.card("Declined: Vendor onboarding")
+    expect(declined).to_contain_text("last month's test entries")
+    walk.shot("declined")
+
+    # 3. Pause a workflow: the answer is ephemeral, the change is announced in the channel.
+    walk.type("/trame pause invoice-sync client asked to wait")
+    expect(page.locator(f"{APPROVALS} .ephemeral").last).to_contain_text("is paused")
+    announced = page.locator(f"{APPROVALS} > article.msg").filter(has_text="client asked to wait")
+    expect(announced.filter(has_text="paused")).not_to_have_count(0)
+    walk.shot("paused")
+
+    # 4. Export the audit log: a CSV file in the channel, downloadable from the page.
+    walk.type("/trame audit export")
+    link = page.locator(f"{APPROVALS} .file a").last
+    expect(link).to_contain_text("Audit log of acme")
+    walk.shot("audit-export")
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "audit.csv"
+    download.value.save_as(saved)
+    exported = saved.read_text()
+    assert "run.approved" in exported
+    assert "run.declined" in exported
+    assert "workflow.status_changed" in exported
+
+    # The App Home shows what waits for the chosen person.
+    page.get_by_role("button", name="trame-bot · Home").click()
+    expect(page.locator("#pane-home")).to_contain_text("Waiting for your approval")
+    walk.shot("app-home")
