@@ -1,0 +1,120 @@
+"""`python -m bench [--quick] [--postgres [URL]] [--only GROUP …]`: run every benchmark, print
+the table and write `bench/results.json`.
+
+Each figure is a ratio against a baseline measured in the same run (or an absolute ceiling
+where the target is one), so the table holds on a noisy machine. `--quick` runs every row at a
+tiny size (a smoke test, not a measurement). `--postgres` runs on PostgreSQL, in a database of
+its own that it empties (default postgresql://postgres@127.0.0.1:5432/bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from bench import api_load, audit, memory, report, slack_load, sweep
+from bench.harness import FULL, QUICK, ROOT, Target
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/bench"
+GROUPS: dict[str, Callable[[Target], Awaitable[list[report.Result]]]] = {
+    "slack": slack_load.run,
+    "api": api_load.run,
+    "audit": audit.run,
+    "sweep": sweep.run,
+    "memory": memory.run,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES,
+        metavar="URL",
+        help=f"run on PostgreSQL (default {DEFAULT_POSTGRES}); the database is emptied",
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=list(GROUPS), help="run only these groups of rows"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "bench" / "results.json", help="results file"
+    )
+    parser.add_argument(
+        "--size",
+        nargs="+",
+        default=[],
+        metavar="NAME=N",
+        help="override a size (bench.harness.Sizes), e.g. memory_runs=5000",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record every trame-bot server with py-spy (if installed) into DIR",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (logs, databases)"
+    )
+    return parser.parse_args(argv)
+
+
+async def run_all(target: Target, groups: list[str]) -> list[report.Result]:
+    results: list[report.Result] = []
+    for name in groups:
+        started = time.perf_counter()
+        print(f"== {name} …", file=sys.stderr, flush=True)
+        found = await GROUPS[name](target)
+        print(f"== {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        report.table(found, lambda line: print(line, file=sys.stderr))
+        results.extend(found)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    workdir = Path(tempfile.mkdtemp(prefix="trame-bench-"))
+    sizes = QUICK if args.quick else FULL
+    for override in args.size:
+        name, _, value = override.partition("=")
+        kind = type(getattr(sizes, name))
+        sizes = replace(sizes, **{name: kind(value)})
+    target = Target(workdir, args.postgres, sizes, args.profile)
+    groups = args.only or list(GROUPS)
+    started = time.perf_counter()
+    try:
+        results = asyncio.run(run_all(target, groups))
+    finally:
+        if args.keep:
+            print(f"work folder kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    print(f"\ntrame-bot benchmarks on {target.dialect}{' (quick)' if args.quick else ''}")
+    report.table(results)
+    met = sum(r.met for r in results)
+    print(f"\n{met} of {len(results)} targets met in {elapsed:.0f} s; details in {args.output}")
+    report.save(
+        args.output,
+        results,
+        {
+            "database": target.dialect,
+            "quick": args.quick,
+            "groups": groups,
+            "seconds": round(elapsed, 1),
+            "sizes": asdict(target.sizes),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""The processes a benchmark talks to, each started as `python -m bench.servers KIND`.
+
+Every kind serves on a free loopback port, prints one JSON line `{"port": N}` when it accepts
+connections, and stops on SIGTERM. Configuration comes from the environment, as in production
+(`DATABASE_URL`, `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_API_URL`).
+
+- `trame`: the real server, `build_web_app(build())` (Slack, API, outbox worker), no scheduler.
+- `bare`: the baseline Bolt app, configured and served like trame-bot's, whose listeners only ack.
+- `insert`: the baseline API, a minimal aiohttp handler doing one INSERT per request.
+- `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
+- `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy import text
+
+from trame_bot.bootstrap import build, build_web_app
+from trame_bot.config import load_settings
+from trame_bot.logs import configure_logging
+from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
+from trame_bot.store.database import Database
+
+PROBE_DELAY = 0.050
+INSERT_TABLE = "bench_inserts"
+ANYTHING = re.compile(".*")
+
+
+# ---- the servers under test and their baselines --------------------------------------------
+
+
+def trame_app() -> web.Application:
+    settings = load_settings()
+    configure_logging(settings)
+    return build_web_app(build(settings))
+
+
+def bare_bolt_app() -> web.Application:
+    """Bolt with trame-bot's settings (same client, same ack-then-process mode) and the same
+    aiohttp adapter (`trame_bot.http.app.slack_events`), minus everything trame-bot does."""
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+
+    from trame_bot.http.app import BOLT, MAX_BODY, slack_events
+    from trame_bot.slack.client import build_client
+
+    settings = load_settings()
+    configure_logging(settings)
+    token, secret = settings.require_slack()
+    bolt = AsyncApp(
+        name="bare",
+        client=build_client(token, settings.slack_api_url),
+        signing_secret=secret,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+
+    @bolt.command(ANYTHING)
+    async def command(ack: AsyncAck) -> None:
+        await ack()
+
+    @bolt.action(ANYTHING)
+    async def action(ack: AsyncAck) -> None:
+        await ack()
+
+    app = web.Application(client_max_size=MAX_BODY)
+    app[BOLT] = bolt
+    app.router.add_post("/slack/events", slack_events)
+    return app
+
+
+def insert_app() -> web.Application:
+    """One INSERT per request on the same database, through the same engine settings."""
+    db = Database(load_settings().database_url)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {INSERT_TABLE} "
+                    "(id VARCHAR(32) PRIMARY KEY, body TEXT NOT NULL, at VARCHAR(40) NOT NULL)"
+                )
+            )
+        yield
+        await db.dispose()
+
+    async def insert(request: web.Request) -> web.Response:
+        body = await request.json()
+        row = {
+            "id": uuid.uuid4().hex,
+            "body": json.dumps(body),
+            "at": datetime.now(UTC).isoformat(),
+        }
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(f"INSERT INTO {INSERT_TABLE} (id, body, at) VALUES (:id, :body, :at)"), row
+            )
+        return web.json_response({"id": row["id"]}, status=201)
+
+    app = web.Application()
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/runs", insert)
+    return app
+
+
+# ---- the fake Slack --------------------------------------------------------------------------
+
+
+class IndexedFakeSlack(FakeSlack):
+    """The sandbox fake, with O(1) message lookup: `chat.update` scans a channel's list in the
+    sandbox (fine for tests), which would make a 100,000-card channel the bottleneck here.
+    Messages are only ever appended, so indexing the new tail keeps the index exact."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self._index: dict[str, tuple[int, dict[str, Message]]] = {}
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        messages = self._channels.get(channel, [])
+        seen, by_ts = self._index.get(channel, (0, {}))
+        for message in messages[seen:]:
+            by_ts[message.ts] = message
+        self._index[channel] = (len(messages), by_ts)
+        return by_ts.get(ts)
+
+
+def fake_slack_app() -> web.Application:
+    """The fake Slack of `trame_bot.sandbox`, plus `GET /bench/stats` (calls per method and
+    outcome) and `POST /bench/cards?channel=C&count=N` (bot messages to update, as if posted).
+    Finished calls are folded into counters every second so the fake's memory stays flat."""
+    settings = load_settings()
+    fake = IndexedFakeSlack(settings.slack_bot_token or "")
+    counted: Counter[str] = Counter()
+
+    def fold() -> None:
+        keep = []
+        for call in fake.calls:
+            if call.status is None:
+                keep.append(call)
+            else:
+                counted[f"{call.method} {'ok' if call.ok else call.error or call.status}"] += 1
+        fake.calls[:] = keep
+        fake.ephemerals.clear()
+        fake.responses.clear()
+
+    async def folding(_app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                fold()
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    async def stats(_request: web.Request) -> web.Response:
+        fold()
+        return web.json_response(dict(counted))
+
+    async def cards(request: web.Request) -> web.Response:
+        channel, count = request.query["channel"], int(request.query["count"])
+        posted = [
+            fake.add_message(channel, "Approval needed", user=BOT_USER_ID).ts for _ in range(count)
+        ]
+        return web.json_response({"ts": posted})
+
+    app = fake.app()
+    app.cleanup_ctx.append(folding)
+    app.router.add_get("/bench/stats", stats)
+    app.router.add_post("/bench/cards", cards)
+    return app
+
+
+# ---- health-check URLs -----------------------------------------------------------------------
+
+
+def probe_app() -> web.Application:
+    async def ok(_request: web.Request) -> web.Response:
+        await asyncio.sleep(PROBE_DELAY)
+        return web.Response(text="ok")
+
+    async def fail(_request: web.Request) -> web.Response:
+        await asyncio.sleep(PROBE_DELAY)
+        return web.Response(status=500, text="down")
+
+    async def hang(_request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response(text="too late")
+
+    app = web.Application()
+    app.router.add_get("/ok/{n}", ok)
+    app.router.add_get("/fail/{n}", fail)
+    app.router.add_get("/hang/{n}", hang)
+    return app
+
+
+KINDS: dict[str, Callable[[], web.Application]] = {
+    "trame": trame_app,
+    "bare": bare_bolt_app,
+    "insert": insert_app,
+    "fake": fake_slack_app,
+    "probe": probe_app,
+}
+
+
+async def serve(kind: str) -> None:
+    # In-flight requests get a second at shutdown; the probe server's hanging ones never finish.
+    runner = web.AppRunner(KINDS[kind](), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    port = runner.addresses[0][1]
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    print(json.dumps({"port": port}), flush=True)
+    try:
+        await stopping.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or argv[0] not in KINDS:
+        sys.exit(f"usage: python -m bench.servers {'|'.join(KINDS)}")
+    asyncio.run(serve(argv[0]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
