@@ -22,12 +22,13 @@ from trame_bot.domain.enums import (
     Verdict,
 )
 from trame_bot.domain.plan import Step, fingerprint, steps_from_dicts
+from trame_bot.domain.values import match_workflow
 from trame_bot.domain.views import DecisionView, RunCard, StepView
 from trame_bot.errors import InvalidInput
 from trame_bot.sandbox.block_kit import block_errors
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
-from trame_bot.slack.commands import MAX_COMMAND_TEXT, SUBCOMMANDS, match_workflow, parse
+from trame_bot.slack.commands import MAX_COMMAND_TEXT, SUBCOMMANDS, parse
 from trame_bot.slack.text import escape
 
 FAST = settings(max_examples=100, deadline=None, database=None)

@@ -113,3 +113,17 @@ def parse_moment(value: str, now: datetime) -> datetime:
         raise InvalidInput(
             f"{value!r} is not a time: use 2026-11-01, 2026-11-01T09:30 or an age like 7d"
         ) from None
+
+
+def match_workflow(
+    words: tuple[str, ...], workflows: list[tuple[str, str]]
+) -> tuple[str, tuple[str, ...]] | None:
+    """The workflow the leading words name, by key or name (any case), longest name first,
+    and the words left after it. `workflows` is (key, name) pairs."""
+    lowered = [w.lower() for w in words]
+    for size in range(len(words), 0, -1):
+        candidate = " ".join(lowered[:size])
+        for key, name in workflows:
+            if candidate in (key.lower(), name.lower()):
+                return key, words[size:]
+    return None

@@ -13,6 +13,7 @@ from trame_bot.domain.views import ConnectorLine, Overview, PendingView, Workflo
 from trame_bot.errors import Forbidden
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
+from trame_bot.services.workflows import named_in
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import outbox as outbox_store
@@ -31,13 +32,14 @@ async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
 
 
 async def workflow_glance(
-    ctx: Context, key: str, ref: str, actor: Actor
+    ctx: Context, key: str, words: tuple[str, ...], actor: Actor
 ) -> tuple[WorkflowLine, list[PendingView]]:
-    """One workflow at a glance (`/trame status <workflow>`): its line and pending runs, read
-    without loading the rest of the workspace."""
+    """The workflow the words name, at a glance (`/trame status <workflow>`): its line and
+    pending runs, read without loading the rest of the workspace."""
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        ref, _ = await named_in(session, workspace.id, words)
         workflow = await workflow_store.get(session, workspace.id, ref)
         keys = {s["connector"] for s in workflow.steps}
         health = await connector_store.health_of(session, workspace.id, keys)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.documents import WorkflowDoc
 from trame_bot.domain.actors import Actor
@@ -15,6 +16,7 @@ from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.plan import Step, connectors_of, fingerprint, steps_from_dicts
 from trame_bot.domain.roles import check_trigger_toggle
 from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
+from trame_bot.domain.values import match_workflow
 from trame_bot.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from trame_bot.services import runs as run_service
 from trame_bot.services.access import require
@@ -317,10 +319,22 @@ async def set_trigger(
     return trigger
 
 
-async def workflow_names(ctx: Context, key: str) -> list[tuple[str, str]]:
+async def named(ctx: Context, key: str, words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The key of the workflow the leading words name (key or name, any case) and the words
+    after it, as someone typed them."""
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
-        return await store.names(session, workspace.id)
+        return await named_in(session, workspace.id, words)
+
+
+async def named_in(
+    session: AsyncSession, workspace_id: int, words: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    found = match_workflow(words, await store.names(session, workspace_id))
+    if found is None:
+        shown = words[0] if words else ""
+        raise NotFound(f"no workflow {shown!r} in this workspace (see `/trame workflows`)")
+    return found
 
 
 async def list_workflows(ctx: Context, key: str) -> Sequence[Workflow]:

@@ -58,17 +58,3 @@ def _split(text: str) -> list[str]:
         return shlex.split(text)
     except ValueError:  # unbalanced quote: fall back to plain words
         return text.split()
-
-
-def match_workflow(
-    words: tuple[str, ...], workflows: list[tuple[str, str]]
-) -> tuple[str, tuple[str, ...]] | None:
-    """The workflow the leading words name, by key or name (any case), longest name first,
-    and the words left after it. `workflows` is (key, name) pairs."""
-    lowered = [w.lower() for w in words]
-    for size in range(len(words), 0, -1):
-        candidate = " ".join(lowered[:size])
-        for key, name in workflows:
-            if candidate in (key.lower(), name.lower()):
-                return key, words[size:]
-    return None

@@ -15,12 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.values import parse_moment
-from trame_bot.errors import InvalidInput, NotFound
+from trame_bot.errors import InvalidInput
 from trame_bot.services import audit, digests, overview, workflows, workspaces
 from trame_bot.services.context import Context
 from trame_bot.slack.blocks import replies
 from trame_bot.slack.blocks.modals import promote_live_modal
-from trame_bot.slack.commands import Command, match_workflow, parse
+from trame_bot.slack.commands import Command, parse
 from trame_bot.slack.errors import friendly
 from trame_bot.slack.text import code, escape, user
 from trame_bot.store.audit import AuditFilter
@@ -54,14 +54,7 @@ class CommandRequest:
         """The workflow the leading words name (key or name, any case) and the words after it."""
         if not self.command.words:
             raise InvalidInput(f"name a workflow: `{usage}`")
-        found = match_workflow(
-            self.command.words, await workflows.workflow_names(self.ctx, self.workspace)
-        )
-        if found is None:
-            raise NotFound(
-                f"no workflow {self.command.words[0]!r} in this workspace (see `/trame workflows`)"
-            )
-        return found
+        return await workflows.named(self.ctx, self.workspace, self.command.words)
 
 
 Handler = Callable[[CommandRequest], Awaitable[str | None]]
@@ -70,8 +63,8 @@ Handler = Callable[[CommandRequest], Awaitable[str | None]]
 async def status(r: CommandRequest) -> str:
     if not r.command.words:
         return replies.overview_text(await overview.overview(r.ctx, r.workspace, r.actor))
-    key, _ = await r.workflow_and_rest("/trame status <workflow>")
-    line, pending = await overview.workflow_glance(r.ctx, r.workspace, key, r.actor)
+    # One read for the name and the glance: the most frequent command, kept to one transaction.
+    line, pending = await overview.workflow_glance(r.ctx, r.workspace, r.command.words, r.actor)
     return replies.workflow_status_text(line, pending)
 
 
