@@ -42,6 +42,9 @@ async def sweep(
     ctx: Context, probe: Probe, settings: SweepSettings = SweepSettings()
 ) -> SweepResult:
     result = SweepResult()
+    # A connector another sweep checked after this one began is not probed again: two sweeps
+    # at once probe each connector once, even when one finishes before the other claims.
+    began = ctx.clock.now()
     async with ctx.db.reading() as session:
         connectors = list(await store.all_for_sweep(session))
     silent = [c for c in connectors if not c.health_url]
@@ -54,25 +57,29 @@ async def sweep(
     # soon as its own probes are done.
     slots = asyncio.Semaphore(settings.concurrency)
     async with asyncio.TaskGroup() as group:
-        leases = await _claim(ctx, chunks[0], settings, result) if chunks else set()
+        leases = await _claim(ctx, chunks[0], began, settings, result) if chunks else set()
         for n, chunk in enumerate(chunks):
             started = _start_probes(ctx, probe, chunk, leases, settings, result, slots, group)
             # The next chunk's leases are taken while this one's probes wait for their slots,
             # so that no slot waits for a lease, and no lease is taken long before its probe.
             next_chunk = chunks[n + 1] if n + 1 < len(chunks) else []
-            leases = await _claim(ctx, next_chunk, settings, result) if next_chunk else set()
+            leases = await _claim(ctx, next_chunk, began, settings, result) if next_chunk else set()
             await started.wait()
     return result
 
 
 async def _claim(
-    ctx: Context, chunk: Sequence[Connector], settings: SweepSettings, result: SweepResult
+    ctx: Context,
+    chunk: Sequence[Connector],
+    began: datetime,
+    settings: SweepSettings,
+    result: SweepResult,
 ) -> set[int]:
     """Take the probe leases of those connectors no other process is probing."""
     async with ctx.db.transaction() as session:
         claimed = set(
             await store.claim_probes(
-                session, [c.id for c in chunk], ctx.clock.now(), settings.probe_lease
+                session, [c.id for c in chunk], ctx.clock.now(), settings.probe_lease, began
             )
         )
     result.skipped += len(chunk) - len(claimed)

@@ -60,14 +60,16 @@ async def all_for_sweep(session: AsyncSession) -> Sequence[Connector]:
 
 
 async def claim_probes(
-    session: AsyncSession, ids: Sequence[int], now: datetime, lease: timedelta
+    session: AsyncSession, ids: Sequence[int], now: datetime, lease: timedelta, since: datetime
 ) -> list[int]:
-    """Take the probe lease of those `ids` no other probe holds; returns the ones taken."""
+    """Take the probe lease of those `ids` no other probe holds and none has checked since
+    `since` (when the claiming sweep began); returns the ones taken."""
     result = await session.execute(
         update(Connector)
         .where(
             Connector.id.in_(list(ids)),
             or_(Connector.probing_until.is_(None), Connector.probing_until <= now),
+            or_(Connector.last_checked_at.is_(None), Connector.last_checked_at < since),
         )
         .values(probing_until=now + lease)
         .returning(Connector.id)
