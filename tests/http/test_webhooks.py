@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from tests import factories as f
-from tests.harness import Bot, eventually
+from tests.harness import Bot, eventually, receiving
 from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Verdict
@@ -58,13 +58,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/trame", state.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state.url = str(server.make_url("/hooks/trame"))
-    yield state
-    await server.close()
+    async with receiving("/hooks/trame", state.handle) as url:
+        state.url = url
+        yield state
 
 
 async def hooked(bot: Bot, receiver: Receiver) -> str:

@@ -16,10 +16,9 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tests import factories as f
-from tests.harness import Bot, eventually
+from tests.harness import Bot, eventually, receiving
 from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
@@ -54,13 +53,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/trame", state.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state.url = str(server.make_url("/hooks/trame"))
-    yield state
-    await server.close()
+    async with receiving("/hooks/trame", state.handle) as url:
+        state.url = url
+        yield state
 
 
 @dataclass
