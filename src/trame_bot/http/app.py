@@ -14,7 +14,6 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 
 from trame_bot.errors import Unavailable
 from trame_bot.http.api import build_api
@@ -24,6 +23,7 @@ from trame_bot.metrics import Metrics
 from trame_bot.services import health
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, OutboxWorker, Sender
+from trame_bot.slack import bodies
 
 log = logging.getLogger(__name__)
 WORKER_GRACE = 8.0
@@ -136,8 +136,8 @@ async def slack_events(request: web.Request) -> web.Response:
     signature) or route is a bad request, never a 500."""
     raw = await request.read()
     try:
-        bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+        bolt_request = bodies.bolt_request(
+            raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
         )
         bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     except Exception as exc:  # malformed input: Slack never sends it, so nobody waits on it

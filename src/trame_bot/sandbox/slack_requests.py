@@ -113,6 +113,7 @@ class SlackRequests:
         command: str = "/trame",
         user_name: str | None = None,
         channel_name: str | None = None,
+        team_domain: str | None = None,
         response_url: str | None = None,
         trigger_id: str | None = None,
     ) -> SignedRequest:
@@ -122,11 +123,11 @@ class SlackRequests:
             {
                 "token": VERIFICATION_TOKEN,
                 "team_id": self.team_id,
-                "team_domain": self.team_domain,
+                "team_domain": self.team_domain if team_domain is None else team_domain,
                 "channel_id": channel,
-                "channel_name": channel_name or _channel_name(channel),
+                "channel_name": _channel_name(channel) if channel_name is None else channel_name,
                 "user_id": user,
-                "user_name": user_name or user.lower(),
+                "user_name": user.lower() if user_name is None else user_name,
                 "command": command,
                 "text": text,
                 "api_app_id": self.api_app_id,
