@@ -68,10 +68,10 @@ def _guarded(
         try:
             await job()
         except Exception:
-            metrics.job_runs.inc(job=name, outcome="failed")
+            metrics.job_runs.labels(job=name, outcome="failed").inc()
             log.exception("job %s failed; it runs again at its next turn", name)
         else:
-            metrics.job_runs.inc(job=name, outcome="ok")
+            metrics.job_runs.labels(job=name, outcome="ok").inc()
 
     return run
 

@@ -11,11 +11,13 @@ import time
 from dataclasses import replace
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tests import factories as f
 from tests.harness import Bot
 from tests.reliability.processes import ServerProcess
+from trame_bot.config import Settings
 from trame_bot.slack.ids import Action
 from trame_bot.store.models import OutboxMessage
 
@@ -32,17 +34,59 @@ async def test_metrics_in_prometheus_text_format(bot: Bot) -> None:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
-    assert 'trame_http_requests_total{method="POST",outcome="2xx",route="/slack/events"} 2' in text
-    assert "# TYPE trame_slack_ack_seconds histogram" in text
-    assert 'trame_slack_ack_seconds_bucket{le="3"} 2' in text
-    assert "trame_slack_ack_seconds_count 2" in text
-    assert "trame_pending_runs 1" in text
-    assert "trame_outbox_backlog " in text
-    assert "trame_outbox_oldest_age_seconds " in text
-    assert "trame_connectors_needing_attention 0" in text
-    assert "# TYPE trame_job_runs_total counter" in text
-    for line in text.splitlines():
-        assert line.startswith("#") or " " in line, line
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+    slack = (("method", "POST"), ("outcome", "2xx"), ("route", "/slack/events"))
+    assert samples["trame_http_requests_total", slack] == 2
+    assert families["trame_http_request_seconds"].type == "histogram"
+    assert families["trame_slack_ack_seconds"].type == "histogram"
+    assert samples["trame_slack_ack_seconds_bucket", (("le", "3.0"),)] == 2
+    assert samples["trame_slack_ack_seconds_count", ()] == 2
+    assert samples["trame_pending_runs", ()] == 1
+    assert ("trame_outbox_backlog", ()) in samples
+    assert ("trame_outbox_oldest_age_seconds", ()) in samples
+    assert samples["trame_connectors_needing_attention", ()] == 0
+    assert families["trame_job_runs"].type == "counter"  # the parser drops a counter's _total
+    # The standard collectors: this process's CPU, memory and open files, and the platform.
+    for name in (
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "python_info",
+    ):
+        assert name in families, sorted(families)
+    assert samples["process_open_fds", ()] > 0
+
+
+async def test_a_served_process_exposes_its_own_metrics(
+    settings: Settings, database_url: str
+) -> None:
+    server = ServerProcess(settings, database_url)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.url + "/healthz") as response:
+                assert response.status == 200
+            async with http.get(server.url + "/metrics") as response:
+                assert response.status == 200
+                text = await response.text()
+    finally:
+        await server.stop()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    healthz = [
+        sample
+        for sample in families["trame_http_requests"].samples
+        if sample.name == "trame_http_requests_total" and sample.labels["route"] == "/healthz"
+    ]
+    assert healthz, text
+    assert {"process_cpu_seconds", "process_resident_memory_bytes", "process_open_fds"} <= set(
+        families
+    )
+    assert {"trame_outbox_backlog", "trame_pending_runs", "trame_job_runs"} <= set(families)
 
 
 async def test_json_logs() -> None:

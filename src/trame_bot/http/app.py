@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
@@ -73,7 +74,9 @@ def build_web_app(
             gauges = await health.gauges(ctx)
         except Unavailable:
             gauges = {}
-        return web.Response(text=metrics.render(gauges), content_type="text/plain", charset="utf-8")
+        return web.Response(
+            body=metrics.exposition(gauges), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     app.router.add_get("/metrics", metrics_page)
     app.add_subapp("/api/v1", build_api(ctx, pulse))
@@ -102,8 +105,9 @@ def _measured(metrics: Metrics) -> Any:
             elapsed = time.perf_counter() - started
             route = request.match_info.route.resource
             name = route.canonical if route is not None else "unmatched"
-            metrics.requests.inc(route=name, method=request.method, outcome=f"{status // 100}xx")
-            metrics.latency.observe(elapsed, route=name)
+            outcome = f"{status // 100}xx"
+            metrics.requests.labels(route=name, method=request.method, outcome=outcome).inc()
+            metrics.latency.labels(route=name).observe(elapsed)
             if request.path == "/slack/events":
                 metrics.ack.observe(elapsed)
 
