@@ -1,4 +1,4 @@
-"""Settings from the environment (DESIGN.md §5). The only module that reads `os.environ`."""
+"""Settings from the environment (docs/operations.md). The only module that reads `os.environ`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The documents the API and the CLI take (DESIGN.md §4), validated by pydantic.
+"""The documents the API and the CLI take (README, Documents), validated by pydantic.
 
 The same models generate the API's OpenAPI schemas, so what the CLI accepts and what the API
 documents can never drift apart.

@@ -1,4 +1,4 @@
-"""Who reviews a run, reasons, quorum and veto, expiry and the reminder (DESIGN.md §1)."""
+"""Who reviews a run, reasons, quorum and veto, expiry and the reminder (docs/governance.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run gate against DESIGN.md §1: approval by status, and every reason a run is refused."""
+"""The run gate against docs/governance.md: approval by status, and every reason a run is refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may change roles, toggle triggers and touch connectors (DESIGN.md §1, Roles)."""
+"""Who may change roles, toggle triggers and touch connectors (docs/governance.md, Roles)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Status transitions and who may make them, restated from DESIGN.md §1 (not from TRANSITIONS)."""
+"""Status transitions and who may make them, restated from docs/governance.md (not from TRANSITIONS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who reviews a run, when it is decided, when it expires (DESIGN.md §1, Approvals)."""
+"""Who reviews a run, when it is decided, when it expires (docs/governance.md, Approvals)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workflow status transitions and who may make them (DESIGN.md §1)."""
+"""Workflow status transitions and who may make them (docs/governance.md)."""
 
 from __future__ import annotations
 

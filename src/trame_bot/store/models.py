@@ -1,4 +1,4 @@
-"""The tables of DESIGN.md §2 as typed SQLAlchemy models."""
+"""The tables as typed SQLAlchemy models."""
 
 from __future__ import annotations
 
