@@ -8,6 +8,8 @@
     ├── Conflict               the state changed under the request (already decided, key reuse)
     ├── InvalidInput           a document or argument is malformed; `fields` names the culprits
     └── Unavailable            a dependency (database, Slack) is down; try again later
+        └── SchemaNotReady     the database's schema is missing or outdated: an operator
+                               must run `trame-bot db upgrade`; trying again will not help
 
 Anything else that escapes is a bug: transports log it with a reference id and show only that id.
 """
@@ -57,3 +59,10 @@ class InvalidInput(TrameError):
 
 class Unavailable(TrameError):
     code = "unavailable"
+
+
+class SchemaNotReady(Unavailable):
+    """The service cannot work (as Unavailable: HTTP 503), but waiting will not fix it: the
+    command line treats it as configuration (exit 2) and servers refuse to start with it."""
+
+    code = "schema_not_ready"

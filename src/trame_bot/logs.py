@@ -66,11 +66,21 @@ def configure_logging(settings: Settings) -> None:
     quiet_libraries()
 
 
-LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "asyncio", "slack_sdk", "slack_bolt")
+LIBRARIES = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "asyncio",
+    "slack_sdk",
+    "slack_bolt",
+    "alembic",
+)
 
 
 def quiet_libraries() -> None:
     """Drivers log every statement with its parameters (webhook secrets, API key hashes) at
-    DEBUG: at LOG_LEVEL=DEBUG ours is the debug output that matters; theirs stays at warnings."""
+    DEBUG: at LOG_LEVEL=DEBUG ours is the debug output that matters; theirs stays at warnings.
+    Alembic says "Context impl SQLiteImpl" whenever the schema's revision is read, which every
+    command does before it starts."""
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -15,8 +15,9 @@ import click
 from trame_bot import __version__
 from trame_bot.bootstrap import Deps, build
 from trame_bot.config import load_settings
-from trame_bot.errors import ConfigError, InvalidInput, TrameError
+from trame_bot.errors import ConfigError, InvalidInput, SchemaNotReady, TrameError
 from trame_bot.logs import configure_logging
+from trame_bot.store.migrate import check_schema
 
 log = logging.getLogger("trame_bot.cli")
 P = ParamSpec("P")
@@ -24,12 +25,16 @@ T = TypeVar("T")
 
 
 class Group(click.Group):
-    """Turns every error into one line on stderr; unexpected ones get a reference id."""
+    """Turns every error into one line on stderr; unexpected ones get a reference id.
+
+    Exit codes: 1 an action refused (or the database down: try again), 2 the configuration
+    is wrong, including a database schema that is missing or out of date (waiting will not
+    fix it; `trame-bot db upgrade` will), 70 a bug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except (ConfigError, SchemaNotReady) as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(2)
         except InvalidInput as exc:
@@ -61,7 +66,9 @@ def main() -> None:
 
 
 def with_deps(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """Run an async command with freshly built dependencies, closed afterwards."""
+    """Run an async command with freshly built dependencies, closed afterwards, once the
+    database's schema is known to be the one this code expects (otherwise the command would
+    fail halfway with a driver's error about some table)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -71,6 +78,7 @@ def with_deps(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         async def run() -> T:
             deps = build(settings)
             try:
+                await check_schema(deps.db)
                 return await fn(deps, *args, **kwargs)
             finally:
                 await deps.close()

@@ -19,11 +19,11 @@ from trame_bot.bootstrap import Deps, build, build_web_app
 from trame_bot.cli.app import cli
 from trame_bot.config import Settings, load_settings
 from trame_bot.domain.values import parse_duration
-from trame_bot.errors import ConfigError
+from trame_bot.errors import ConfigError, SchemaNotReady, Unavailable
 from trame_bot.jobs import Schedule
 from trame_bot.logs import configure_logging
 from trame_bot.services.sweep import SweepSettings
-from trame_bot.store.migrate import upgrade_async
+from trame_bot.store.migrate import check_schema, upgrade_async
 
 log = logging.getLogger("trame_bot.server")
 SHUTDOWN_GRACE = 10.0
@@ -103,6 +103,10 @@ def serve(
 ) -> None:
     """Run the server: /slack/events, /api/v1, /healthz, /readyz, the outbox worker and,
     unless --no-scheduler, the scheduled jobs."""
+    # Schema: a SQLite file (and so every --sandbox) is migrated on start, as a local install
+    # has no release step; a PostgreSQL database is migrated once per deploy by the release
+    # step (`trame-bot db upgrade`), so here it is only checked, and a missing or outdated
+    # schema stops the server at once with that command as the fix.
     settings = load_settings()
     port = port or settings.port
     make_app = None
@@ -136,6 +140,8 @@ def serve(
 @schedule_options
 def scheduler_command(**schedule: Any) -> None:
     """Run only the scheduled jobs (the Procfile's clock process). Any number may run at once."""
+    # It never migrates, not even SQLite: it checks the schema and refuses to start on one
+    # that is missing or outdated (`trame-bot db upgrade`, or a first `serve`, fixes it).
     settings = load_settings()
     configure_logging(settings)
     asyncio.run(run_scheduler(settings, _schedule(**schedule)))
@@ -144,11 +150,24 @@ def scheduler_command(**schedule: Any) -> None:
 async def run_scheduler(settings: Settings, schedule: Schedule) -> None:
     deps = build(settings)
     try:
+        await _check_schema(deps)
         async with jobs.running(deps.ctx, schedule, deps.metrics):
             log.info("scheduler running")
             await _until_signalled()
     finally:
         await deps.close()
+
+
+async def _check_schema(deps: Deps) -> None:
+    """Refuse to start on a schema this code cannot use (`SchemaNotReady` goes up to the
+    command line: one line, exit 2). A database that does not answer yet is no reason to
+    refuse: /readyz and the jobs wait for it, as they do when it goes away later."""
+    try:
+        await check_schema(deps.db)
+    except SchemaNotReady:
+        raise
+    except Unavailable:
+        log.warning("the database does not answer; starting without checking its schema")
 
 
 async def _until_signalled() -> None:
@@ -173,6 +192,11 @@ async def run_server(
         # Procfile's release step, once, not in every web process.
         await upgrade_async(settings.database_url)
     deps = build(settings)
+    try:
+        await _check_schema(deps)
+    except BaseException:
+        await deps.close()
+        raise
     app = await make_app(deps) if make_app is not None else build_web_app(deps)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
     await runner.setup()

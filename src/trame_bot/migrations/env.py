@@ -26,10 +26,14 @@ def _run(connection: Connection) -> None:
 
 async def _run_async() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # Also when a migration fails (e.g. an unknown revision): an aiosqlite connection
+        # left to the garbage collector complains long after the command has answered.
+        await engine.dispose()
 
 
 connection = config.attributes.get("connection")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from trame_bot.errors import TrameError, Unavailable
+from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
 from trame_bot.slack.text import inert
 
 log = logging.getLogger("trame_bot.slack")
@@ -14,6 +14,8 @@ log = logging.getLogger("trame_bot.slack")
 
 def friendly(exc: BaseException) -> str:
     """Messages quote what people typed, so they are made inert before Slack reads them."""
+    if isinstance(exc, SchemaNotReady):  # waiting will not help: no hourglass
+        return f"⚠️ {inert(exc.message)}"
     if isinstance(exc, Unavailable):
         return f"⏳ {inert(exc.message)}"
     if isinstance(exc, TrameError):

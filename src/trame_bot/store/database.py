@@ -1,4 +1,6 @@
-"""The database handle: engine, sessions, and transactions that fail as `Unavailable`.
+"""The database handle: engine, sessions, and transactions that fail as `Unavailable` (the
+database does not answer) or `SchemaNotReady` (it answers, but its tables are missing or older
+than this code).
 
 SQLite runs in WAL mode and starts write transactions with BEGIN IMMEDIATE: writers queue on
 the busy timeout instead of failing when two of them upgrade read locks at once (the deadlock
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from trame_bot.errors import Unavailable
+from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,13 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 """Writers queue this long for SQLite's lock; transactions last milliseconds, so a longer wait
 means something holds the file, and a clear "unavailable" beats a Slack ack timing out."""
 _UNAVAILABLE = "the database is unavailable right now; nothing was changed, try again in a moment"
+SCHEMA_NOT_READY = (
+    "the database schema is missing or out of date; nothing was changed. "
+    "An operator must run `trame-bot db upgrade`"
+)
+_SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
+_POSTGRES_SCHEMA_ERRORS = ("42P01", "42703")
+"""SQLSTATEs undefined_table and undefined_column."""
 
 
 class Database:
@@ -54,6 +63,7 @@ class Database:
         self._on_commit: list[Callable[[], None]] = []
         self._busy_timeout = busy_timeout_ms / 1000
         self._write_turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._trouble: str | None = None
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed write (the outbox worker wakes on it)."""
@@ -69,12 +79,14 @@ class Database:
         try:
             async with self._write_turn(), self._writer() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise _unavailable(exc) from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise _unavailable(exc) from exc
-            raise
+            translated = self._translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+        self._answered()
         for listener in self._on_commit:
             listener()
 
@@ -95,7 +107,7 @@ class Database:
         try:
             await asyncio.wait_for(turn.acquire(), self._busy_timeout)
         except TimeoutError:
-            raise _unavailable(TimeoutError()) from None
+            raise self._unavailable(TimeoutError()) from None
         try:
             yield
         finally:
@@ -107,8 +119,41 @@ class Database:
         try:
             async with self._reader() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise _unavailable(exc) from exc
+        except DBAPIError as exc:
+            translated = self._translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+        self._answered()
+
+    def _translated(self, exc: DBAPIError) -> TrameError | None:
+        """What a driver error means to the caller: a missing table or column is a schema
+        that was never migrated (or is older than this code), an outage is `Unavailable`;
+        anything else (None) is a bug, raised as it is."""
+        if _schema_missing(exc):
+            self._troubled("schema", "database schema missing or out of date (%s)", exc)
+            return SchemaNotReady(SCHEMA_NOT_READY)
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            return self._unavailable(exc)
+        return None
+
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        self._troubled("unavailable", "database unavailable: %s", exc)
+        return Unavailable(_UNAVAILABLE)
+
+    def _troubled(self, kind: str, message: str, exc: BaseException) -> None:
+        """Logged once when the trouble begins (or changes), not on every request or job
+        turn that meets it: an outage under load would otherwise be a line per request."""
+        if self._trouble != kind:
+            self._trouble = kind
+            log.warning(message, _cause(exc))
+
+    def _answered(self) -> None:
+        if self._trouble is not None:
+            self._trouble = None
+            log.info("the database answers again")
 
     async def ping(self) -> None:
         async with self.reading() as session:
@@ -118,9 +163,19 @@ class Database:
         await self.engine.dispose()
 
 
-def _unavailable(exc: BaseException) -> Unavailable:
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return Unavailable(_UNAVAILABLE)
+def _schema_missing(exc: DBAPIError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) in _POSTGRES_SCHEMA_ERRORS:
+        return True
+    message = str(exc.orig)
+    return isinstance(exc, OperationalError) and any(m in message for m in _SQLITE_SCHEMA_ERRORS)
+
+
+def _cause(exc: BaseException) -> str:
+    """The driver's own words for SQLite and PostgreSQL's schema errors (they name a table
+    or column, never a value); only the type of anything else, which may quote parameters."""
+    if isinstance(exc, DBAPIError) and _schema_missing(exc):
+        return str(exc.orig).splitlines()[0]
+    return type(exc).__name__
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
