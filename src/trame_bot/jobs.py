@@ -2,12 +2,15 @@
 
 Every job is safe with several schedulers on one database: transitions, reminders and expiry
 are conditional updates, digests are keyed by workspace and local date, probes hold a lease.
-A failing job logs and waits for its next turn; it never stops the scheduler.
+A failing job logs and waits for its next turn; it never stops the scheduler. An expected
+failure (the database down, its schema missing) is one line per turn; a bug is a traceback
+with a reference id.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from trame_bot.errors import TrameError
 from trame_bot.metrics import Metrics
 from trame_bot.probes import HttpProbe, Probe
 from trame_bot.services import digests, reminders, runs, sweep
@@ -67,12 +71,19 @@ def _guarded(
     async def run() -> None:
         try:
             await job()
+        except TrameError as exc:
+            # Expected (the database down, its schema missing): what and what to do, no trace.
+            metrics.job_runs.labels(job=name, outcome="failed").inc()
+            log.warning("job %s did not run this turn: %s", name, exc.message)
         except Exception:
             metrics.job_runs.labels(job=name, outcome="failed").inc()
-            log.exception("job %s failed; it runs again at its next turn", name)
+            ref = secrets.token_hex(4)
+            log.exception("job %s failed (ref %s); it runs again at its next turn", name, ref)
         else:
             metrics.job_runs.labels(job=name, outcome="ok").inc()
 
+    # The job's own name wherever the function's is shown, instead of `_guarded.<locals>.run`.
+    run.__name__ = run.__qualname__ = name
     return run
 
 
@@ -92,6 +103,7 @@ def build_scheduler(jobs: Jobs, metrics: Metrics) -> AsyncIOScheduler:
             _guarded(name, job, metrics),
             IntervalTrigger(seconds=every.total_seconds()),
             id=name,
+            name=name,
             next_run_time=now,
         )
     return scheduler

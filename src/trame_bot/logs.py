@@ -73,6 +73,7 @@ LIBRARIES = (
     "asyncio",
     "slack_sdk",
     "slack_bolt",
+    "apscheduler",
     "alembic",
 )
 
@@ -80,7 +81,9 @@ LIBRARIES = (
 def quiet_libraries() -> None:
     """Drivers log every statement with its parameters (webhook secrets, API key hashes) at
     DEBUG: at LOG_LEVEL=DEBUG ours is the debug output that matters; theirs stays at warnings.
-    Alembic says "Context impl SQLiteImpl" whenever the schema's revision is read, which every
-    command does before it starts."""
+    APScheduler says "Running job" and "executed successfully" at INFO for every turn of every
+    job; each job's own outcome line (trame_bot.jobs) says more in one line. Alembic says
+    "Context impl SQLiteImpl" whenever the schema's revision is read, which every command does
+    before it starts."""
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
