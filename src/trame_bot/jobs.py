@@ -20,6 +20,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from trame_bot.domain.values import counted
 from trame_bot.errors import TrameError
 from trame_bot.metrics import Metrics
 from trame_bot.probes import HttpProbe, Probe
@@ -46,17 +47,15 @@ class Jobs:
 
     async def health_sweep(self) -> None:
         result = await sweep.sweep(self.ctx, self.probe, self.schedule.sweep)
+        transitions = counted(result.transitions, "transition")
         log.info(
-            "health sweep: %s probed, %s transitions, %s skipped",
-            result.probed,
-            result.transitions,
-            result.skipped,
+            "health sweep: %s probed, %s, %s skipped", result.probed, transitions, result.skipped
         )
 
     async def daily_digests(self) -> None:
         sent = await digests.send_due_digests(self.ctx)
         if sent:
-            log.info("sent %s daily digests", sent)
+            log.info("sent %s", counted(sent, "daily digest"))
 
     async def approvals(self) -> None:
         expired = await runs.expire_due_runs(self.ctx)  # first: an expired run needs no reminder

@@ -202,7 +202,7 @@ def test_audit_export_to_a_file_and_filters(run, acme, tmp_path: Path) -> None: 
         "-o",
         str(out),
     )
-    assert "wrote 1 events" in result.stderr
+    assert "wrote 1 event to" in result.stderr
     assert '"action": "workflow.created"' in out.read_text()
     listing = run("audit", "list", "acme", "--entity", "workspace:acme").output
     assert "audit.exported" in listing

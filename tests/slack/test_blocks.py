@@ -26,6 +26,7 @@ from trame_bot.sandbox.block_kit import (
     view_errors,
 )
 from trame_bot.slack.blocks.card import approval_card
+from trame_bot.slack.blocks.digest import digest_message
 from trame_bot.slack.blocks.home import home_view
 from trame_bot.slack.blocks.modals import decline_modal, promote_live_modal
 from trame_bot.slack.blocks.notices import channel_notice, connector_alert, outcome_dm, thread_reply
@@ -253,6 +254,35 @@ def test_channel_notices_and_alerts_are_valid() -> None:
     ):
         valid_message(text, blocks)
         no_injection(text + all_text(blocks))
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (1, "1 connector needs attention, 1 approval pending"),
+        (2, "2 connectors need attention, 2 approvals pending"),
+    ],
+)
+def test_counts_read_right_in_one_and_many(count: int, expected: str) -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    text, blocks = digest_message(
+        {
+            "workspace": "Acme",
+            "date": "2026-01-02",
+            "unhealthy": [
+                {"key": f"c{i}", "health": "failing", "since": since} for i in range(count)
+            ],
+            "pending": [
+                {"workflow": "Invoice sync", "requested_at": since, "channel": "C1"}
+                for _ in range(count)
+            ],
+            "audit_events": count,
+        }
+    )
+    assert text.startswith(expected)
+    assert f"Audit chain: {count} event{'s' if count > 1 else ''}," in all_text(blocks)
+    reply, _ = thread_reply("run.decision", {"user": "U1", "approvals": 1, "required": count})
+    assert f"(1 of {count} approval{'s' if count > 1 else ''})" in reply
 
 
 def test_modals_are_valid_views() -> None:

@@ -11,6 +11,7 @@ from trame_bot.domain.values import (
     check_digest_time,
     check_key,
     check_timezone,
+    counted,
     format_duration,
     parse_duration,
     parse_moment,
@@ -156,3 +157,15 @@ def test_parse_moment_refuses_times_outside_the_calendar(value: str) -> None:
 def test_parse_moment_refuses(value: str) -> None:
     with pytest.raises(InvalidInput):
         parse_moment(value, NOW)
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"), [(0, "0 events"), (1, "1 event"), (2, "2 events"), (-1, "-1 events")]
+)
+def test_counted_is_singular_for_one_only(count: int, expected: str) -> None:
+    assert counted(count, "event") == expected
+
+
+def test_counted_takes_an_irregular_plural() -> None:
+    assert counted(1, "entry", "entries") == "1 entry"
+    assert counted(3, "entry", "entries") == "3 entries"

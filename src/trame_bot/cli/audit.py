@@ -10,7 +10,7 @@ import click
 
 from trame_bot.cli.app import Deps, cli, table, with_deps
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.values import parse_moment
+from trame_bot.domain.values import counted, parse_moment
 from trame_bot.errors import InvalidInput
 from trame_bot.services import audit as service
 from trame_bot.store.audit import AuditFilter
@@ -113,12 +113,14 @@ async def audit_export(
         raise InvalidInput(f"cannot write {output}: {exc.strerror}") from None
     with (
         handle,
-        click.progressbar(length=total, label=f"exporting {total} events", file=sys.stderr) as bar,
+        click.progressbar(
+            length=total, label=f"exporting {counted(total, 'event')}", file=sys.stderr
+        ) as bar,
     ):
         async for chunk in chunks:
             handle.write(chunk)
             bar.update(chunk.count("\n"))
-    click.echo(f"wrote {total} events to {output}", err=True)
+    click.echo(f"wrote {counted(total, 'event')} to {output}", err=True)
 
 
 @audit.command("verify")
@@ -129,7 +131,8 @@ async def audit_verify(deps: Deps, key: str) -> None:
     report = await service.verify_chain(deps.ctx, key)
     if not report.ok:
         click.echo(
-            f"audit chain BROKEN after {report.checked} good events: {report.problem}", err=True
+            f"audit chain BROKEN after {counted(report.checked, 'good event')}: {report.problem}",
+            err=True,
         )
         sys.exit(1)
-    click.echo(f"audit chain verified: {report.checked} events")
+    click.echo(f"audit chain verified: {counted(report.checked, 'event')}")

@@ -57,6 +57,11 @@ def parse_duration(value: str, what: str = "duration") -> timedelta:
     raise InvalidInput(f"{what} {value!r} is longer than ten years", {what: "at most ten years"})
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """ "1 event", "2 events", "0 events": a count with its noun, singular only for one."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def format_duration(seconds: int) -> str:
     for unit in ("w", "d", "h", "m"):
         if seconds % _UNITS[unit] == 0:

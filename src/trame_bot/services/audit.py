@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.audit_chain import ChainReport, ChainVerifier, encoded_link
 from trame_bot.domain.enums import Role
+from trame_bot.domain.values import counted
 from trame_bot.errors import InvalidInput
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
@@ -108,7 +109,7 @@ async def _export_chunks(
             action="audit.exported",
             entity_type="workspace",
             entity_id=workspace.key,
-            summary=f"audit log exported as {fmt.value} ({count} events)",
+            summary=f"audit log exported as {fmt.value} ({counted(count, 'event')})",
             data={
                 "format": fmt.value,
                 "events": count,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.domain.schedule import digest_due
+from trame_bot.domain.values import counted
 from trame_bot.domain.views import Overview
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
@@ -68,6 +69,7 @@ async def _post(
 ) -> None:
     view = await overview_in(session, workspace)
     data = digest_data(view, local_date)
+    unhealthy = int(data["unhealthy_total"])
     await enqueue(
         session,
         ctx,
@@ -85,8 +87,8 @@ async def _post(
         action="digest.sent",
         entity_type="workspace",
         entity_id=workspace.key,
-        summary=f"digest for {local_date}: {data['unhealthy_total']} connectors need attention, "
-        f"{data['pending_total']} approvals pending",
+        summary=f"digest for {local_date}: {counted(unhealthy, 'connector')} {'needs' if unhealthy == 1 else 'need'} attention, "
+        f"{counted(data['pending_total'], 'approval')} pending",
         data={
             "date": local_date,
             "unhealthy": data["unhealthy_total"],

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trame_bot.domain.values import counted
 from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
 from trame_bot.store import outbox as outbox_store
@@ -147,7 +148,7 @@ class OutboxWorker:
                         action="delivery.failed",
                         entity_type="outbox",
                         entity_id=str(row.id),
-                        summary=f"gave up delivering {row.kind} after {row.attempts} attempts",
+                        summary=f"gave up delivering {row.kind} after {counted(row.attempts, 'attempt')}",
                         data={"kind": row.kind, "attempts": row.attempts, "error": error[:500]},
                     )
             else:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.documents import RunRequestDoc
-from trame_bot.domain import approvals, gate
+from trame_bot.domain import approvals, gate, values
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Role, RunState, Verdict
 from trame_bot.domain.plan import canonical_json, connectors_of, fingerprint, steps_from_dicts
@@ -241,7 +241,7 @@ async def decide(
                 entity_type="run",
                 entity_id=run.id,
                 summary=f"run of {workflow.key}: {verdict}d by {user} "
-                f"({received} of {run.required_approvals} approvals)"
+                f"({received} of {values.counted(run.required_approvals, 'approval')})"
                 + (f" → {state}" if final else ""),
                 data={
                     "workflow": workflow.key,

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from trame_bot.domain.enums import Access, Health, RunState, Source, Verdict
+from trame_bot.domain.values import counted
 from trame_bot.domain.views import RunCard, StepView
 from trame_bot.slack.blocks import Message, render
 from trame_bot.slack.ids import Action, BlockId
@@ -155,7 +156,7 @@ def _buttons(card: RunCard) -> ActionsBlock:
             title="Approve a production run?",
             text=truncate(
                 f"{escape(card.workflow_name)} is marked production: approving lets it run "
-                f"{len(card.steps)} steps for the client.",
+                f"{counted(len(card.steps), 'step')} for the client.",
                 300,
             ),
             confirm="Approve",
@@ -193,9 +194,9 @@ def _fallback(card: RunCard) -> str:
     name = escape(truncate(card.workflow_name, 150))
     if card.state is RunState.PENDING:
         return (
-            f"Approval needed: {name} ({card.workflow_status.value}), {len(card.steps)} steps, "
-            f"requested by {user(card.requested_by)} — {card.approvals} of "
-            f"{card.required_approvals} approvals"
+            f"Approval needed: {name} ({card.workflow_status.value}), "
+            f"{counted(len(card.steps), 'step')}, requested by {user(card.requested_by)} — "
+            f"{card.approvals} of {counted(card.required_approvals, 'approval')}"
         )
     return f"{OUTCOME[card.state]}: {name}" + (
         f" by {user(card.decided_by)}" if card.decided_by else ""

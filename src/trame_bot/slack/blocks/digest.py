@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from trame_bot.domain.values import counted
 from trame_bot.slack.blocks import Message, render
 from trame_bot.slack.text import code, escape, truncate, when
 
@@ -29,7 +30,7 @@ def digest_message(data: Mapping[str, Any]) -> Message:
     total = int(data.get("unhealthy_total", len(unhealthy)))
     pending = list(data.get("pending", []))
     pending_total = int(data.get("pending_total", len(pending)))
-    head = f"Audit chain: {data.get('audit_events', 0)} events, head {code(str(data.get('audit_head', ''))[:12])}"
+    head = f"Audit chain: {counted(int(data.get('audit_events', 0)), 'event')}, head {code(str(data.get('audit_head', ''))[:12])}"
     title = (
         f"Connector health — {truncate(str(data.get('workspace', '')), 80)}, {data.get('date', '')}"
     )
@@ -48,7 +49,7 @@ def digest_message(data: Mapping[str, Any]) -> Message:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"*{total} connectors need attention* — reconnect them in Trame → Settings → Connectors"
+                    text=f"*{_needing_attention(total)}* — reconnect them in Trame → Settings → Connectors"
                 )
             )
         )
@@ -70,9 +71,13 @@ def digest_message(data: Mapping[str, Any]) -> Message:
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_pending(pending, pending_total))))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=head)]))
     return (
-        f"{total} connectors need attention, {pending_total} approvals pending in {name}",
+        f"{_needing_attention(total)}, {counted(pending_total, 'approval')} pending in {name}",
         render(blocks),
     )
+
+
+def _needing_attention(total: int) -> str:
+    return f"{counted(total, 'connector')} {'needs' if total == 1 else 'need'} attention"
 
 
 def _connector(c: Mapping[str, Any]) -> str:
@@ -94,7 +99,7 @@ def _connector(c: Mapping[str, Any]) -> str:
 def _pending(pending: list[Mapping[str, Any]], total: int) -> str:
     if not total:
         return "Nothing waits for approval."
-    lines = [f"*{total} approvals pending*"]
+    lines = [f"*{counted(total, 'approval')} pending*"]
     for p in pending[:15]:
         lines.append(
             f"• {escape(truncate(str(p['workflow']), 80))}, requested {when(datetime.fromisoformat(str(p['requested_at'])))} in <#{p['channel']}>"

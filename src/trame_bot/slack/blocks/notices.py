@@ -8,6 +8,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from trame_bot.domain.enums import DeclineCategory
+from trame_bot.domain.values import counted
 from trame_bot.slack.blocks import Message, render
 from trame_bot.slack.blocks.digest import digest_message
 from trame_bot.slack.text import code, escape, truncate, user
@@ -49,7 +50,7 @@ def thread_reply(event: str, data: Mapping[str, Any]) -> Message:
             category = data.get("category")
             label = f" ({CATEGORY_LABELS[DeclineCategory(category)]})" if category else ""
             return _message(f"❌ {who} declined{label}{_reason(data)}")
-        progress = f"{data.get('approvals')} of {data.get('required')} approvals"
+        progress = f"{data.get('approvals')} of {counted(int(data.get('required', 0)), 'approval')}"
         done = " — approved ✅" if data.get("state") == "approved" else ""
         return _message(f"👍 {who} approved ({progress}){done}{_reason(data)}")
     if event == "run.expired":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.values import counted
 from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
 from trame_bot.slack.text import code, escape, truncate, user, when
 from trame_bot.store.models import AuditEvent
@@ -101,9 +102,9 @@ def overview_text(o: Overview) -> str:
     ]
     if o.failed_deliveries:
         lines.append(
-            f"⚠️ {o.failed_deliveries} notifications could not be delivered (see `trame-bot audit list`)"
+            f"⚠️ {counted(o.failed_deliveries, 'notification')} could not be delivered (see `trame-bot audit list`)"
         )
-    lines.append(f"Audit chain: {o.audit_events} events, head {code(o.audit_head[:12])}")
+    lines.append(f"Audit chain: {counted(o.audit_events, 'event')}, head {code(o.audit_head[:12])}")
     return "\n".join(lines)
 
 
@@ -114,7 +115,7 @@ def workflow_status_text(w: WorkflowLine, pending: Sequence[PendingView]) -> str
     for p in pending[:10]:
         lines.append(
             f"Pending run requested by {user(p.requested_by)} {when(p.requested_at)} — "
-            f"{p.approvals} of {p.required_approvals} approvals"
+            f"{p.approvals} of {counted(p.required_approvals, 'approval')}"
         )
     return truncate("\n".join(lines), REPLY_LIMIT)
 
@@ -123,7 +124,7 @@ def approvals_text(pending: Sequence[PendingView], limit: int = REPLY_LIMIT) -> 
     return _lines(
         [
             f"• *{escape(truncate(p.workflow_name, 80))}* requested by {user(p.requested_by)} "
-            f"{when(p.requested_at)} — {p.approvals} of {p.required_approvals} approvals, card in <#{p.channel}>"
+            f"{when(p.requested_at)} — {p.approvals} of {counted(p.required_approvals, 'approval')}, card in <#{p.channel}>"
             for p in pending
         ],
         "Nothing waits for your approval. 🎉",
