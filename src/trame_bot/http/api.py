@@ -99,7 +99,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        response = error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        # A 405 must say which methods the resource has (RFC 9110 §15.5.6); aiohttp's does.
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         ref = secrets.token_hex(4)
         log.exception("unexpected error in %s %s (ref %s)", request.method, request.path, ref)
