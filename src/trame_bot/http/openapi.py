@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from trame_bot import __version__
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
+from trame_bot.http import rules
 from trame_bot.http.schemas import (
     ConnectorList,
     ConnectorOut,
@@ -25,18 +27,56 @@ from trame_bot.http.schemas import (
 )
 
 ERRORS = {
-    "400": "The body is not JSON, or a parameter is malformed.",
+    "400": "The body is not JSON, or a query parameter holds a control character.",
     "401": "No valid API key.",
     "403": "The named actor's role does not allow this.",
     "404": "Not found in this key's workspace.",
-    "409": "Conflict: invalid status transition, run not approved, fingerprint mismatch, idempotency key reuse.",
+    "409": "Conflict with the current state.",
     "413": "The body is larger than 1 MB.",
-    "422": "The body does not match its schema; `fields` names the culprits.",
+    "422": "The request does not match its schema; `fields` names the culprits.",
     "503": "A dependency is down; retry after `Retry-After` seconds.",
 }
-KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
-RUN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-TRIGGER = {"name": "trigger", "in": "path", "required": True, "schema": {"type": "string"}}
+BODY = ("400", "401", "413", "422", "503")
+"""What any operation with a body can answer besides its own statuses."""
+RULES_422 = {
+    "putWorkflow": "The body does not match its schema, or breaks a rule the schema cannot "
+    "say: its `key` differs from the URL's; a step names a connector this workspace does not "
+    "have; a new workflow's `status` is not draft or pilot; trigger keys repeat.",
+    "putConnector": "The body does not match its schema, or its `key` differs from the URL's.",
+}
+STATUSES_409 = {
+    "putWorkflow": "Saved by someone else at the same moment; try again.",
+    "changeStatus": "The workflow cannot go from its status to the one asked for, or the "
+    "transition needs what the body does not give (a sign-off, a rollback plan).",
+    "requestRun": "The idempotency key was used for a different request.",
+    "putConnector": "The account is registered as another connector, here or elsewhere.",
+    "verifyRun": "The run is not approved, or the fingerprint differs from the approved plan.",
+}
+STATUSES_404 = {
+    "putWorkflow": "The URL's key holds a control character, so it names nothing.",
+    "putConnector": "The URL's key holds a control character, so it names nothing.",
+}
+NO_CONTROL_STRING = {"type": "string", "pattern": rules.NO_CONTROL}
+
+
+def path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+KEY = path("key", NO_CONTROL_STRING, "A workflow's or connector's key.")
+NEW_KEY = path(
+    "key",
+    {"type": "string", "pattern": rules.KEY_IN_PATH},
+    "The key to save under; the body's `key` must be the same (any case).",
+)
+RUN_ID = path("id", NO_CONTROL_STRING, "A run's id.")
+TRIGGER = path("trigger", NO_CONTROL_STRING, "A trigger's key.")
 WAIT = {
     "name": "wait",
     "in": "query",
@@ -49,17 +89,21 @@ AUDIT_QUERY = [
         "name": "entity",
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
-        "description": "workflow:<key>, connector:<key> or run:<id>",
+        "schema": {"type": "string", "pattern": rules.ENTITY},
+        "description": "workflow:<key>, connector:<key> or run:<id> (or another entity type)",
     },
     {
         "name": "since",
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
-        "description": "ISO date/time, or an age like 7d",
+        "schema": rules.moment("A date, a date-time (UTC unless it says) or an age like 7d."),
     },
-    {"name": "until", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "until",
+        "in": "query",
+        "required": False,
+        "schema": rules.moment("As `since`."),
+    },
     {
         "name": "format",
         "in": "query",
@@ -68,22 +112,42 @@ AUDIT_QUERY = [
     },
 ]
 
-# (method, path, operationId, summary, parameters, request model, {status: response model})
-Operation = tuple[
-    str, str, str, str, list[dict[str, Any]], type[BaseModel] | None, dict[str, type[BaseModel]]
-]
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    parameters: list[dict[str, Any]]
+    request: type[BaseModel] | None
+    responses: dict[str, type[BaseModel]]
+    errors: tuple[str, ...]
+    """Every error status the operation can answer."""
+
+
 OPERATIONS: list[Operation] = [
-    ("get", "/workflows", "listWorkflows", "List workflows", [], None, {"200": WorkflowList}),
-    (
+    Operation(
+        "get",
+        "/workflows",
+        "listWorkflows",
+        "List workflows",
+        [],
+        None,
+        {"200": WorkflowList},
+        ("400", "401", "503"),
+    ),
+    Operation(
         "put",
         "/workflows/{key}",
         "putWorkflow",
         "Create or update a workflow",
-        [KEY],
+        [NEW_KEY],
         WorkflowDoc,
         {"200": WorkflowOut, "201": WorkflowOut},
+        (*BODY, "404", "409"),
     ),
-    (
+    Operation(
         "get",
         "/workflows/{key}",
         "getWorkflow",
@@ -91,8 +155,9 @@ OPERATIONS: list[Operation] = [
         [KEY],
         None,
         {"200": WorkflowOut},
+        ("400", "401", "404", "503"),
     ),
-    (
+    Operation(
         "post",
         "/workflows/{key}/status",
         "changeStatus",
@@ -100,8 +165,9 @@ OPERATIONS: list[Operation] = [
         [KEY],
         StatusChangeIn,
         {"200": WorkflowOut},
+        (*BODY, "403", "404", "409"),
     ),
-    (
+    Operation(
         "put",
         "/workflows/{key}/triggers/{trigger}",
         "setTrigger",
@@ -109,8 +175,9 @@ OPERATIONS: list[Operation] = [
         [KEY, TRIGGER],
         TriggerIn,
         {"200": WorkflowOut},
+        (*BODY, "403", "404"),
     ),
-    (
+    Operation(
         "post",
         "/workflows/{key}/runs",
         "requestRun",
@@ -118,18 +185,29 @@ OPERATIONS: list[Operation] = [
         [KEY],
         RunRequestDoc,
         {"200": RunOut, "201": RunOut},
+        (*BODY, "404", "409"),
     ),
-    ("get", "/connectors", "listConnectors", "List connectors", [], None, {"200": ConnectorList}),
-    (
+    Operation(
+        "get",
+        "/connectors",
+        "listConnectors",
+        "List connectors",
+        [],
+        None,
+        {"200": ConnectorList},
+        ("400", "401", "503"),
+    ),
+    Operation(
         "put",
         "/connectors/{key}",
         "putConnector",
         "Create or update a connector",
-        [KEY],
+        [NEW_KEY],
         ConnectorDoc,
         {"200": ConnectorOut, "201": ConnectorOut},
+        (*BODY, "404", "409"),
     ),
-    (
+    Operation(
         "post",
         "/connectors/{key}/health",
         "reportHealth",
@@ -137,8 +215,9 @@ OPERATIONS: list[Operation] = [
         [KEY],
         HealthReportIn,
         {"200": ConnectorOut},
+        (*BODY, "404"),
     ),
-    (
+    Operation(
         "get",
         "/runs/{id}",
         "getRun",
@@ -146,8 +225,9 @@ OPERATIONS: list[Operation] = [
         [RUN_ID, WAIT],
         None,
         {"200": RunOut},
+        ("400", "401", "404", "422", "503"),
     ),
-    (
+    Operation(
         "post",
         "/runs/{id}/verify",
         "verifyRun",
@@ -155,6 +235,7 @@ OPERATIONS: list[Operation] = [
         [RUN_ID],
         VerifyIn,
         {"200": VerifiedOut},
+        (*BODY, "404", "409"),
     ),
 ]
 MODELS: list[type[BaseModel]] = [
@@ -183,6 +264,12 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"application/json": {"schema": _ref(model)}}
 
 
+def _error(operation_id: str, code: str) -> dict[str, Any]:
+    special = {"404": STATUSES_404, "409": STATUSES_409, "422": RULES_422}.get(code, {})
+    description = special.get(operation_id, ERRORS[code])
+    return {"description": description, "content": _json(ErrorOut)}
+
+
 @cache
 def document() -> dict[str, Any]:
     _, schemas = models_json_schema(
@@ -191,30 +278,28 @@ def document() -> dict[str, Any]:
             for m in MODELS
         ],
         ref_template="#/components/schemas/{model}",
+        schema_generator=rules.RequestSchema,
     )
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, operation_id, summary, parameters, request, responses in OPERATIONS:
+    for op in OPERATIONS:
         operation: dict[str, Any] = {
-            "operationId": operation_id,
-            "summary": summary,
-            "parameters": parameters,
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "parameters": op.parameters,
             "responses": {
                 **{
                     code: {
                         "description": "OK" if code == "200" else "Created",
                         "content": _json(model),
                     }
-                    for code, model in responses.items()
+                    for code, model in op.responses.items()
                 },
-                **{
-                    code: {"description": text, "content": _json(ErrorOut)}
-                    for code, text in ERRORS.items()
-                },
+                **{code: _error(op.operation_id, code) for code in sorted(op.errors)},
             },
         }
-        if request is not None:
-            operation["requestBody"] = {"required": True, "content": _json(request)}
-        paths.setdefault(path, {})[method] = operation
+        if op.request is not None:
+            operation["requestBody"] = {"required": True, "content": _json(op.request)}
+        paths.setdefault(op.path, {})[op.method] = operation
     paths["/audit"] = {
         "get": {
             "operationId": "exportAudit",
@@ -228,10 +313,7 @@ def document() -> dict[str, Any]:
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                **{
-                    code: {"description": ERRORS[code], "content": _json(ErrorOut)}
-                    for code in ("400", "401", "422", "503")
-                },
+                **{code: _error("exportAudit", code) for code in ("400", "401", "422", "503")},
             },
         }
     }
