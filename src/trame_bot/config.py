@@ -8,11 +8,44 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from trame_bot.errors import ConfigError
+from trame_bot.vault import KEY_VARIABLE, parse_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///trame-bot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class OneWorkspace:
+    """One Slack team, one bot token (`SLACK_BOT_TOKEN`): the default mode."""
+
+    bot_token: str
+    signing_secret: str
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Installed by OAuth into any number of Slack teams, each through an operator's
+    install link; tokens live in the database, sealed with `TRAME_ENCRYPTION_KEY`."""
+
+    client_id: str
+    client_secret: str
+    signing_secret: str
+    public_url: str
+    authorize_url: str
+
+
+SlackMode = OneWorkspace | Distributed
+ONE_WORKSPACE_NEEDS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+DISTRIBUTED_NEEDS = (
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    KEY_VARIABLE,
+    "PUBLIC_URL",
+    "SLACK_SIGNING_SECRET",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +60,13 @@ class Settings:
     log_format: str = "text"
     slack_timeout: int = 10
     """Seconds a Slack Web API call may take (not an environment setting; tests shorten it)."""
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_app_token: str | None = None
+    """`xapp-…`: Slack's requests arrive over Socket Mode instead of HTTP."""
+    slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
+    encryption_keys: tuple[str, ...] = ()
+    public_url: str | None = None
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through a debug print of the settings.
@@ -39,6 +79,54 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for the log filter that scrubs them."""
+        values = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_client_secret,
+            self.slack_app_token,
+            *self.encryption_keys,
+        )
+        return tuple(value for value in values if value)
+
+    def slack_mode(self) -> SlackMode:
+        """The mode the environment chose, or one ConfigError naming what is mixed or missing."""
+        given = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
+            KEY_VARIABLE: ",".join(self.encryption_keys),
+            "PUBLIC_URL": self.public_url,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+        }
+        oauth = [name for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if given[name]]
+        if self.slack_bot_token and oauth:
+            raise ConfigError(
+                f"SLACK_BOT_TOKEN and {' and '.join(oauth)} are both set: choose one workspace "
+                "(SLACK_BOT_TOKEN) or distribution by OAuth (SLACK_CLIENT_ID, "
+                f"SLACK_CLIENT_SECRET, {KEY_VARIABLE}, PUBLIC_URL), not both"
+            )
+        needed = DISTRIBUTED_NEEDS if oauth else ONE_WORKSPACE_NEEDS
+        missing = [name for name in needed if not given[name]]
+        if missing:
+            mode = "distribution by OAuth" if oauth else "one workspace"
+            one = len(missing) == 1
+            raise ConfigError(
+                f"{', '.join(missing)} {'is' if one else 'are'} not set: the Slack app "
+                f"({mode}) cannot start without {'it' if one else 'them'}"
+            )
+        if not oauth:
+            return OneWorkspace(self.slack_bot_token or "", self.slack_signing_secret or "")
+        return Distributed(
+            client_id=self.slack_client_id or "",
+            client_secret=self.slack_client_secret or "",
+            signing_secret=self.slack_signing_secret or "",
+            public_url=self.public_url or "",
+            authorize_url=self.slack_authorize_url,
+        )
 
     def require_slack(self) -> tuple[str, str]:
         """The bot token and signing secret, or a ConfigError naming the missing one."""
@@ -53,12 +141,12 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
-    if env.get("SLACK_CLIENT_ID") and env.get("SLACK_CLIENT_SECRET"):
-        # Bolt would silently switch to OAuth with a file store and ignore the bot token.
-        raise ConfigError(
-            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set: trame-bot uses one bot token "
-            "(SLACK_BOT_TOKEN); unset them"
-        )
+    app_token = env.get("SLACK_APP_TOKEN") or None
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-…) for Socket Mode")
+    public_url = env.get("PUBLIC_URL") or None
+    if public_url is not None:
+        public_url = _http_url("PUBLIC_URL", public_url).rstrip("/")
     return Settings(
         database_url=async_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
@@ -67,6 +155,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=_port(env.get("PORT") or "3000"),
         log_level=_choice("LOG_LEVEL", (env.get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
         log_format=_choice("LOG_FORMAT", (env.get("LOG_FORMAT") or "text").lower(), LOG_FORMATS),
+        slack_client_id=env.get("SLACK_CLIENT_ID") or None,
+        slack_client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+        slack_app_token=app_token,
+        slack_authorize_url=_http_url(
+            "SLACK_AUTHORIZE_URL", env.get("SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL
+        ),
+        encryption_keys=parse_keys(env.get(KEY_VARIABLE)),
+        public_url=public_url,
     )
 
 
@@ -101,10 +197,15 @@ def redact_url(url: str) -> str:
 
 
 def _slack_api_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError("SLACK_API_URL must start with http:// or https://")
+    url = _http_url("SLACK_API_URL", url)
     # slack_sdk joins method names onto the base URL; without the slash `/api` is lost.
     return url if url.endswith("/") else url + "/"
+
+
+def _http_url(name: str, url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://")
+    return url
 
 
 def _port(raw: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,30 +12,33 @@ from datetime import UTC, datetime
 from trame_bot.config import Settings
 
 REDACTED = "[redacted]"
+SLACK_TOKEN = re.compile(r"\bx(?:ox[abeoprs]|app)-[A-Za-z0-9-]+")
+"""Any Slack token (bot, user, refresh, app-level): each installed team's tokens live only in
+the database, so they cannot be listed in advance like the configured secrets."""
 
 
 class SecretFilter(logging.Filter):
-    """Replaces known secret values wherever they appear in a formatted message."""
+    """Replaces known secret values, and anything shaped like a Slack token, wherever they
+    appear in a formatted message or traceback."""
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            scrubbed = self.scrub(message)
-            if scrubbed != message:
-                record.msg, record.args = scrubbed, None
-            if record.exc_info and not record.exc_text:
-                # Formatters reuse a cached exc_text: cache the scrubbed traceback.
-                record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+        message = record.getMessage()
+        scrubbed = self.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse a cached exc_text: cache the scrubbed traceback.
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
         return True
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        return SLACK_TOKEN.sub(REDACTED, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,7 +63,7 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretFilter([settings.slack_bot_token, settings.slack_signing_secret]))
+    handler.addFilter(SecretFilter(settings.secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

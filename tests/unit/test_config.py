@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from trame_bot.config import Settings, load_settings
+from trame_bot.config import Distributed, OneWorkspace, Settings, load_settings
 from trame_bot.errors import ConfigError
 from trame_bot.logs import REDACTED, SecretFilter
 
@@ -79,3 +79,80 @@ def test_log_filter_scrubs_configured_secrets() -> None:
     )
     assert SecretFilter(["xoxb-very-secret", None, ""]).filter(record)
     assert record.getMessage() == f"token {REDACTED} leaked"
+
+
+@pytest.mark.parametrize(
+    "token", ["xoxb-1-2-abc", "xoxe.xoxb-1-abc", "xoxe-1-refresh", "xapp-1-A1-2-f00", "xoxp-9"]
+)
+def test_any_slack_token_is_scrubbed_even_one_not_configured(token: str) -> None:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "sent with %s.", (token,), None)
+    assert SecretFilter([]).filter(record)
+    assert token not in record.getMessage()
+    assert REDACTED in record.getMessage()
+
+
+# -- Slack modes ------------------------------------------------------------------------------
+
+KEY = "aCLqhjzMWnPdE0r9rqgC5sSiT0oB6UZQ0kkhZ3Y9J3c="
+DISTRIBUTED = {
+    "SLACK_CLIENT_ID": "123.456",
+    "SLACK_CLIENT_SECRET": "client-secret",
+    "SLACK_SIGNING_SECRET": "signing-secret",
+    "TRAME_ENCRYPTION_KEY": KEY,
+    "PUBLIC_URL": "https://bot.example.com/",
+}
+
+
+def test_one_workspace_is_the_default_mode() -> None:
+    mode = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}).slack_mode()
+    assert mode == OneWorkspace("xoxb-1", "s")
+
+
+def test_distributed_mode_takes_its_four_variables() -> None:
+    mode = load_settings(DISTRIBUTED).slack_mode()
+    assert isinstance(mode, Distributed)
+    assert mode.public_url == "https://bot.example.com"
+    assert mode.authorize_url == "https://slack.com/oauth/v2/authorize"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {**DISTRIBUTED, "SLACK_BOT_TOKEN": "xoxb-1"},
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are both set",
+        ),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CLIENT_ID": "1.2"}, "are both set"),
+        ({k: v for k, v in DISTRIBUTED.items() if k != "PUBLIC_URL"}, "PUBLIC_URL is not set"),
+        (
+            {"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"},
+            "SLACK_CLIENT_SECRET, TRAME_ENCRYPTION_KEY, PUBLIC_URL are not set",
+        ),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+        ({}, "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are not set"),
+    ],
+)
+def test_a_mixed_or_incomplete_mode_is_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env).slack_mode()
+    assert message in refused.value.message
+    assert "\n" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"}, "SLACK_APP_TOKEN"),
+        ({"PUBLIC_URL": "bot.example.com"}, "PUBLIC_URL"),
+        ({"SLACK_AUTHORIZE_URL": "ftp://x"}, "SLACK_AUTHORIZE_URL"),
+    ],
+)
+def test_bad_mode_values_name_their_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+def test_every_secret_is_known_to_the_log_filter() -> None:
+    settings = load_settings({**DISTRIBUTED, "SLACK_APP_TOKEN": "xapp-1-A-2-abc"})
+    assert set(settings.secrets) == {"client-secret", "signing-secret", KEY, "xapp-1-A-2-abc"}
+    assert "client-secret" not in repr(settings)
