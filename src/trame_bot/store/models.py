@@ -317,3 +317,54 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class SlackInstallation(Base):
+    """One Slack team that installed the app by OAuth (distributed mode). Tokens are sealed
+    (see `vault.py`): the database never holds one in clear."""
+
+    __tablename__ = "slack_installations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    team_name: Mapped[str] = mapped_column(String(200))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    app_id: Mapped[str | None] = mapped_column(String(32))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str | None] = mapped_column(Text)
+    bot_token: Mapped[str] = mapped_column(Text)
+    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
+    bot_token_expires_at: Mapped[datetime | None]
+    installed_by: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[datetime]
+    disconnected_at: Mapped[datetime | None]
+    """Set when Slack said the app is gone (uninstalled, tokens revoked, a dead token);
+    the team's messages wait in the outbox until a new install clears it."""
+    disconnected_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class InstallGrant(Base):
+    """An operator's single-use, expiring permission to bind one Slack team to a workspace
+    (`trame-bot workspace install-link`)."""
+
+    __tablename__ = "install_grants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_team: Mapped[str | None] = mapped_column(String(32))
+
+
+class OAuthState(Base):
+    """The OAuth `state` of one install attempt, tied to the grant it started from."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("install_grants.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    consumed_at: Mapped[datetime | None]
