@@ -1,0 +1,71 @@
+"""Schemathesis hooks for test_schemathesis (loaded by its CLI through SCHEMATHESIS_HOOKS).
+
+A few rules of the API cannot be said in JSON Schema, so the document says them in words and
+lists the 422 they lead to; a client generated from the document has to follow them, and so
+does the generator here. They apply to requests meant to be valid only: a request meant to be
+invalid is left as it was drawn, so it must still be refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from schemathesis import Case, HookContext
+
+CONNECTORS = ("crm", "sheets")
+"""The connectors of the workspace the test seeds (tests.factories.governed_workspace)."""
+CREATABLE = ("draft", "pilot")
+LONGEST_WAIT = 0.2
+"""Seconds. A long-poll on a pending run holds for all of `wait` (up to 30): the test keeps
+each one short to stay fast; tests/http/test_api.py covers the long-poll itself."""
+
+
+@schemathesis.hook
+def map_case(_ctx: HookContext, case: Case) -> Case:
+    operation = (case.operation.method.upper(), case.operation.path)
+    if operation == ("GET", "/runs/{id}"):
+        # Also in a request meant to be invalid: its fault is elsewhere if `wait` is valid.
+        _shorten_wait(case)
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    if isinstance(case.body, dict) and isinstance(case.path_parameters, dict):
+        if operation in (("PUT", "/workflows/{key}"), ("PUT", "/connectors/{key}")):
+            # The body's key must be the URL's.
+            case.body["key"] = case.path_parameters.get("key", case.body.get("key"))
+        if operation == ("PUT", "/workflows/{key}"):
+            _follow_workflow_rules(case.body)
+    return case
+
+
+def _shorten_wait(case: Case) -> None:
+    query = case.query if isinstance(case.query, dict) else None
+    if not query or isinstance(query.get("wait"), bool):
+        return
+    try:
+        wait = float(query["wait"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if 0 <= wait <= 30:
+        query["wait"] = min(wait, LONGEST_WAIT)
+
+
+def _follow_workflow_rules(body: dict[str, Any]) -> None:
+    # Each step names a connector of the workspace.
+    for i, step in enumerate(body.get("steps") or []):
+        if isinstance(step, dict):
+            step["connector"] = CONNECTORS[i % len(CONNECTORS)]
+    # A new workflow starts as draft or pilot (the status of an existing one is not changed
+    # this way, so the rule holds for every request).
+    if body.get("status") not in CREATABLE:
+        body["status"] = CREATABLE[0]
+    # Trigger keys are unique, compared as the server does (stripped, lowercased).
+    triggers, seen = body.get("triggers"), set()
+    if isinstance(triggers, list):
+        kept = []
+        for trigger in triggers:
+            key = trigger.get("key") if isinstance(trigger, dict) else None
+            folded = key.strip().lower() if isinstance(key, str) else key
+            if folded not in seen:
+                seen.add(folded)
+                kept.append(trigger)
+        body["triggers"] = kept
