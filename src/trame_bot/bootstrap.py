@@ -12,6 +12,7 @@ from trame_bot.config import Settings, load_settings
 from trame_bot.metrics import Metrics
 from trame_bot.services.context import Context
 from trame_bot.store.database import Database
+from trame_bot.vault import Vault
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Deps:
     ctx: Context = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ctx = Context(db=self.db, clock=self.clock)
+        keys = self.settings.encryption_keys
+        self.ctx = Context(db=self.db, clock=self.clock, vault=Vault(keys) if keys else None)
 
     async def close(self) -> None:
         await self.db.dispose()
