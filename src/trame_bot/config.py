@@ -173,12 +173,27 @@ def async_database_url(url: str) -> str:
         raise ConfigError("DATABASE_URL is not a URL: expected sqlite:///path or postgresql://…")
     base = scheme.split("+", 1)[0].lower()
     if base == "sqlite":
+        _check_sqlite_folder(rest)
         return f"sqlite+aiosqlite://{rest}"
     if base in ("postgres", "postgresql"):
         return _asyncpg_url(f"postgresql+asyncpg://{rest}")
     raise ConfigError(
         f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:/// or postgresql://"
     )
+
+
+def _check_sqlite_folder(rest: str) -> None:
+    """SQLite creates the file but not its folder; left to the driver, a missing folder reads
+    as "database unavailable, try again", which no waiting fixes."""
+    path = rest[1:].split("?", 1)[0]  # sqlite:///relative, sqlite:////absolute
+    if not path or path == ":memory:":
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ConfigError(
+            f"DATABASE_URL points into a folder that does not exist ({folder}): "
+            "create it, or point DATABASE_URL elsewhere"
+        )
 
 
 def _asyncpg_url(url: str) -> str:

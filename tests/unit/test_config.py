@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from trame_bot.logs import REDACTED, SecretFilter
     ("given", "expected"),
     [
         (None, "sqlite+aiosqlite:///trame-bot.db"),
-        ("sqlite:////var/data/t.db", "sqlite+aiosqlite:////var/data/t.db"),
+        ("sqlite:////tmp/t.db", "sqlite+aiosqlite:////tmp/t.db"),
         ("sqlite+aiosqlite:///t.db", "sqlite+aiosqlite:///t.db"),
         ("postgres://u:p@db:5432/app", "postgresql+asyncpg://u:p@db:5432/app"),
         ("postgresql://u@db/app", "postgresql+asyncpg://u@db/app"),
@@ -89,6 +90,13 @@ def test_any_slack_token_is_scrubbed_even_one_not_configured(token: str) -> None
     assert SecretFilter([]).filter(record)
     assert token not in record.getMessage()
     assert REDACTED in record.getMessage()
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_named_at_start(tmp_path: Path) -> None:
+    missing = tmp_path / "not-made"
+    with pytest.raises(ConfigError, match="folder that does not exist") as refused:
+        load_settings({"DATABASE_URL": f"sqlite:///{missing}/t.db"})
+    assert str(missing) in refused.value.message
 
 
 # -- Slack modes ------------------------------------------------------------------------------
