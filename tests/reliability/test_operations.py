@@ -94,7 +94,7 @@ async def test_json_logs() -> None:
         **os.environ,
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "DEBUG",
-        "DATABASE_URL": "sqlite:////nonexistent/x.db",
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere",  # logs "unavailable"
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
