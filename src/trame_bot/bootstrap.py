@@ -25,7 +25,14 @@ class Deps:
 
     def __post_init__(self) -> None:
         keys = self.settings.encryption_keys
-        self.ctx = Context(db=self.db, clock=self.clock, vault=Vault(keys) if keys else None)
+        # The client id or secret is what `Settings.slack_mode()` reads as distribution by OAuth.
+        distributed = bool(self.settings.slack_client_id or self.settings.slack_client_secret)
+        self.ctx = Context(
+            db=self.db,
+            clock=self.clock,
+            vault=Vault(keys) if keys else None,
+            distributed=distributed,
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

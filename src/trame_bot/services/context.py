@@ -16,3 +16,6 @@ class Context:
     clock: Clock
     vault: Vault | None = None
     """Set when `TRAME_ENCRYPTION_KEY` is (distributed mode); None in one-workspace mode."""
+    distributed: bool = False
+    """Slack by OAuth installations: each workspace's Slack messages go through its own team's
+    installation and wait (held) while it is missing or disconnected."""

@@ -2,7 +2,8 @@
 
 A crash between sending and marking a row sent can repeat one delivery; nothing is ever lost.
 Receivers are told how to deduplicate (Slack cards are updated in place by their `ts`;
-webhooks carry a stable event id).
+webhooks carry a stable event id). Slack rows whose team cannot be reached are held, not
+failed: see `Held`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from trame_bot.domain.values import counted
 from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
 from trame_bot.store import outbox as outbox_store
+from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import OutboxMessage, Workspace
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ class Kind(StrEnum):
     """A signed POST to the workspace's webhook URL. Payload: the event body."""
 
 
+SLACK_KINDS = frozenset(kind.value for kind in Kind if kind is not Kind.WEBHOOK)
+"""What goes through the workspace's Slack team, and is held while that team cannot be reached;
+webhooks to the engine never are."""
+
+
 class DeliveryError(Exception):
     """A send failed. `retryable` False marks the row failed at once; `retry_after` (seconds)
     overrides the backoff (Slack's and receivers' Retry-After)."""
@@ -48,7 +55,31 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class Held(Exception):
+    """The row cannot go now through no fault of its own: its Slack team is not installed, was
+    disconnected (uninstall, revoked token) or its token is refused. It goes back to the queue
+    without counting as an attempt, so no wait, however long, makes it fail; `retry_after`
+    (seconds) delays it, otherwise the due query skips it until the team is connected again."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 Sender = Callable[[OutboxMessage], Awaitable[None]]
+
+
+def installed_only(ctx: Context) -> frozenset[str]:
+    """The kinds held while their workspace's Slack team has no connected installation: the
+    Slack kinds in distributed mode; none with one configured token (it serves every row)."""
+    return SLACK_KINDS if ctx.distributed else frozenset()
+
+
+async def held_messages(ctx: Context, workspace_key: str) -> int:
+    """How many of the workspace's Slack messages are held until its Slack is (re)installed."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, workspace_key)
+        return await outbox_store.held(session, installed_only(ctx), workspace_id=workspace.id)
 
 
 async def enqueue(
@@ -83,6 +114,7 @@ class OutboxWorker:
         self.batch = batch
         self.lease = lease
         self.max_attempts = max_attempts
+        self.installed_only = installed_only(ctx)
         self.wake = asyncio.Event()
 
     async def deliver_due(self, stop: asyncio.Event | None = None) -> int:
@@ -91,7 +123,11 @@ class OutboxWorker:
         Kinds without a sender in this process (the CLI has none) wait for one that has."""
         async with self.ctx.db.reading() as session:
             due = await outbox_store.due(
-                session, self.ctx.clock.now(), self.batch, self.senders.keys()
+                session,
+                self.ctx.clock.now(),
+                self.batch,
+                self.senders.keys(),
+                installed_only=self.installed_only,
             )
         sent = 0
         for message_id in due:
@@ -108,6 +144,9 @@ class OutboxWorker:
             return 0
         try:
             await self.senders[message.kind](message)
+        except Held as exc:
+            await self._held(message, str(exc), exc.retry_after)
+            return 0
         except DeliveryError as exc:
             await self._failed(message, str(exc), exc.retryable, exc.retry_after)
             return 0
@@ -125,6 +164,18 @@ class OutboxWorker:
                 None,
             )
         return 1
+
+    async def _held(self, message: OutboxMessage, reason: str, retry_after: float | None) -> None:
+        """Back in the queue as if never claimed: the claim's attempt is given back."""
+        now = self.ctx.clock.now()
+        async with self.ctx.db.transaction() as session:
+            row = await session.get(OutboxMessage, message.id)
+            assert row is not None
+            row.attempts = max(0, row.attempts - 1)
+            row.locked_until = None
+            row.last_error = f"held: {reason}"[:2000]
+            row.next_attempt_at = now + timedelta(seconds=retry_after or 0)
+        log.info("%s #%s held: %s", message.kind, message.id, reason)
 
     async def _failed(
         self, message: OutboxMessage, error: str, retryable: bool, retry_after: float | None

@@ -1,4 +1,8 @@
-"""The outbox table: effects written with the change that causes them, claimed by a lease."""
+"""The outbox table: effects written with the change that causes them, claimed by a lease.
+
+Slack rows can be held: in distributed mode they wait, unclaimed and uncounted, while their
+workspace's Slack team has no connected installation (`installed_only`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.store.models import OutboxMessage
+from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -37,8 +41,15 @@ async def enqueue(
 
 
 async def due(
-    session: AsyncSession, now: datetime, limit: int, kinds: Collection[str]
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    kinds: Collection[str],
+    *,
+    installed_only: Collection[str] = (),
 ) -> Sequence[int]:
+    """Ids to deliver now, oldest first, in one query (the state/next_attempt_at index finds
+    the candidates; held rows are filtered out there, so they never take a batch's place)."""
     result = await session.execute(
         select(OutboxMessage.id)
         .where(
@@ -46,11 +57,25 @@ async def due(
             OutboxMessage.kind.in_(list(kinds)),
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
+            not_held(installed_only),
         )
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
     return result.scalars().all()
+
+
+def not_held(installed_only: Collection[str]) -> ColumnElement[bool]:
+    """A row of a kind in `installed_only` goes only while its workspace's Slack team has a
+    connected installation (by primary key and the unique team id: two index lookups)."""
+    if not installed_only:
+        return true()
+    connected = exists().where(
+        Workspace.id == OutboxMessage.workspace_id,
+        SlackInstallation.team_id == Workspace.slack_team_id,
+        SlackInstallation.disconnected_at.is_(None),
+    )
+    return or_(OutboxMessage.kind.not_in(list(installed_only)), connected)
 
 
 async def claim(
@@ -73,15 +98,29 @@ async def claim(
     return await session.get(OutboxMessage, message_id, populate_existing=True)
 
 
-async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
-    """How many rows wait, and since when the oldest waits."""
+async def backlog(
+    session: AsyncSession, *, installed_only: Collection[str] = ()
+) -> tuple[int, datetime | None]:
+    """How many rows wait to be sent, and since when the oldest waits (held rows aside)."""
     result = await session.execute(
         select(func.count(), func.min(OutboxMessage.created_at)).where(
-            OutboxMessage.state == PENDING
+            OutboxMessage.state == PENDING, not_held(installed_only)
         )
     )
     count, oldest = result.one()
     return int(count), oldest
+
+
+async def held(
+    session: AsyncSession, installed_only: Collection[str], *, workspace_id: int | None = None
+) -> int:
+    """How many rows are held (of every workspace, or of one)."""
+    if not installed_only:
+        return 0
+    query = select(func.count()).where(OutboxMessage.state == PENDING, ~not_held(installed_only))
+    if workspace_id is not None:
+        query = query.where(OutboxMessage.workspace_id == workspace_id)
+    return int((await session.execute(query)).scalar_one())
 
 
 async def failed_count(session: AsyncSession, workspace_id: int) -> int:
