@@ -1,14 +1,16 @@
 """Slack installations (distributed mode): one row per Slack team, found by team or by the
-workspace bound to it. Tokens stay sealed here; services open them with the vault."""
+workspace bound to it, and the grants and OAuth states an install goes through. Tokens stay
+sealed here; services open them with the vault."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.store.models import SlackInstallation, Workspace
+from trame_bot.store.models import InstallGrant, OAuthState, SlackInstallation, Workspace
 
 
 async def for_team(session: AsyncSession, team_id: str) -> SlackInstallation | None:
@@ -37,3 +39,66 @@ async def mark_disconnected(session: AsyncSession, team_id: str, reason: str, at
         .execution_options(synchronize_session=False)
     )
     return result.one_or_none() is not None
+
+
+async def bound_workspaces(session: AsyncSession, team_id: str) -> Sequence[Workspace]:
+    """The workspaces a Slack team serves (one team may serve several)."""
+    result = await session.execute(
+        select(Workspace).where(Workspace.slack_team_id == team_id).order_by(Workspace.id)
+    )
+    return result.scalars().all()
+
+
+async def all_installations(
+    session: AsyncSession, *, lock: bool = False
+) -> Sequence[SlackInstallation]:
+    query = select(SlackInstallation).order_by(SlackInstallation.id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().all()
+
+
+# ---- install grants and OAuth states ---------------------------------------------------------
+
+
+async def grant(session: AsyncSession, grant_id: str) -> InstallGrant | None:
+    return await session.get(InstallGrant, grant_id)
+
+
+async def use_grant(session: AsyncSession, grant_id: str, team_id: str, at: datetime) -> int | None:
+    """The grant's workspace id for the one caller that used it while it was unused and
+    unexpired; None for everyone else (the row is left as it was)."""
+    result = await session.execute(
+        update(InstallGrant)
+        .where(
+            InstallGrant.id == grant_id,
+            InstallGrant.used_at.is_(None),
+            InstallGrant.expires_at > at,
+        )
+        .values(used_at=at, used_by_team=team_id)
+        .returning(InstallGrant.workspace_id)
+        .execution_options(synchronize_session=False)
+    )
+    row = result.one_or_none()
+    return None if row is None else int(row[0])
+
+
+async def state(session: AsyncSession, value: str) -> OAuthState | None:
+    return await session.get(OAuthState, value)
+
+
+async def consume_state(session: AsyncSession, value: str, at: datetime) -> str | None:
+    """The state's grant id for the one caller that consumed it unconsumed and unexpired."""
+    result = await session.execute(
+        update(OAuthState)
+        .where(
+            OAuthState.state == value,
+            OAuthState.consumed_at.is_(None),
+            OAuthState.expires_at > at,
+        )
+        .values(consumed_at=at)
+        .returning(OAuthState.grant_id)
+        .execution_options(synchronize_session=False)
+    )
+    row = result.one_or_none()
+    return None if row is None else str(row[0])
