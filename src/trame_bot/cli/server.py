@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -102,7 +103,8 @@ def serve(
     host: str | None, port: int | None, scheduler: bool, sandbox: bool, **schedule: Any
 ) -> None:
     """Run the server: /slack/events, /api/v1, /healthz, /readyz, the outbox worker and,
-    unless --no-scheduler, the scheduled jobs."""
+    unless --no-scheduler, the scheduled jobs; with SLACK_APP_TOKEN, Slack's requests also
+    arrive over Socket Mode."""
     # Schema: a SQLite file (and so every --sandbox) is migrated on start, as a local install
     # has no release step; a PostgreSQL database is migrated once per deploy by the release
     # step (`trame-bot db upgrade`), so here it is only checked, and a missing or outdated
@@ -110,12 +112,15 @@ def serve(
     settings = load_settings()
     port = port or settings.port
     make_app = None
+    ignored_app_token = False
     if sandbox:
         from trame_bot.sandbox.app import loopback_url, sandbox_app_factory, sandbox_settings
 
         host = host or "127.0.0.1"
         url = loopback_url(host, port)  # where the bot's client and the page's relay reach it
-        settings = sandbox_settings(settings, url)
+        # The page posts to /slack/events: the sandbox's Slack has no app to connect to.
+        ignored_app_token = settings.slack_app_token is not None
+        settings = replace(sandbox_settings(settings, url), slack_app_token=None)
         make_app = sandbox_app_factory(url)
     else:
         try:
@@ -125,6 +130,8 @@ def serve(
                 f"{exc.message} (to try trame-bot without Slack: trame-bot serve --sandbox)"
             ) from None
     configure_logging(settings)
+    if ignored_app_token:
+        log.info("SLACK_APP_TOKEN is ignored with --sandbox: Socket Mode stays off")
     asyncio.run(
         run_server(
             settings,
@@ -198,6 +205,10 @@ async def run_server(
         await deps.close()
         raise
     app = await make_app(deps) if make_app is not None else build_web_app(deps)
+    if settings.slack_app_token:
+        from trame_bot.slack.socket import attach
+
+        attach(app, settings)  # connects in the background once the server has started
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
