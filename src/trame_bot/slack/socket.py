@@ -51,7 +51,7 @@ SOCKET: web.AppKey[SocketMode] = web.AppKey("socket_mode")
 def backoff(attempt: int, first: float, cap: float, rand: Callable[[], float]) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, …): exponential, capped, and half
     of it random so that many replicas cut off together do not come back in step."""
-    ceiling = min(cap, first * 2.0 ** (attempt - 1))
+    ceiling = min(cap, first * 2.0 ** min(attempt - 1, 32))  # 2.0 ** 1024 overflows
     return ceiling / 2 + rand() * ceiling / 2
 
 
