@@ -118,17 +118,18 @@ def _pending(run: Run, workspace: Workspace, workflow: Workflow) -> PendingView:
 
 
 async def waiting_for(
-    ctx: Context, user: str, workspace_key: str | None = None
+    ctx: Context, user: str, workspace_key: str | None = None, *, team_id: str | None = None
 ) -> list[PendingView]:
     """Pending runs `user` may still approve: in the workspaces where they are a member or a
-    named reviewer, not yet decided by them, not their own unless self-approval is allowed."""
+    named reviewer, not yet decided by them, not their own unless self-approval is allowed.
+    `team_id` (distributed mode) keeps to the workspaces bound to that Slack team."""
     async with ctx.db.reading() as session:
         rows = await run_store.pending_with_context(session, workspace_key)
         memberships = {w.id for w in await workspace_store.of_member(session, user)}
         decided = await run_store.decided_by(session, user, [run.id for run, _, _ in rows])
     waiting = []
     for run, workspace, workflow in rows:
-        if run.id in decided:
+        if run.id in decided or (team_id is not None and workspace.slack_team_id != team_id):
             continue
         try:
             check_reviewer(
@@ -145,9 +146,12 @@ async def waiting_for(
     return waiting
 
 
-async def overviews_for(ctx: Context, user: str) -> list[Overview]:
-    """Every workspace `user` is a member of, at a glance (App Home)."""
+async def overviews_for(ctx: Context, user: str, *, team_id: str | None = None) -> list[Overview]:
+    """Every workspace `user` is a member of, at a glance (App Home); with `team_id`
+    (distributed mode), only those bound to that Slack team."""
     async with ctx.db.reading() as session:
         return [
-            await overview_in(session, w) for w in await workspace_store.of_member(session, user)
+            await overview_in(session, w)
+            for w in await workspace_store.of_member(session, user)
+            if team_id is None or w.slack_team_id == team_id
         ]

@@ -210,9 +210,12 @@ async def get_workspace(ctx: Context, key: str) -> Workspace:
         return await store.get(session, key)
 
 
-async def workspace_for_channel(ctx: Context, channel: str) -> Workspace | None:
+async def workspace_for_channel(
+    ctx: Context, channel: str, team_id: str | None = None
+) -> Workspace | None:
+    """`team_id`: the request's Slack team in distributed mode (see `store.by_channel`)."""
     async with ctx.db.reading() as session:
-        return await store.by_channel(session, channel)
+        return await store.by_channel(session, team_id, channel)
 
 
 async def webhook_target(ctx: Context, workspace_id: int) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.domain.actors import Actor
@@ -22,6 +22,7 @@ from trame_bot.slack.blocks import replies
 from trame_bot.slack.blocks.modals import promote_live_modal
 from trame_bot.slack.commands import Command, parse
 from trame_bot.slack.errors import friendly
+from trame_bot.slack.team_scope import team_scope
 from trame_bot.slack.text import code, escape, user
 from trame_bot.store.audit import AuditFilter
 
@@ -214,7 +215,11 @@ HANDLERS: dict[str, Handler] = {
 def register(app: AsyncApp, ctx: Context) -> None:
     @app.command("/trame")
     async def trame(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         request: CommandRequest | None = None
         try:
@@ -224,7 +229,9 @@ def register(app: AsyncApp, ctx: Context) -> None:
                 await ack(text=replies.help_text(note))
                 return
             handler = HANDLERS[command.name]
-            found = await workspaces.workspace_for_channel(ctx, str(body["channel_id"]))
+            found = await workspaces.workspace_for_channel(
+                ctx, str(body["channel_id"]), team_scope(ctx, context)
+            )
             if found is None:
                 await ack(text=replies.unbound_channel(str(body["channel_id"])))
                 return

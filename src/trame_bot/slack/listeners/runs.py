@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.domain.actors import Actor
@@ -21,6 +21,7 @@ from trame_bot.slack.blocks.modals import (
 )
 from trame_bot.slack.errors import friendly
 from trame_bot.slack.ids import Action, BlockId, Callback
+from trame_bot.slack.team_scope import team_scope
 from trame_bot.slack.text import user, when
 
 
@@ -30,9 +31,12 @@ def already_decided(exc: AlreadyDecided) -> str:
     return f"This run was already {exc.state.value}{by}{at}."
 
 
-async def _workspace_of_channel(ctx: Context, channel: str | None) -> str:
-    """The card's channel decides the workspace: a button can never reach another one's run."""
-    found = await workspaces.workspace_for_channel(ctx, channel or "")
+async def _workspace_of_channel(
+    ctx: Context, channel: str | None, context: AsyncBoltContext
+) -> str:
+    """The card's channel, in the request's Slack team, decides the workspace: a button can
+    never reach another workspace's run, nor another team's."""
+    found = await workspaces.workspace_for_channel(ctx, channel or "", team_scope(ctx, context))
     if found is None:
         raise InvalidInput("this card's channel is not connected to a workspace any more")
     return found.key
@@ -52,7 +56,9 @@ def register(app: AsyncApp, ctx: Context) -> None:
             await client.chat_postEphemeral(channel=channel, user=who, text=text)
 
     @app.action(Action.APPROVE)
-    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def approve(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         # Record first, ack after: a 200 to Slack means the approval is committed, so a crash
         # between the two can never swallow a click the reviewer saw succeed. It takes ms.
         try:
@@ -61,7 +67,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
             await ack()
             return
         try:
-            workspace = await _workspace_of_channel(ctx, channel)
+            workspace = await _workspace_of_channel(ctx, channel, context)
             await runs.decide(
                 ctx, run_id, Actor.slack(who), Verdict.APPROVE, workspace_key=workspace
             )
@@ -76,14 +82,16 @@ def register(app: AsyncApp, ctx: Context) -> None:
         await ack()
 
     @app.action(Action.DECLINE)
-    async def decline(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def decline(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         await ack()
         try:
             who, run_id, channel = _click(body)
         except InvalidInput:
             return
         try:
-            workspace = await _workspace_of_channel(ctx, channel)
+            workspace = await _workspace_of_channel(ctx, channel, context)
             run, workflow = await runs.check_decision(
                 ctx, run_id, Actor.slack(who), Verdict.DECLINE, workspace_key=workspace
             )
@@ -97,7 +105,9 @@ def register(app: AsyncApp, ctx: Context) -> None:
             await tell(client, channel, who, friendly(exc))
 
     @app.view(Callback.DECLINE)
-    async def decline_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def decline_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         who = str(body["user"]["id"])
         values = view.get("state", {}).get("values", {})
         reason = (field_value(values, BlockId.DECLINE_REASON, Action.DECLINE_REASON) or "").strip()
@@ -112,7 +122,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         try:
             metadata = form_metadata(view)
-            workspace = await _workspace_of_channel(ctx, metadata.get("channel"))
+            workspace = await _workspace_of_channel(ctx, metadata.get("channel"), context)
             await runs.decide(
                 ctx,
                 str(metadata.get("run_id", "")),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
-from trame_bot.errors import InvalidInput, TrameError
-from trame_bot.services import workflows
+from trame_bot.errors import Forbidden, InvalidInput, TrameError
+from trame_bot.services import workflows, workspaces
 from trame_bot.services.context import Context
 from trame_bot.slack.blocks.modals import field_value, form_metadata
 from trame_bot.slack.errors import friendly
 from trame_bot.slack.ids import Action, BlockId, Callback
+from trame_bot.slack.team_scope import team_scope
 
 # Service field names → the form's blocks, so a refusal shows on the field it concerns.
 FIELD_BLOCKS = {
@@ -25,10 +26,21 @@ FIELD_BLOCKS = {
 
 def register(app: AsyncApp, ctx: Context) -> None:
     @app.view(Callback.PROMOTE_LIVE)
-    async def promote_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def promote_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         values = view.get("state", {}).get("values", {})
         try:
             metadata = form_metadata(view)
+            team = team_scope(ctx, context)
+            if team is not None:
+                # Distributed mode: the form's channel, in this request's team, must still
+                # belong to the workspace the form names.
+                found = await workspaces.workspace_for_channel(
+                    ctx, str(metadata.get("channel", "")), team
+                )
+                if found is None or found.key != metadata.get("workspace"):
+                    raise Forbidden("this form belongs to a workspace of another Slack team")
             await workflows.change_status(
                 ctx,
                 str(metadata.get("workspace", "")),
