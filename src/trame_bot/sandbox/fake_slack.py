@@ -21,6 +21,7 @@ from types import TracebackType
 from aiohttp import web
 
 from trame_bot.sandbox.fake_methods import WebApiMethods
+from trame_bot.sandbox.fake_oauth import FakeOAuth
 from trame_bot.sandbox.fake_records import (
     APP_ID,
     BOT_ID,
@@ -41,6 +42,7 @@ from trame_bot.sandbox.fake_records import (
     User,
     View,
 )
+from trame_bot.sandbox.fake_socket import Delivery, Envelope, EnvelopeKind, SocketAck, SocketHub
 from trame_bot.sandbox.fake_teams import Directory
 from trame_bot.sandbox.fake_wire import (
     Args,
@@ -54,6 +56,7 @@ from trame_bot.sandbox.fake_wire import (
     read_args,
     take,
 )
+from trame_bot.sandbox.slack_requests import VERIFICATION_TOKEN
 
 __all__ = [
     "APP_ID",
@@ -65,6 +68,9 @@ __all__ = [
     "TEAM_ID",
     "TEAM_NAME",
     "Call",
+    "Delivery",
+    "Envelope",
+    "EnvelopeKind",
     "Ephemeral",
     "FakeSlack",
     "IssuedToken",
@@ -73,6 +79,7 @@ __all__ = [
     "Response",
     "Revision",
     "RunningFake",
+    "SocketAck",
     "StoredFile",
     "Team",
     "User",
@@ -91,20 +98,42 @@ class _ResponseTarget:
 
 
 _Method = Callable[[Args, Team, IssuedToken], Json]
+_AppMethod = Callable[[Args, web.Request, str | None], Json]
 
 
 class FakeSlack(WebApiMethods):
     """Slack's Web API for one app installed in one or more teams, with everything it was asked
-    kept. ``token`` is the bot token of the first team (``TEAM_ID``).
+    kept. ``token`` is the bot token of the first team (``TEAM_ID``); ``client_id`` and
+    ``client_secret`` are the app's OAuth credentials, ``app_token`` its app-level token for
+    Socket Mode (each also settable later with ``configure_app``).
 
     State for tests and the sandbox page: ``calls``, ``messages(channel)``, ``ephemerals``,
-    ``views`` (every view by id), ``home_views`` (by user), ``files``, ``responses`` and
-    ``teams``.
+    ``views`` (every view by id), ``home_views`` (by user), ``files``, ``responses``,
+    ``teams``, and for Socket Mode ``socket_envelopes``, ``socket_deliveries``, ``socket_acks``.
     """
 
-    def __init__(self, token: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        app_token: str | None = None,
+        token_rotation: bool = False,
+        app_name: str = BOT_USER_NAME,
+    ) -> None:
         self.token = token
         self.directory = Directory(token, clock)
+        self.oauth = FakeOAuth(
+            self.directory,
+            clock,
+            client_id=client_id,
+            client_secret=client_secret,
+            app_name=app_name,
+        )
+        self.socket = SocketHub(clock)
+        self.configure_app(app_token=app_token, token_rotation=token_rotation)
         self.calls: list[Call] = []
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
@@ -136,6 +165,11 @@ class FakeSlack(WebApiMethods):
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+        }
+        # Methods that take no bot token: the app's credentials, or its app-level token.
+        self._app_methods: dict[str, _AppMethod] = {
+            "oauth.v2.access": self._oauth_v2_access,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     # -- reading state
@@ -235,6 +269,61 @@ class FakeSlack(WebApiMethods):
         """Every bot token of ``team`` expires now (``token_expired``); refresh tokens stay."""
         self.directory.expire(team)
 
+    def configure_app(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        app_token: str | None = None,
+        token_rotation: bool | None = None,
+        token_lifetime: float | None = None,
+    ) -> None:
+        """Set the app's credentials; what is not given stays as it was."""
+        if client_id is not None:
+            self.oauth.client_id = client_id
+        if client_secret is not None:
+            self.oauth.client_secret = client_secret
+        if app_token is not None:
+            self.directory.register_app_token(app_token)
+        if token_rotation is not None:
+            self.oauth.token_rotation = token_rotation
+        if token_lifetime is not None:
+            self.oauth.token_lifetime = token_lifetime
+
+    def uninstall(self, team: str) -> list[Json]:
+        """The app is removed from ``team``: its tokens are revoked (``token_revoked``), and
+        the ``app_uninstalled`` and ``tokens_revoked`` event_callback bodies Slack sends come
+        back for the test to deliver to the app."""
+        found = self.directory.team(team)
+        self.directory.revoke_team(team)
+        found.installer = None
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [found.bot_user_id]}}
+        return [
+            self._event_callback(found, {"type": "app_uninstalled"}),
+            self._event_callback(found, revoked),
+        ]
+
+    def _event_callback(self, team: Team, event: Json) -> Json:
+        return {
+            "token": VERIFICATION_TOKEN,
+            "team_id": team.id,
+            "api_app_id": APP_ID,
+            "event": {**event, "event_ts": f"{self._clock():.6f}"},
+            "type": "event_callback",
+            "event_id": self._next_id("Ev"),
+            "event_time": int(self._clock()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": team.id,
+                    "user_id": team.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+
     def token_label(self, token: str) -> str | None:
         """The non-secret name calls record (``Call.token_label``) for ``token``."""
         issued = self.directory.tokens.get(token)
@@ -270,6 +359,58 @@ class FakeSlack(WebApiMethods):
         """Answer every delayed call now (so that a server can stop at once)."""
         self._released.set()
 
+    # -- Socket Mode
+
+    @property
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections are open."""
+        return self.socket.connections
+
+    @property
+    def socket_envelopes(self) -> dict[str, Envelope]:
+        """Every envelope sent, by id, with its latest ``retry_attempt``."""
+        return self.socket.envelopes
+
+    @property
+    def socket_deliveries(self) -> list[Delivery]:
+        """Each time an envelope was written to a connection (re-sends included)."""
+        return self.socket.deliveries
+
+    @property
+    def socket_acks(self) -> list[SocketAck]:
+        """Every ack received, in order (an envelope acked twice appears twice)."""
+        return self.socket.acks
+
+    async def socket_send(
+        self, kind: EnvelopeKind, payload: Json, *, accepts_response_payload: bool | None = None
+    ) -> str:
+        """Send an envelope to one open connection (round-robin); its ``envelope_id``.
+
+        ``kind``: ``slash_commands`` (payload: the command's fields), ``interactive`` (the
+        block_actions / view_submission payload) or ``events_api`` (the event_callback body).
+        ``accepts_response_payload`` defaults to Slack's choice for the kind. With no connection
+        open, the envelope waits for the next one.
+        """
+        return await self.socket.send(
+            kind, payload, accepts_response_payload=accepts_response_payload
+        )
+
+    async def socket_ack(self, envelope_id: str, timeout: float = 5.0) -> Json:  # noqa: ASYNC109 (the test's bound, not a cancel scope)
+        """The ``payload`` of the envelope's first ack ({} when none); TimeoutError if none came."""
+        return await self.socket.ack(envelope_id, within=timeout)
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send ``{"type": "disconnect", "reason": reason}`` to every connection."""
+        await self.socket.disconnect(reason)
+
+    async def socket_drop(self) -> None:
+        """Close every connection abruptly (no close frame); unacked envelopes wait."""
+        await self.socket.drop(within=5.0)
+
+    async def socket_wait_connections(self, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (the test's bound)
+        """Return once ``count`` connections are open; TimeoutError otherwise."""
+        await self.socket.wait_connections(count, within=timeout)
+
     # -- response_url
 
     def response_url(
@@ -295,11 +436,14 @@ class FakeSlack(WebApiMethods):
 
     def app(self) -> web.Application:
         self._released = asyncio.Event()  # hang again, on the loop that will serve this app
+        self.socket.release()
         app = web.Application()
         app.router.add_get("/api/{method}", self._handle_api)
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_post("/respond/{key}", self._handle_respond)
+        self.oauth.add_routes(app)
+        self.socket.add_routes(app)
         return app
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -322,6 +466,11 @@ class FakeSlack(WebApiMethods):
         prefix = request.path[: request.path.rfind("/api/")]
         args = Args(values, f"{request.url.origin()}{prefix}")
         try:
+            app_method = self._app_methods.get(method)
+            if app_method is not None:
+                body = app_method(args, request, token)
+                call.status = 200
+                return web.json_response({"ok": True, **body})
             issued = self.directory.authenticate(token)
             handler = self._methods.get(method)
             if handler is None:
@@ -371,6 +520,15 @@ class FakeSlack(WebApiMethods):
         self.responses.append(response)
         self._deliver(response)
         return web.Response(text="ok")
+
+    def _oauth_v2_access(self, args: Args, request: web.Request, token: str | None) -> Json:
+        del token
+        return self.oauth.access(args, request.headers.get("Authorization"))
+
+    def _apps_connections_open(self, args: Args, request: web.Request, token: str | None) -> Json:
+        del request
+        self.directory.authenticate(token, kind="app")
+        return {"url": self.socket.open_url(args.base_url)}
 
     # -- call plumbing
 
@@ -431,8 +589,14 @@ class RunningFake:
     def api_url(self) -> str:
         return f"{self.url}api/"
 
+    @property
+    def authorize_url(self) -> str:
+        """The consent page, for ``SLACK_AUTHORIZE_URL``."""
+        return f"{self.url}oauth/v2/authorize"
+
     async def close(self) -> None:
         self.fake.release_hangs()
+        await self.fake.socket.close_all()
         await self._runner.cleanup()
 
     async def __aenter__(self) -> RunningFake:

@@ -304,6 +304,91 @@ class SlackRequests:
             "event_ts": self._event_ts(),
         }
 
+    # -- the same payloads unsigned, for Socket Mode envelopes (Slack sends them as JSON there)
+
+    def command_fields(
+        self,
+        text: str,
+        *,
+        user: str,
+        channel: str,
+        command: str = "/trame",
+        user_name: str | None = None,
+        channel_name: str | None = None,
+        team_domain: str | None = None,
+        response_url: str | None = None,
+        trigger_id: str | None = None,
+    ) -> dict[str, str]:
+        """The fields ``command()`` form-encodes: a ``slash_commands`` envelope's payload."""
+        signed = self.command(
+            text,
+            user=user,
+            channel=channel,
+            command=command,
+            user_name=user_name,
+            channel_name=channel_name,
+            team_domain=team_domain,
+            response_url=response_url,
+            trigger_id=trigger_id,
+        )
+        return {key: str(value) for key, value in signed.json().items()}
+
+    def block_action_payload(
+        self,
+        *,
+        user: str,
+        action_id: str,
+        value: str,
+        block_id: str,
+        channel: str | None = None,
+        message_ts: str | None = None,
+        message: Json | None = None,
+        response_url: str | None = None,
+        trigger_id: str | None = None,
+        view: Json | None = None,
+    ) -> Json:
+        """The ``block_actions`` payload ``block_action()`` sends: an ``interactive`` envelope's."""
+        return self.block_action(
+            user=user,
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+            channel=channel,
+            message_ts=message_ts,
+            message=message,
+            response_url=response_url,
+            trigger_id=trigger_id,
+            view=view,
+        ).json()
+
+    def view_submission_payload(
+        self,
+        *,
+        user: str,
+        callback_id: str,
+        private_metadata: str,
+        values: Mapping[str, Mapping[str, Json]],
+        view_id: str = "V0VIEW",
+        trigger_id: str | None = None,
+    ) -> Json:
+        """The ``view_submission`` payload ``view_submission()`` sends."""
+        return self.view_submission(
+            user=user,
+            callback_id=callback_id,
+            private_metadata=private_metadata,
+            values=values,
+            view_id=view_id,
+            trigger_id=trigger_id,
+        ).json()
+
+    def event_body(self, event: Json, *, event_id: str | None = None) -> Json:
+        """The ``event_callback`` body ``event()`` sends: an ``events_api`` envelope's payload."""
+        return self.event(event, event_id=event_id).json()
+
+    def callback(self, body: Json) -> SignedRequest:
+        """``body`` as is, signed: e.g. the ``app_uninstalled`` events the fake Slack returns."""
+        return self._json(body)
+
     # -- ids
 
     def trigger_id(self) -> str:
