@@ -93,3 +93,32 @@ async def request(
 ) -> Run:
     doc = RunRequestDoc(**{"requested_by": by, **fields})
     return (await runs.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run
+
+
+async def slack_installation(
+    deps: Deps,
+    ws: str = "acme",
+    *,
+    team: str = "T0CLIENT",
+    token: str = "xoxb-client-SECRET-0001",
+    name: str | None = None,
+) -> None:
+    """The workspace bound to a Slack team installed by OAuth (distributed mode), its token
+    sealed as an install stores it. Again for the same team: a reinstall (new token, connected
+    again), as `installations.complete_install` leaves it."""
+    from trame_bot.store import installations as installation_store
+    from trame_bot.store import workspaces as workspace_store
+    from trame_bot.store.models import SlackInstallation
+
+    vault = deps.ctx.vault
+    assert vault is not None, "distributed settings (TRAME_ENCRYPTION_KEY) needed"
+    async with deps.db.transaction() as session:
+        workspace = await workspace_store.get(session, ws)
+        row = await installation_store.for_team(session, team) or SlackInstallation(team_id=team)
+        row.team_name = name or team.title()
+        row.bot_token = vault.seal(token)
+        row.bot_user_id = f"U0BOT{team[-4:]}"
+        row.installed_at = deps.clock.now()
+        row.disconnected_at, row.disconnected_reason = None, None
+        session.add(row)
+        workspace.slack_team_id = team

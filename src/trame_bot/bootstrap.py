@@ -52,10 +52,18 @@ def build_web_app(deps: Deps) -> web.Application:
     from trame_bot.slack.app import build_bolt_app
     from trame_bot.slack.client import build_client
     from trame_bot.slack.senders import SlackSenders
+    from trame_bot.slack.team_clients import team_clients
 
     token, signing_secret = deps.settings.require_slack()
     client = build_client(token, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout)
-    senders = SlackSenders(deps.ctx, client).registry()
+    # Each outbox message goes with its workspace's team's token, looked up when it is sent.
+    teams = team_clients(
+        deps.ctx,
+        deps.settings.slack_mode(),
+        deps.settings.slack_api_url,
+        timeout=deps.settings.slack_timeout,
+    )
+    senders = SlackSenders(deps.ctx, teams).registry()
     return web_app(
         deps.ctx, build_bolt_app(deps.ctx, signing_secret, client), senders, deps.metrics
     )

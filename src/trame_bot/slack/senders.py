@@ -1,10 +1,12 @@
-"""Outbox senders for Slack: they render the current state and call the Web API."""
+"""Outbox senders for Slack: they render the current state and call the Web API with the client
+of the message's workspace's Slack team (`team_clients.py`), looked up at each send."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.services import cards
@@ -13,16 +15,20 @@ from trame_bot.services.outbox import DeliveryError, Kind, Sender
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
 from trame_bot.slack.client import delivery_error
+from trame_bot.slack.team_clients import DEAD_TOKEN, TeamClients
 from trame_bot.store.models import OutboxMessage
 
 NOT_POSTED_YET = 2.0
 """Seconds to wait before retrying an update or reply whose card is still being posted."""
 
 
+Send = Callable[[AsyncWebClient, dict[str, Any]], Awaitable[None]]
+
+
 class SlackSenders:
-    def __init__(self, ctx: Context, client: AsyncWebClient) -> None:
+    def __init__(self, ctx: Context, teams: TeamClients) -> None:
         self.ctx = ctx
-        self.client = client
+        self.teams = teams
 
     def registry(self) -> dict[str, Sender]:
         return {
@@ -32,19 +38,27 @@ class SlackSenders:
             Kind.SLACK_POST.value: self._guarded(self.post),
         }
 
-    @staticmethod
-    def _guarded(send: Callable[[dict[str, Any]], Awaitable[None]]) -> Sender:
+    def _guarded(self, send: Send) -> Sender:
+        """A refused token holds the row (`TeamClients.refused`); any other failure becomes
+        the outbox's retry decision."""
+
         async def sender(message: OutboxMessage) -> None:
+            team = await self.teams.for_workspace(message.workspace_id)
             try:
-                await send(message.payload)
+                await send(team.client, message.payload)
             except DeliveryError:
                 raise
+            except SlackApiError as exc:
+                error = _error_code(exc)
+                if error in DEAD_TOKEN:
+                    raise await self.teams.refused(team, error) from exc
+                raise delivery_error(exc) from exc
             except Exception as exc:
                 raise delivery_error(exc) from exc
 
         return sender
 
-    async def card(self, payload: dict[str, Any]) -> None:
+    async def card(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
         """Post the card when it has no message yet, otherwise update it in place.
 
         Updates always send the blocks: `chat.update` without them keeps the old buttons.
@@ -54,23 +68,21 @@ class SlackSenders:
         if card.slack_ts is None:
             if not payload.get("post"):
                 raise DeliveryError("card not posted yet", retry_after=NOT_POSTED_YET)
-            response = await self.client.chat_postMessage(
+            response = await client.chat_postMessage(
                 channel=card.channel, text=text, blocks=blocks, unfurl_links=False
             )
             await cards.record_card_posted(
                 self.ctx, card.run_id, str(response["channel"]), str(response["ts"])
             )
             return
-        await self.client.chat_update(
-            channel=card.channel, ts=card.slack_ts, text=text, blocks=blocks
-        )
+        await client.chat_update(channel=card.channel, ts=card.slack_ts, text=text, blocks=blocks)
 
-    async def thread(self, payload: dict[str, Any]) -> None:
+    async def thread(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
         card = await cards.run_card(self.ctx, payload["run_id"])
         if card.slack_ts is None:
             raise DeliveryError("card not posted yet", retry_after=NOT_POSTED_YET)
         text, blocks = thread_reply(payload["event"], payload.get("data", {}))
-        await self.client.chat_postMessage(
+        await client.chat_postMessage(
             channel=card.channel,
             thread_ts=card.slack_ts,
             text=text,
@@ -78,15 +90,18 @@ class SlackSenders:
             unfurl_links=False,
         )
 
-    async def dm(self, payload: dict[str, Any]) -> None:
-        opened = await self.client.conversations_open(users=payload["user"])
+    async def dm(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
+        opened = await client.conversations_open(users=payload["user"])
         text, blocks = outcome_dm(payload["event"], payload.get("data", {}))
-        await self.client.chat_postMessage(
-            channel=opened["channel"]["id"], text=text, blocks=blocks
-        )
+        await client.chat_postMessage(channel=opened["channel"]["id"], text=text, blocks=blocks)
 
-    async def post(self, payload: dict[str, Any]) -> None:
+    async def post(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
         text, blocks = channel_notice(payload["event"], payload.get("data", {}))
-        await self.client.chat_postMessage(
+        await client.chat_postMessage(
             channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False
         )
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
