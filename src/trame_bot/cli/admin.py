@@ -1,4 +1,5 @@
-"""Operator commands: the database, workspaces, members and API keys."""
+"""Operator commands: the database, workspaces (and their Slack install links), members and
+API keys."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trame_bot.config import load_settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.domain.values import format_duration, parse_duration
+from trame_bot.services import installations
 from trame_bot.services import workspaces as service
 from trame_bot.store.migrate import upgrade
 
@@ -137,7 +139,30 @@ async def workspace_show(deps: Deps, key: str) -> None:
         ("self-approval", w.allow_self_approval),
         ("webhook url", w.webhook_url or "-"),
     ]
+    if deps.ctx.distributed:
+        slack = await installations.slack_connection(deps.ctx, key)
+        team = f"{slack.team_name} ({slack.team_id}): " if slack.team_name else ""
+        rows.insert(3, ("slack", team + slack.describe()))
     table(rows, ("SETTING", "VALUE"))
+
+
+@workspace.command("install-link")
+@click.argument("key")
+@click.option(
+    "--expires",
+    default="7d",
+    show_default=True,
+    callback=_duration,
+    help="How long the link works (it works once).",
+)
+@with_deps
+async def workspace_install_link(deps: Deps, key: str, expires: timedelta) -> None:
+    """Print a link that installs trame-bot in the Slack team of whoever opens it, bound to
+    workspace KEY: send it to the client's Slack admin. It works once, until it expires."""
+    url = await installations.create_install_link(
+        deps.ctx, key, Actor.cli(), expires, deps.settings.public_url
+    )
+    click.echo(url)
 
 
 @cli.group()
