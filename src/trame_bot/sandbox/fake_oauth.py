@@ -4,8 +4,9 @@
 Refused as Slack refuses: a wrong client id (``invalid_client_id``) or secret
 (``bad_client_secret``), an unknown, expired or already used code (``invalid_code``), a
 ``redirect_uri`` other than the one authorized (``bad_redirect_uri``), an unknown or used refresh
-token (``invalid_refresh_token``). The consent page refuses an unknown client id, a missing
-redirect URI or scope, and an unknown or deactivated team with a 400 page.
+token (``invalid_refresh_token``). The consent page refuses an unknown client id, no scope, a
+redirect URI that is missing (with none configured) or outside the configured one, and an
+unknown or deactivated team, with a 400 page.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class FakeOAuth:
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.redirect_uri: str | None = None
+        """The app's configured redirect URL: the default, and a prefix any other must match."""
         self.app_name = app_name
         self.token_rotation = False
         self.token_lifetime = TOKEN_LIFETIME
@@ -193,7 +196,8 @@ class FakeOAuth:
         team = self._directory.teams.get(fields.get("team", ""))
         if team is None or not team.active:
             return _page("<p>Unknown or deactivated workspace.</p>", status=400)
-        redirect = URL(fields["redirect_uri"])
+        redirect_uri = fields.get("redirect_uri") or self.redirect_uri or ""
+        redirect = URL(redirect_uri)
         state = {"state": fields["state"]} if "state" in fields else {}
         if fields.get("action") != "allow":
             raise web.HTTPFound(redirect.update_query(error="access_denied", **state))
@@ -206,7 +210,7 @@ class FakeOAuth:
             installer,
             _scopes(fields.get("scope", "")),
             fields["client_id"],
-            fields["redirect_uri"],
+            redirect_uri,
             self._clock() + CODE_LIFETIME,
         )
         raise web.HTTPFound(redirect.update_query(code=code, **state))
@@ -214,8 +218,11 @@ class FakeOAuth:
     def _request_problem(self, fields: Mapping[str, str]) -> str | None:
         if self.client_id is None or fields.get("client_id") != self.client_id:
             return "<p>Invalid <code>client_id</code> parameter.</p>"
-        if not fields.get("redirect_uri", "").startswith(("http://", "https://")):
+        redirect_uri = fields.get("redirect_uri") or self.redirect_uri or ""
+        if not redirect_uri.startswith(("http://", "https://")):
             return "<p>Missing or invalid <code>redirect_uri</code>.</p>"
+        if self.redirect_uri and not redirect_uri.startswith(self.redirect_uri):
+            return "<p><code>redirect_uri</code> did not match any configured URIs.</p>"
         if not _scopes(fields.get("scope", "")):
             return "<p>Invalid permissions requested: no <code>scope</code>.</p>"
         return None

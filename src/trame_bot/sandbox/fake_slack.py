@@ -121,6 +121,7 @@ class FakeSlack(WebApiMethods):
         client_secret: str | None = None,
         app_token: str | None = None,
         token_rotation: bool = False,
+        redirect_uri: str | None = None,
         app_name: str = BOT_USER_NAME,
     ) -> None:
         self.token = token
@@ -133,7 +134,9 @@ class FakeSlack(WebApiMethods):
             app_name=app_name,
         )
         self.socket = SocketHub(clock)
-        self.configure_app(app_token=app_token, token_rotation=token_rotation)
+        self.configure_app(
+            app_token=app_token, token_rotation=token_rotation, redirect_uri=redirect_uri
+        )
         self.calls: list[Call] = []
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
@@ -277,8 +280,13 @@ class FakeSlack(WebApiMethods):
         app_token: str | None = None,
         token_rotation: bool | None = None,
         token_lifetime: float | None = None,
+        redirect_uri: str | None = None,
     ) -> None:
-        """Set the app's credentials; what is not given stays as it was."""
+        """Set the app's credentials and settings; what is not given stays as it was.
+
+        ``token_lifetime``: seconds an access token lives with rotation; ``redirect_uri``: the
+        app's configured redirect URL (used when the consent page gets none).
+        """
         if client_id is not None:
             self.oauth.client_id = client_id
         if client_secret is not None:
@@ -289,6 +297,8 @@ class FakeSlack(WebApiMethods):
             self.oauth.token_rotation = token_rotation
         if token_lifetime is not None:
             self.oauth.token_lifetime = token_lifetime
+        if redirect_uri is not None:
+            self.oauth.redirect_uri = redirect_uri
 
     def uninstall(self, team: str) -> list[Json]:
         """The app is removed from ``team``: its tokens are revoked (``token_revoked``), and
