@@ -1,13 +1,14 @@
 """Distributed mode through the real server's outbox worker and the team-aware fake Slack: every
 card, update, thread reply, DM and channel post goes with its own team's token; a team that is
-gone keeps its messages held (never failed) while the other team's flow; a reinstall sends each
-held message once, with the new token."""
+gone (or whose token expired) keeps its messages held (never failed) while the other team's
+flow; a reinstall sends each held message once, with the new token."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -17,12 +18,14 @@ from sqlalchemy import select
 from tests import factories as f
 from tests.harness import Bot, eventually
 from trame_bot.bootstrap import Deps, build_web_app
+from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Verdict
 from trame_bot.sandbox.fake_slack import Call, FakeSlack, RunningFake, serve
 from trame_bot.services import digests, installations, runs, workspaces
 from trame_bot.services.outbox import SLACK_KINDS, held_messages
+from trame_bot.slack.team_clients import TOKEN_RETRY
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store.database import Database
 from trame_bot.store.models import AuditEvent, OutboxMessage, SlackInstallation
@@ -280,3 +283,26 @@ async def test_the_fake_refuses_a_token_in_another_team_s_channel(bot: Bot) -> N
     ):
         answer = await response.json()
     assert answer == {"ok": False, "error": "channel_not_found"}
+
+
+async def test_an_expired_token_waits_for_its_renewal_without_counting_attempts(
+    bot: Bot, clock: FakeClock
+) -> None:
+    acme = await client(bot, "acme", "T0ACME")
+    bot.fake.expire_tokens(acme.team)
+    await f.request(bot.deps, "acme", by=acme.member)
+
+    async def held() -> bool:
+        (row,) = await outbox_rows(bot, "acme")
+        return row.last_error == "held: Slack token expired"
+
+    await eventually(held)
+    (row,) = await outbox_rows(bot, "acme")
+    assert (row.state, row.attempts) == ("pending", 0)
+    assert await audited(bot, "slack.disconnected") == []
+
+    await install(bot, acme)  # as Bolt's token rotation stores a renewed token
+    clock.advance(timedelta(seconds=TOKEN_RETRY + 1))
+    await sent(bot)
+    posts = [c for c in channel_posts(bot.fake, acme.channels[0]) if c.ok]
+    assert [c.token_label for c in posts] == [bot.fake.token_label(acme.token)]

@@ -11,11 +11,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.services import cards
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import DeliveryError, Kind, Sender
+from trame_bot.services.outbox import DeliveryError, Held, Kind, Sender
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
 from trame_bot.slack.client import delivery_error
-from trame_bot.slack.team_clients import DEAD_TOKEN, TeamClients
+from trame_bot.slack.team_clients import DEAD_TOKEN, EXPIRED, TOKEN_RETRY, TeamClients
 from trame_bot.store.models import OutboxMessage
 
 NOT_POSTED_YET = 2.0
@@ -52,6 +52,8 @@ class SlackSenders:
                 error = _error_code(exc)
                 if error in DEAD_TOKEN:
                     raise await self.teams.refused(team, error) from exc
+                if error == EXPIRED:
+                    raise Held("Slack token expired", retry_after=TOKEN_RETRY) from exc
                 raise delivery_error(exc) from exc
             except Exception as exc:
                 raise delivery_error(exc) from exc

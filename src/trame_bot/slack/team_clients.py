@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 DEAD_TOKEN = frozenset({"invalid_auth", "account_inactive", "token_revoked"})
 """Slack's answers to a token that no longer works: no retry with the same token helps."""
 
+EXPIRED = "token_expired"
+"""A rotating token past its expiry: Bolt's authorize renews it on the team's next request (see
+`slack/oauth.py`); the message waits TOKEN_RETRY seconds and goes with whatever token is then
+stored. Not an attempt: only time fixes it."""
+
 TOKEN_RETRY = 300.0
 """Seconds between tries of a token known to be refused (the configured one, or one the
 encryption keys cannot open): one try per interval, not one per message."""
