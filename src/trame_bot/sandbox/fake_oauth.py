@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import itertools
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from yarl import URL
 from trame_bot.sandbox.fake_records import APP_ID, Json, Team, User
 from trame_bot.sandbox.fake_teams import Directory
 from trame_bot.sandbox.fake_wire import Args, Refused
+from trame_bot.sandbox.slack_requests import VERIFICATION_TOKEN
 
 CODE_LIFETIME = 600.0
 """Slack's authorization codes expire after ten minutes."""
@@ -64,6 +66,7 @@ class FakeOAuth:
         self._directory = directory
         self._clock = clock
         self._codes: dict[str, _Code] = {}
+        self._events = itertools.count(1)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/oauth/v2/authorize", self._consent_page)
@@ -96,6 +99,38 @@ class FakeOAuth:
             "access_token": access.value,
             "refresh_token": refresh.value,
             "expires_in": int(self.token_lifetime),
+        }
+
+    def uninstall(self, team_id: str) -> list[Json]:
+        """Revoke every token of ``team_id``; the events Slack sends about it."""
+        team = self._directory.team(team_id)
+        self._directory.revoke_team(team_id)
+        team.installer = None
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [team.bot_user_id]}}
+        return [
+            self._event_callback(team, {"type": "app_uninstalled"}),
+            self._event_callback(team, revoked),
+        ]
+
+    def _event_callback(self, team: Team, event: Json) -> Json:
+        return {
+            "token": VERIFICATION_TOKEN,
+            "team_id": team.id,
+            "api_app_id": APP_ID,
+            "event": {**event, "event_ts": f"{self._clock():.6f}"},
+            "type": "event_callback",
+            "event_id": f"Ev0U{next(self._events):08d}",
+            "event_time": int(self._clock()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": team.id,
+                    "user_id": team.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
         }
 
     # -- oauth.v2.access

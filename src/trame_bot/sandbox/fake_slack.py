@@ -15,12 +15,10 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from types import TracebackType
 
 from aiohttp import web
 
-from trame_bot.sandbox.fake_methods import WebApiMethods
 from trame_bot.sandbox.fake_oauth import FakeOAuth
 from trame_bot.sandbox.fake_records import (
     APP_ID,
@@ -42,6 +40,7 @@ from trame_bot.sandbox.fake_records import (
     User,
     View,
 )
+from trame_bot.sandbox.fake_responses import RESPONSE_URL_USES, ResponseTarget, ResponseUrls
 from trame_bot.sandbox.fake_socket import Delivery, Envelope, EnvelopeKind, SocketAck, SocketHub
 from trame_bot.sandbox.fake_teams import Directory
 from trame_bot.sandbox.fake_wire import (
@@ -50,13 +49,10 @@ from trame_bot.sandbox.fake_wire import (
     Hang,
     Refused,
     answer,
-    content,
     fault_answer,
-    flag,
     read_args,
     take,
 )
-from trame_bot.sandbox.slack_requests import VERIFICATION_TOKEN
 
 __all__ = [
     "APP_ID",
@@ -87,21 +83,11 @@ __all__ = [
     "serve",
 ]
 
-RESPONSE_URL_USES = 5
-
-
-@dataclass(frozen=True)
-class _ResponseTarget:
-    channel: str
-    message_ts: str | None
-    user: str | None
-
-
 _Method = Callable[[Args, Team, IssuedToken], Json]
 _AppMethod = Callable[[Args, web.Request, str | None], Json]
 
 
-class FakeSlack(WebApiMethods):
+class FakeSlack(ResponseUrls):
     """Slack's Web API for one app installed in one or more teams, with everything it was asked
     kept. ``token`` is the bot token of the first team (``TEAM_ID``); ``client_id`` and
     ``client_secret`` are the app's OAuth credentials, ``app_token`` its app-level token for
@@ -149,7 +135,7 @@ class FakeSlack(WebApiMethods):
         self._channels: dict[str, list[Message]] = {}
         self._faults: list[Fault] = []
         self._hangs: list[Hang] = []
-        self._response_targets: dict[str, _ResponseTarget] = {}
+        self._response_targets: dict[str, ResponseTarget] = {}
         self._response_uses: dict[str, int] = {}
         self._serial = itertools.count(1)
         self._last_ts_micros = 0
@@ -304,35 +290,7 @@ class FakeSlack(WebApiMethods):
         """The app is removed from ``team``: its tokens are revoked (``token_revoked``), and
         the ``app_uninstalled`` and ``tokens_revoked`` event_callback bodies Slack sends come
         back for the test to deliver to the app."""
-        found = self.directory.team(team)
-        self.directory.revoke_team(team)
-        found.installer = None
-        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [found.bot_user_id]}}
-        return [
-            self._event_callback(found, {"type": "app_uninstalled"}),
-            self._event_callback(found, revoked),
-        ]
-
-    def _event_callback(self, team: Team, event: Json) -> Json:
-        return {
-            "token": VERIFICATION_TOKEN,
-            "team_id": team.id,
-            "api_app_id": APP_ID,
-            "event": {**event, "event_ts": f"{self._clock():.6f}"},
-            "type": "event_callback",
-            "event_id": self._next_id("Ev"),
-            "event_time": int(self._clock()),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": team.id,
-                    "user_id": team.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-        }
+        return self.oauth.uninstall(team)
 
     def token_label(self, token: str) -> str | None:
         """The non-secret name calls record (``Call.token_label``) for ``token``."""
@@ -421,27 +379,6 @@ class FakeSlack(WebApiMethods):
         """Return once ``count`` connections are open; TimeoutError otherwise."""
         await self.socket.wait_connections(count, within=timeout)
 
-    # -- response_url
-
-    def response_url(
-        self,
-        base_url: str,
-        key: str,
-        *,
-        channel: str | None = None,
-        message_ts: str | None = None,
-        user: str | None = None,
-    ) -> str:
-        """A ``response_url`` served by this fake at ``base_url``.
-
-        With ``channel`` (and ``message_ts`` for an interaction on a message) the answers
-        also land where Slack would put them: replaced or deleted original, new message, or
-        an ephemeral message for ``user``.
-        """
-        if channel is not None:
-            self._response_targets[key] = _ResponseTarget(channel, message_ts, user)
-        return f"{base_url.rstrip('/')}/respond/{key}"
-
     # -- HTTP
 
     def app(self) -> web.Application:
@@ -498,39 +435,6 @@ class FakeSlack(WebApiMethods):
         stored.content = await request.read()
         return web.Response(text=f"OK - {len(stored.content)}")
 
-    async def _handle_respond(self, request: web.Request) -> web.Response:
-        key = request.match_info["key"]
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return web.Response(status=400, text="invalid_payload")
-        uses = self._response_uses.get(key, 0)
-        self._response_uses[key] = uses + 1
-        response = Response(
-            key=key,
-            body=body,
-            at=self._clock(),
-            text=body.get("text") if isinstance(body.get("text"), str) else None,
-            response_type=str(body.get("response_type") or "ephemeral"),
-            replace_original=flag(body.get("replace_original")),
-            delete_original=flag(body.get("delete_original")),
-        )
-        try:
-            if uses >= RESPONSE_URL_USES:
-                raise Refused("used_url")
-            if not response.delete_original:
-                text, blocks = content(Args(body, ""), require=True)
-                response = replace(response, text=text, blocks=blocks)
-        except Refused as refusal:
-            self.responses.append(replace(response, error=refusal.error))
-            status = 404 if refusal.error == "used_url" else 400
-            return web.Response(status=status, text=refusal.error)
-        self.responses.append(response)
-        self._deliver(response)
-        return web.Response(text="ok")
-
     def _oauth_v2_access(self, args: Args, request: web.Request, token: str | None) -> Json:
         del token
         return self.oauth.access(args, request.headers.get("Authorization"))
@@ -547,40 +451,6 @@ class FakeSlack(WebApiMethods):
         if hang is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._released.wait(), hang.seconds)
-
-    def _deliver(self, response: Response) -> None:
-        target = self._response_targets.get(response.key)
-        if target is None:
-            return
-        original = self.message(target.channel, target.message_ts) if target.message_ts else None
-        team = self.directory.team(self.team_of_channel(target.channel) or TEAM_ID)
-        if response.delete_original:
-            if original is not None:
-                self._channels[target.channel].remove(original)
-        elif response.replace_original and original is not None:
-            self._revise(original, response.text or "", response.blocks)
-        elif response.response_type == "in_channel":
-            message = Message(
-                target.channel,
-                self._next_ts(),
-                response.text or "",
-                response.blocks,
-                user=team.bot_user_id,
-                team=team.id,
-                bot_id=team.bot_id,
-            )
-            self._post(message)
-        elif target.user is not None:
-            self.ephemerals.append(
-                Ephemeral(
-                    target.channel,
-                    target.user,
-                    self._next_ts(),
-                    response.text or "",
-                    response.blocks,
-                    team=team.id,
-                )
-            )
 
 
 # ---------------------------------------------------------------------------------------------
