@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from trame_bot.clock import Clock, SystemClock
-from trame_bot.config import Settings, load_settings
+from trame_bot.config import OneWorkspace, Settings, load_settings
 from trame_bot.metrics import Metrics
 from trame_bot.services.context import Context
 from trame_bot.store.database import Database
@@ -54,16 +54,14 @@ def build_web_app(deps: Deps) -> web.Application:
     from trame_bot.slack.senders import SlackSenders
     from trame_bot.slack.team_clients import team_clients
 
-    token, signing_secret = deps.settings.require_slack()
+    mode = deps.settings.slack_mode()
+    # One workspace: the client carries the bot token. Distributed: Bolt sets each team's.
+    token = mode.bot_token if isinstance(mode, OneWorkspace) else ""
     client = build_client(token, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout)
     # Each outbox message goes with its workspace's team's token, looked up when it is sent.
     teams = team_clients(
-        deps.ctx,
-        deps.settings.slack_mode(),
-        deps.settings.slack_api_url,
-        timeout=deps.settings.slack_timeout,
+        deps.ctx, mode, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout
     )
     senders = SlackSenders(deps.ctx, teams).registry()
-    return web_app(
-        deps.ctx, build_bolt_app(deps.ctx, signing_secret, client), senders, deps.metrics
-    )
+    bolt = build_bolt_app(deps.ctx, mode, client)
+    return web_app(deps.ctx, bolt, senders, deps.metrics)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from trame_bot.errors import Unavailable
 from trame_bot.http.api import build_api
@@ -24,7 +25,7 @@ from trame_bot.metrics import Metrics
 from trame_bot.services import health
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, OutboxWorker, Sender
-from trame_bot.slack import bodies
+from trame_bot.slack import bodies, oauth
 
 log = logging.getLogger(__name__)
 WORKER_GRACE = 8.0
@@ -54,6 +55,11 @@ def build_web_app(
     pulse = Pulse()
     ctx.db.on_commit(pulse.fire)
     app.router.add_post("/slack/events", slack_events)
+    if bolt.oauth_flow is not None:
+        # Distributed mode: the install link's page and Slack's OAuth callback (one-workspace
+        # mode has neither: 404).
+        app.router.add_get(bolt.oauth_flow.install_path, slack_oauth)
+        app.router.add_get(bolt.oauth_flow.redirect_uri_path, slack_oauth)
     app.router.add_get("/healthz", healthz)
 
     async def readyz(_request: web.Request) -> web.Response:
@@ -153,6 +159,20 @@ async def slack_events(request: web.Request) -> web.Response:
         log.info("refused a Slack request Bolt could not handle (%s)", bolt_response.status)
         return web.json_response({"error": "invalid request"}, status=400)
     return await to_aiohttp_response(bolt_response)
+
+
+async def slack_oauth(request: web.Request) -> web.Response:
+    """Bolt's OAuth flow behind our edge: it reads the query and the state cookie and answers
+    with a redirect or a page that says why an install was refused."""
+    flow = request.app[BOLT].oauth_flow
+    assert flow is not None  # only mounted with one
+    headers: dict[str, str | Sequence[str]] = {
+        name: request.headers.getall(name) for name in request.headers
+    }
+    bolt_request = AsyncBoltRequest(body="", query=request.query_string, headers=headers)
+    if request.path == flow.install_path:
+        return await oauth.web_response(await flow.handle_installation(bolt_request))
+    return await oauth.web_response(await flow.handle_callback(bolt_request))
 
 
 async def healthz(_request: web.Request) -> web.Response:

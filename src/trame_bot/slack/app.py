@@ -12,9 +12,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from trame_bot.config import Distributed, SlackMode
 from trame_bot.services.context import Context
+from trame_bot.slack import oauth
 from trame_bot.slack.ids import Action, Callback
-from trame_bot.slack.listeners import commands, home, runs, workflows
+from trame_bot.slack.listeners import commands, home, lifecycle, runs, workflows
 
 log = logging.getLogger("trame_bot.slack")
 ANYTHING = re.compile(".*")
@@ -35,19 +37,27 @@ class _TokenNotice(logging.Filter):
         return "will be unused" not in record.getMessage()
 
 
-def build_bolt_app(ctx: Context, signing_secret: str, client: AsyncWebClient) -> AsyncApp:
+def build_bolt_app(ctx: Context, mode: SlackMode, client: AsyncWebClient) -> AsyncApp:
+    """One workspace: `client` carries the bot token. Distributed: Bolt finds each request's
+    team's token in our installations, through a token-less copy of `client` (same base URL,
+    so the code exchange and token refreshes reach `SLACK_API_URL` as well)."""
     bolt_log = logging.getLogger("slack_bolt.AsyncApp")
     if not any(isinstance(f, _TokenNotice) for f in bolt_log.filters):
         bolt_log.addFilter(_TokenNotice())
+    options: dict[str, Any] = {"client": client}
+    if isinstance(mode, Distributed):
+        ours = oauth.token_less(client)
+        flow, authorize = oauth.build_oauth(ctx, mode, ours)
+        options = {"client": ours, "oauth_flow": flow, "authorize": authorize}
     app = AsyncApp(
         name="trame-bot",
-        client=client,
-        signing_secret=signing_secret,
+        signing_secret=mode.signing_secret,
         # Ack leaves at once; the listener finishes in the background (Slack's 3 s budget).
         process_before_response=False,
         raise_error_for_unhandled_request=False,
+        **options,
     )
-    for module in (commands, runs, workflows, home):
+    for module in (commands, runs, workflows, home, lifecycle):
         module.register(app, ctx)
     _register_fallbacks(app)
     return app
