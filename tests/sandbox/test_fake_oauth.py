@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth import AuthorizeUrlGenerator
 from slack_sdk.oauth.installation_store import Bot
@@ -47,6 +48,7 @@ class _Forms(HTMLParser):
         super().__init__()
         self.forms: dict[str, dict[str, str]] = {}
         self.scopes: list[str] = []
+        self.actions: dict[str, str] = {}
         self._team: str | None = None
         self._in_code = False
 
@@ -55,6 +57,8 @@ class _Forms(HTMLParser):
         if tag == "section" and "data-team" in found:
             self._team = found["data-team"]
             self.forms[self._team] = {}
+        elif tag == "form" and self._team is not None:
+            self.actions[self._team] = found["action"]
         elif tag == "input" and self._team is not None:
             self.forms[self._team][found["name"]] = found.get("value", "")
         elif tag == "option" and self._team is not None:
@@ -232,6 +236,32 @@ async def test_an_installer_from_another_team_is_refused(
     form = {**page.forms[CLIENT_TEAM], "user": "U0BOT", "action": "allow"}
     async with browser.post(running.authorize_url, data=form, allow_redirects=False) as answer:
         assert answer.status == 400
+
+
+async def test_mounted_under_a_prefix_the_form_posts_back_there(
+    fake: FakeSlack, browser: aiohttp.ClientSession
+) -> None:
+    outer = web.Application()
+    outer.add_subapp("/sandbox/slack", fake.app())
+    runner = web.AppRunner(outer, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/sandbox/slack/"
+        url = URL(f"{base}oauth/v2/authorize").with_query(
+            client_id=CLIENT_ID, scope="commands", state="s", redirect_uri=REDIRECT
+        )
+        page = await consent(browser, str(url))
+        action = page.actions[CLIENT_TEAM]
+        assert action == "/sandbox/slack/oauth/v2/authorize"
+        form = {**page.forms[CLIENT_TEAM], "action": "allow"}
+        async with browser.post(
+            URL(base).join(URL(action)), data=form, allow_redirects=False
+        ) as answer:
+            assert answer.status == 302
+    finally:
+        await runner.cleanup()
 
 
 # -- oauth.v2.access

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -314,3 +315,31 @@ async def test_at_most_ten_connections(fake: FakeSlack, running: RunningFake) ->
         assert frame == {"type": "disconnect", "reason": "too_many_websockets"}
         for ws in sockets:
             await ws.close()
+
+
+async def test_pings_are_answered(running: RunningFake) -> None:
+    client = AsyncWebClient(base_url=running.api_url)
+    url = (await client.apps_connections_open(app_token=APP_TOKEN))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, autoping=False) as ws:
+        assert (await ws.receive_json())["type"] == "hello"
+        await ws.ping(b"sdk-ping-pong:1")
+        pong = await ws.receive()
+        assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"sdk-ping-pong:1")
+
+
+async def test_mounted_under_a_prefix_the_socket_url_keeps_it(fake: FakeSlack) -> None:
+    outer = web.Application()
+    outer.add_subapp("/sandbox/slack", fake.app())
+    runner = web.AppRunner(outer, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        api = AsyncWebClient(base_url=f"http://127.0.0.1:{port}/sandbox/slack/api/")
+        url = (await api.apps_connections_open(app_token=APP_TOKEN))["url"]
+        assert url.startswith(f"ws://127.0.0.1:{port}/sandbox/slack/socket/")
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            assert (await ws.receive_json())["type"] == "hello"
+    finally:
+        await runner.cleanup()

@@ -4,8 +4,14 @@ The test suite talks to it through slack_sdk's real client, and the local sandbo
 state. Errors follow Slack's wire format: HTTP 200 with ``{"ok": false, "error": ...}``, except
 rate limits (429 + ``Retry-After``) and server errors (5xx), which only come from ``fail_next``.
 Block Kit is checked against Slack's published limits (``block_errors``, ``view_errors``), then
-against slack_sdk's own models as a second net. Teams, tokens and what a token may reach are in
-``fake_teams``; each call is recorded with the team whose token made it.
+against slack_sdk's own models as a second net.
+
+One app, installed in one or more teams: what a token may reach and how dead tokens are refused
+(``invalid_auth``, ``token_revoked``, ``token_expired``, ``account_inactive``,
+``not_allowed_token_type``) is in ``fake_teams``; each call is recorded with the team whose token
+made it. OAuth (the consent page, ``oauth.v2.access``, rotation, uninstall) is in ``fake_oauth``,
+Socket Mode (``apps.connections.open`` and its websocket) in ``fake_socket``, ``response_url`` in
+``fake_responses``; each module says what it refuses as Slack would.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ __all__ = [
     "serve",
 ]
 
+_SECRET_ARGS = frozenset({"client_secret", "refresh_token"})
 _Method = Callable[[Args, Team, IssuedToken], Json]
 _AppMethod = Callable[[Args, web.Request, str | None], Json]
 
@@ -399,7 +406,8 @@ class FakeSlack(ResponseUrls):
         self.calls.append(call)
         try:
             values, token = await read_args(request)
-            call.args = values
+            # Secrets are never recorded: the sandbox page shows calls.
+            call.args = {k: v for k, v in values.items() if k not in _SECRET_ARGS}
         except Refused as refusal:
             return answer(call, refusal)
         known = self.directory.tokens.get(token or "")
