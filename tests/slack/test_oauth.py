@@ -5,11 +5,12 @@ refusal is a page that says why, with nothing stored; tokens never reach the dat
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
@@ -18,12 +19,16 @@ from sqlalchemy import select, text
 from yarl import URL
 
 from tests import factories as f
+from tests.harness import Bot, eventually
 from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import RunState
 from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake, serve
+from trame_bot.sandbox.slack_requests import SignedRequest, SlackRequests
 from trame_bot.services import installations, workspaces
+from trame_bot.slack.ids import Action
 from trame_bot.slack.oauth import bot_scopes
 from trame_bot.store.models import AuditEvent, Base, SlackInstallation
 from trame_bot.vault import new_key
@@ -240,3 +245,132 @@ async def test_refusals_are_pages_that_say_why_and_store_nothing(
     status, body = await page(link)
     assert status == 403
     assert "already used" in body
+
+
+def bot_for(flow: Install, team: str) -> Bot:
+    """Signed Slack requests from `team`, to the running server."""
+    return Bot(
+        deps=flow.deps,
+        url=f"{flow.base}/slack/events",
+        session=flow.browser,
+        slack=SlackRequests(flow.deps.settings.slack_signing_secret or "", team_id=team),
+        fake=flow.fake,
+        fake_url=flow.deps.settings.slack_api_url.removesuffix("api/"),
+        server=None,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_token_near_expiry_is_refreshed_at_slack_api_url_and_stored_sealed(
+    flow: Install,
+) -> None:
+    # Slack's rotated tokens live 12 h; ten minutes left is inside Bolt's two-hour margin.
+    flow.fake.configure_app(token_rotation=True, token_lifetime=600)
+    assert (await flow.through(await flow.link()))[0] == 200
+    first = await installations.find_bot(flow.deps.ctx, TEAM)
+    assert first is not None
+    assert first.bot_refresh_token is not None
+
+    channel = (await workspaces.get_workspace(flow.deps.ctx, "acme")).approvals_channel
+    answer = await bot_for(flow, TEAM).command("status", user=f.OWNER, channel=channel)
+    assert answer.status == 200
+    assert "Acme" in answer.text
+
+    refreshes = [
+        c
+        for c in flow.fake.calls_to("oauth.v2.access")
+        if c.args.get("grant_type") == "refresh_token"
+    ]
+    assert [c.ok for c in refreshes] == [True]
+    renewed = await installations.find_bot(flow.deps.ctx, TEAM)
+    assert renewed is not None
+    assert renewed.bot_token != first.bot_token
+    assert renewed.bot_refresh_token != first.bot_refresh_token
+    assert renewed.bot_token in issued(flow.fake)
+    raw = await database_text(flow.deps)
+    for token in issued(flow.fake):
+        assert token.encode() not in raw
+
+
+async def test_uninstall_and_revoked_tokens_disconnect_once_and_a_new_link_reconnects(
+    flow: Install,
+) -> None:
+    assert (await flow.through(await flow.link()))[0] == 200
+    slack = bot_for(flow, TEAM)
+    bodies = flow.fake.uninstall(TEAM)
+    for _attempt in range(2):  # Slack retries an event it thinks was not received
+        for body in bodies:
+            answer = await slack.send(slack.slack.callback(body))
+            assert answer.status == 200
+
+    async def disconnected() -> bool:
+        return not (await installations.slack_connection(flow.deps.ctx, "acme")).connected
+
+    await eventually(disconnected)  # events are acked first, handled right after
+    connection = await installations.slack_connection(flow.deps.ctx, "acme")
+    assert connection.state == "disconnected"
+    assert connection.reason in ("app_uninstalled", "tokens_revoked")  # whichever came first
+    async with flow.deps.db.reading() as session:
+        disconnected = await session.execute(
+            select(AuditEvent).where(AuditEvent.action == "slack.disconnected")
+        )
+        assert len(disconnected.all()) == 1
+
+    assert (await flow.through(await flow.link()))[0] == 200
+    connection = await installations.slack_connection(flow.deps.ctx, "acme")
+    assert connection.state == "connected"
+
+
+async def test_a_channel_reaches_its_workspace_only_from_its_own_team(flow: Install) -> None:
+    await f.connector(flow.deps, "acme", "crm")
+    await f.connector(flow.deps, "acme", "sheets", toolkit="google-sheets")
+    await f.workflow(flow.deps, reviewers=["U0PARTNER"])
+    await f.slack_installation(flow.deps, "acme", team=TEAM, token=flow.fake.install(TEAM))
+    await f.workspace(flow.deps, "globex")
+    flow.fake.add_team("T0OTHER", "Other Co")
+    await f.slack_installation(
+        flow.deps, "globex", team="T0OTHER", token=flow.fake.install("T0OTHER")
+    )
+    acme = await workspaces.get_workspace(flow.deps.ctx, "acme")
+    for channel in (acme.approvals_channel, acme.alerts_channel):
+        flow.fake.add_channel(channel, team=TEAM)
+
+    own = await bot_for(flow, TEAM).command("status", user=f.OWNER, channel=acme.approvals_channel)
+    assert "Acme" in own.text
+    # Another installed team naming acme's channel id finds no workspace there.
+    other = await bot_for(flow, "T0OTHER").command(
+        "status", user=f.OWNER, channel=acme.approvals_channel
+    )
+    assert "not connected to a trame-bot workspace" in other.text
+
+    # A shared channel: a named reviewer of a partner organisation decides on acme's card;
+    # the request's team (team.id) is acme's, the reviewer's own (user.team_id) is not.
+    run = await f.request(flow.deps, by=f.MEMBER)
+    slack = bot_for(flow, TEAM)
+    payload = slack.slack.block_action_payload(
+        user="U0PARTNER",
+        action_id=Action.APPROVE.value,
+        value=run.id,
+        block_id="run_actions",
+        channel=acme.approvals_channel,
+        message_ts="1.000001",
+    )
+    payload["user"]["team_id"] = "T0PARTNER"
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    # An unbound team's click never reaches a listener: Bolt finds no installation.
+    stranger = bot_for(flow, "T0NOBODY")
+    stray = stranger.slack.block_action_payload(
+        user=f.ADMIN,
+        action_id=Action.APPROVE.value,
+        value=run.id,
+        block_id="run_actions",
+        channel=acme.approvals_channel,
+        message_ts="1.000001",
+        response_url=flow.fake.response_url(stranger.fake_url, "stray"),
+    )
+    stray_body = urlencode({"payload": json.dumps(stray)}).encode()
+    assert (
+        await stranger.send(SignedRequest(stray_body, stranger.slack.sign(stray_body)))
+    ).status == 200
+    assert await stranger.state_of(run.id) is RunState.PENDING
+    assert (await slack.send(SignedRequest(body, slack.slack.sign(body)))).status == 200
+    assert await slack.settles(run.id) is RunState.APPROVED
