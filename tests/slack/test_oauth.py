@@ -5,6 +5,7 @@ refusal is a page that says why, with nothing stored; tokens never reach the dat
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, text
 from yarl import URL
 
@@ -22,13 +24,14 @@ from tests import factories as f
 from tests.harness import Bot, eventually
 from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.clock import FakeClock
-from trame_bot.config import Settings
+from trame_bot.config import Distributed, Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import RunState
 from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake, serve
 from trame_bot.sandbox.slack_requests import SignedRequest, SlackRequests
 from trame_bot.services import installations, workspaces
 from trame_bot.slack.ids import Action
+from trame_bot.slack.installation_store import TokenRefresher
 from trame_bot.slack.oauth import bot_scopes
 from trame_bot.store.models import AuditEvent, Base, SlackInstallation
 from trame_bot.vault import new_key
@@ -374,3 +377,33 @@ async def test_a_channel_reaches_its_workspace_only_from_its_own_team(flow: Inst
     assert await stranger.state_of(run.id) is RunState.PENDING
     assert (await slack.send(SignedRequest(body, slack.slack.sign(body)))).status == 200
     assert await slack.settles(run.id) is RunState.APPROVED
+
+
+async def test_the_outbox_refresher_renews_a_token_without_a_request_from_slack(
+    flow: Install,
+) -> None:
+    flow.fake.configure_app(token_rotation=True, token_lifetime=600)
+    assert (await flow.through(await flow.link()))[0] == 200
+    first = await installations.find_bot(flow.deps.ctx, TEAM)
+    assert first is not None
+    mode = flow.deps.settings.slack_mode()
+    assert isinstance(mode, Distributed)
+    client = AsyncWebClient(base_url=flow.deps.settings.slack_api_url)
+    refresher = TokenRefresher(flow.deps.ctx, mode, client)
+    flow.fake.configure_app(token_lifetime=43_200)  # what the refresh hands out: 12 hours
+
+    tokens = await asyncio.gather(*(refresher.bot_token(TEAM) for _ in range(3)))
+    assert len(set(tokens)) == 1, "one refresh, shared by concurrent sends"
+    refreshes = [
+        c
+        for c in flow.fake.calls_to("oauth.v2.access")
+        if c.args.get("grant_type") == "refresh_token"
+    ]
+    assert len(refreshes) == 1
+    assert tokens[0] != first.bot_token
+    renewed = await installations.find_bot(flow.deps.ctx, TEAM)
+    assert renewed is not None
+    assert renewed.bot_token == tokens[0]
+    answer = await AsyncWebClient(token=tokens[0], base_url=client.base_url).auth_test()
+    assert answer["team_id"] == TEAM
+    assert await refresher.bot_token("T0NEVER") is None

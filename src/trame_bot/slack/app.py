@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.config import Distributed, SlackMode
 from trame_bot.services.context import Context
-from trame_bot.slack import oauth
+from trame_bot.slack import installation_store, oauth
 from trame_bot.slack.ids import Action, Callback
 from trame_bot.slack.listeners import commands, home, lifecycle, runs, workflows
 
@@ -46,7 +46,7 @@ def build_bolt_app(ctx: Context, mode: SlackMode, client: AsyncWebClient) -> Asy
         bolt_log.addFilter(_TokenNotice())
     options: dict[str, Any] = {"client": client}
     if isinstance(mode, Distributed):
-        ours = oauth.token_less(client)
+        ours = installation_store.token_less(client)
         flow, authorize = oauth.build_oauth(ctx, mode, ours)
         options = {"client": ours, "oauth_flow": flow, "authorize": authorize}
     app = AsyncApp(

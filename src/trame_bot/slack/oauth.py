@@ -2,9 +2,8 @@
 the callback binds the installing team to the link's workspace, and every Slack call (the
 code exchange, `auth.test`, token refreshes) goes through our client to `SLACK_API_URL`.
 
-Tokens live in our tables, sealed (`services/installations.py`); the slack_sdk stores here are
-thin adapters over that service, so Bolt's authorize and token rotation read and write the
-same rows the outbox uses.
+Tokens live in our tables, sealed (`services/installations.py`), behind the slack_sdk stores
+of `installation_store.py`.
 """
 
 from __future__ import annotations
@@ -24,22 +23,23 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth import OAuthStateUtils
-from slack_sdk.oauth.installation_store import Bot, Installation
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
-from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.config import Distributed
 from trame_bot.errors import Conflict, Forbidden, TrameError
 from trame_bot.services import installations
 from trame_bot.services.context import Context
-from trame_bot.services.installations import OpenedBot, SlackInstall
+from trame_bot.services.installations import SlackInstall
+from trame_bot.slack.installation_store import (
+    ROTATE_BEFORE_MINUTES,
+    GrantStateStore,
+    InstallationStore,
+)
 
 log = logging.getLogger(__name__)
 INSTALL_PATH = installations.INSTALL_PATH
 REDIRECT_PATH = "/slack/oauth_redirect"
-ROTATE_BEFORE_MINUTES = 120
-"""Slack's rotated bot tokens live 12 hours; Bolt renews one this close to its expiry."""
 _BOLT_LOG = logging.getLogger("trame_bot.slack.oauth.bolt")
 # Bolt's flow logs a refused code exchange with the code in it: we say it ourselves instead.
 _BOLT_LOG.setLevel(logging.ERROR)
@@ -52,124 +52,6 @@ def bot_scopes() -> tuple[str, ...]:
         (files("trame_bot") / "slack" / "manifest.yml").read_text(encoding="utf-8")
     )
     return tuple(manifest["oauth_config"]["scopes"]["bot"])
-
-
-def token_less(client: AsyncWebClient) -> AsyncWebClient:
-    """Our client (base URL, timeout, retries) without a token: Bolt sets each request's
-    team's token itself, and the code exchange and refreshes carry the app's credentials."""
-    return AsyncWebClient(
-        base_url=client.base_url,
-        timeout=client.timeout,
-        retry_handlers=list(client.retry_handlers),
-        logger=client.logger,
-    )
-
-
-# ---- slack_sdk's stores over our tables -----------------------------------------------------
-
-
-class InstallationStore(AsyncInstallationStore):
-    """Bolt's view of our installations: finds a connected team's bot (tokens opened for the
-    request) and saves what token rotation renewed, sealed. Installs themselves are not saved
-    here: they go through `installations.complete_install`, with their grant, in the
-    callback. A disconnected team has no bot until it is installed again."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    @property
-    def logger(self) -> logging.Logger:
-        return log
-
-    async def async_save(self, installation: Installation) -> None:
-        if installation.team_id and installation.bot_token:
-            await installations.save_rotated_tokens(
-                self._ctx,
-                installation.team_id,
-                installation.bot_token,
-                installation.bot_refresh_token,
-                installations.expiry(installation.bot_token_expires_at),
-            )
-
-    async def async_save_bot(self, bot: Bot) -> None:
-        if bot.team_id:
-            await installations.save_rotated_tokens(
-                self._ctx,
-                bot.team_id,
-                bot.bot_token,
-                bot.bot_refresh_token,
-                installations.expiry(bot.bot_token_expires_at),
-            )
-
-    async def async_find_bot(
-        self,
-        *,
-        enterprise_id: str | None,
-        team_id: str | None,
-        is_enterprise_install: bool | None = False,
-    ) -> Bot | None:
-        found = await installations.find_bot(self._ctx, team_id) if team_id else None
-        return None if found is None else _bot(found)
-
-    async def async_find_installation(
-        self,
-        *,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None = None,
-        is_enterprise_install: bool | None = False,
-    ) -> Installation | None:
-        if user_id is not None or not team_id:
-            return None  # no user tokens are kept: the app acts as its bot only
-        found = await installations.find_bot(self._ctx, team_id)
-        if found is None:
-            return None
-        return Installation(
-            app_id=found.app_id,
-            enterprise_id=found.enterprise_id,
-            team_id=found.team_id,
-            team_name=found.team_name,
-            bot_token=found.bot_token,
-            bot_id=found.bot_id,
-            bot_user_id=found.bot_user_id,
-            bot_scopes=found.bot_scopes or "",
-            bot_refresh_token=found.bot_refresh_token,
-            bot_token_expires_at=installations.epoch(found.bot_token_expires_at),
-            user_id=found.installed_by or "",
-            installed_at=found.installed_at.timestamp(),
-        )
-
-
-def _bot(found: OpenedBot) -> Bot:
-    return Bot(
-        app_id=found.app_id,
-        enterprise_id=found.enterprise_id,
-        team_id=found.team_id,
-        team_name=found.team_name,
-        bot_token=found.bot_token,
-        bot_id=found.bot_id or "",
-        bot_user_id=found.bot_user_id or "",
-        bot_scopes=found.bot_scopes or "",
-        bot_refresh_token=found.bot_refresh_token,
-        bot_token_expires_at=installations.epoch(found.bot_token_expires_at),
-        installed_at=found.installed_at.timestamp(),
-    )
-
-
-class GrantStateStore(AsyncOAuthStateStore):
-    """OAuth states in `oauth_states`, each bound to the install link's grant. A state is
-    consumed inside `installations.complete_install` (with the grant and the installation, in
-    one transaction), not on its own, so `async_consume` is not offered."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    @property
-    def logger(self) -> logging.Logger:
-        return log
-
-    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return await installations.start_install(self._ctx, kwargs.get("grant"))
 
 
 class StateCookie(OAuthStateUtils):
