@@ -1,16 +1,6 @@
-"""Socket Mode (`SLACK_APP_TOKEN`): Slack's commands, clicks, forms and events arrive over a
-websocket this server opens, and go to the same Bolt app as `/slack/events`.
-
-slack_sdk's aiohttp client does the protocol (hello, envelopes, acks, `disconnect`, pings) and
-reconnects when the socket closes or goes stale. Added here: backoff with jitter between failed
-attempts, a fresh `apps.connections.open` URL for every attempt (Slack's URLs are short-lived
-and the SDK retries a failed one forever), one reconnect at a time, a log line per (re)connect
-and refresh without the URL's ticket or the token, and an ack for every envelope (Bolt sends
-none when it answers other than 200, and Slack would re-send it for nothing).
-
-`/slack/events` stays served in Socket Mode: Slack sends nothing there once the app is in
-Socket Mode, and keeping it lets a deployment switch modes without a new route table.
-"""
+"""Socket Mode (`SLACK_APP_TOKEN`): Slack's requests arrive over a websocket this server opens,
+for the same Bolt app as `/slack/events`, which stays served: Slack sends nothing there in
+Socket Mode, and keeping it lets a deployment switch modes without another route table."""
 
 from __future__ import annotations
 
@@ -20,6 +10,7 @@ import json
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -42,6 +33,8 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
 PING_INTERVAL = 5.0
 """Seconds between pings; a socket silent for four of them is taken for dead and replaced."""
+REMEMBERED = 10_000
+"""Envelope ids kept to recognise a re-sent envelope (Slack re-sends within minutes)."""
 REFUSED_TOKEN = ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked")
 """`apps.connections.open` answers that no retry fixes: the operator must change the token."""
 
@@ -64,7 +57,11 @@ def _describe(exc: BaseException) -> str:
 
 
 class _Client(SocketModeClient):
-    """slack_sdk's aiohttp Socket Mode client with our connection policy (module docstring)."""
+    """slack_sdk's aiohttp Socket Mode client, which does the protocol (hello, envelopes, acks,
+    `disconnect`, pings) and reconnects when the socket closes or goes stale. Added: backoff
+    with jitter between failed attempts, a fresh `apps.connections.open` URL for each attempt
+    (they are short-lived, and the SDK retries a failed one forever), one reconnect at a time,
+    and a log line per (re)connect or refresh, without the URL's ticket or the token."""
 
     def __init__(self, *, first_delay: float, max_delay: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -169,8 +166,8 @@ class _Client(SocketModeClient):
 
 
 class SocketMode:
-    """Bolt's app behind a Socket Mode connection (what Bolt's `AsyncSocketModeHandler` does,
-    with the client above and an ack for every envelope)."""
+    """Bolt's app behind a Socket Mode connection: what Bolt's `AsyncSocketModeHandler` does,
+    with the client above, an ack for every envelope and each envelope dispatched once."""
 
     def __init__(
         self,
@@ -194,6 +191,8 @@ class SocketMode:
             max_delay=max_delay,
         )
         self.client.socket_mode_request_listeners.append(self.handle)
+        self.answers: OrderedDict[str, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+        """The ack payload of each envelope dispatched lately, by envelope id."""
 
     @property
     def connections(self) -> int:
@@ -209,9 +208,38 @@ class SocketMode:
 
     async def handle(self, client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
         """Bolt dispatches the envelope; what a listener passed to `ack(...)` (a command's reply
-        text, a form's `response_action`) becomes the envelope ack's payload."""
+        text, a form's `response_action`) becomes the envelope ack's payload.
+
+        Slack sends an envelope again when its ack did not arrive (the socket dropped just
+        then): an envelope this process has dispatched is acked again with the same payload,
+        not dispatched twice, so a click is not told "already decided" by its own first try.
+        """
+        envelope_id = request.envelope_id
+        answer = self.answers.get(envelope_id)
+        if answer is None:
+            answer = asyncio.get_running_loop().create_future()
+            self.answers[envelope_id] = answer
+            while len(self.answers) > REMEMBERED:
+                self.answers.popitem(last=False)
+            try:
+                answer.set_result(await self._dispatch(request))
+            except BaseException:
+                self.answers.pop(envelope_id, None)  # not answered: a re-sent copy is dispatched
+                answer.cancel()
+                raise
+        else:
+            log.info(
+                "Socket Mode: %s envelope sent again (attempt %s) was handled already",
+                request.type,
+                request.retry_attempt,
+            )
+        payload = await asyncio.shield(answer)
+        await client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=envelope_id, payload=payload)
+        )
+
+    async def _dispatch(self, request: SocketModeRequest) -> dict[str, Any] | None:
         response = await run_async_bolt_app(self.bolt, request)
-        payload: dict[str, Any] | None = None
         if response.status != 200:
             # Over HTTP the edge answers such requests itself; here nobody else would ack.
             log.info(
@@ -219,15 +247,14 @@ class SocketMode:
                 request.type,
                 response.status,
             )
-        elif response.body:
-            content_type = (response.headers.get("content-type") or [""])[0]
-            if content_type.startswith("application/json"):
-                payload = json.loads(response.body)
-            else:
-                payload = {"text": response.body}
-        await client.send_socket_mode_response(
-            SocketModeResponse(envelope_id=request.envelope_id, payload=payload)
-        )
+            return None
+        if not response.body:
+            return None
+        content_type = (response.headers.get("content-type") or [""])[0]
+        if content_type.startswith("application/json"):
+            payload: dict[str, Any] = json.loads(response.body)
+            return payload
+        return {"text": response.body}
 
 
 def attach(app: web.Application, settings: Settings, **options: Any) -> None:
