@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,11 +19,13 @@ from sqlalchemy import func, select
 
 from tests import factories as f
 from tests.harness import Bot, eventually
+from tests.reliability.processes import ServerProcess
 from trame_bot.bootstrap import Deps, build_web_app
+from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import RunState
 from trame_bot.logs import SLACK_TOKEN
-from trame_bot.sandbox.fake_slack import RunningFake
+from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake
 from trame_bot.sandbox.slack_requests import SlackRequests, selected_option, text_input
 from trame_bot.services import workspaces
 from trame_bot.slack.blocks.replies import HELP
@@ -40,29 +43,35 @@ FAST = {"ping_interval": 0.5, "first_delay": 0.05, "max_delay": 0.5}
 class Socket:
     """Slack's side of the socket: envelopes sent through the fake, their acks awaited."""
 
-    bot: Bot
+    fake: FakeSlack
+    fake_url: str
+    slack: SlackRequests
+
+    @classmethod
+    def of(cls, running: RunningFake, signing_secret: str | None) -> Socket:
+        return cls(running.fake, running.url, SlackRequests(signing_secret or ""))
 
     async def send(self, kind: str, payload: Json) -> Json:
-        envelope_id = await self.bot.fake.socket_send(kind, payload)  # type: ignore[arg-type]
-        return await self.bot.fake.socket_ack(envelope_id, timeout=5)
+        envelope_id = await self.fake.socket_send(kind, payload)  # type: ignore[arg-type]
+        return await self.fake.socket_ack(envelope_id, timeout=5)
 
     def command(self, text: str, *, user: str, channel: str) -> Json:
-        return self.bot.slack.command_fields(
+        return self.slack.command_fields(
             text,
             user=user,
             channel=channel,
-            response_url=self.bot.fake.response_url(self.bot.fake_url, f"cmd-{user}"),
+            response_url=self.fake.response_url(self.fake_url, f"cmd-{user}"),
         )
 
     def click(self, action: Action, run_id: str, *, user: str, channel: str, ts: str) -> Json:
-        return self.bot.slack.block_action_payload(
+        return self.slack.block_action_payload(
             user=user,
             action_id=action.value,
             value=run_id,
             block_id="run_actions",
             channel=channel,
             message_ts=ts,
-            response_url=self.bot.fake.response_url(self.bot.fake_url, f"act-{user}"),
+            response_url=self.fake.response_url(self.fake_url, f"act-{user}"),
         )
 
 
@@ -99,8 +108,8 @@ async def bot(deps: Deps, slack_api: RunningFake) -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-def socket(bot: Bot) -> Socket:
-    return Socket(bot)
+def socket(slack_api: RunningFake, settings: Settings) -> Socket:
+    return Socket.of(slack_api, settings.slack_signing_secret)
 
 
 async def test_a_command_is_answered_in_the_ack_as_over_http(
@@ -178,7 +187,7 @@ async def test_200_envelopes_through_a_drop_and_a_refresh_each_acked_each_effect
     pending = [await f.request(deps) for _ in range(50)]
     slack_api.fake.configure_app(app_token=APP_TOKEN)
     bot = await start(deps, slack_api)
-    socket = Socket(bot)
+    socket = Socket.of(slack_api, deps.settings.slack_signing_secret)
     try:
         await bot.fake.socket_wait_connections(1)
 
@@ -280,3 +289,25 @@ async def test_a_refused_app_token_is_retried_and_named_without_its_value(
     assert "Socket Mode closed" in caplog.text
     assert APP_TOKEN not in caplog.text
     assert not SLACK_TOKEN.search(caplog.text), "no token of any kind in the logs"
+
+
+async def test_serve_connects_with_slack_app_token_and_closes_the_socket_on_sigterm(
+    deps: Deps, slack_api: RunningFake, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = (await f.governed_workspace(deps)).approvals_channel
+    slack_api.fake.configure_app(app_token=APP_TOKEN)
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    server = ServerProcess(replace(deps.settings, slack_api_url=slack_api.api_url), database_url)
+    await server.start()
+    try:
+        await slack_api.fake.socket_wait_connections(1, timeout=10)
+        socket = Socket.of(slack_api, deps.settings.slack_signing_secret)
+        help_command = socket.command("help", user=f.MEMBER, channel=acme)
+        reply = await socket.send("slash_commands", help_command)
+        assert HELP in reply["text"]
+    finally:
+        log = await server.stop(signal.SIGTERM)
+    assert server.process is not None
+    assert server.process.returncode == 0, log
+    assert slack_api.fake.socket_connections == 0, "the socket closed with the server"
+    assert APP_TOKEN.encode() not in log
