@@ -15,10 +15,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth import AuthorizeUrlGenerator
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
 from trame_bot.sandbox.fake_slack import TEAM_ID, FakeSlack, RunningFake, serve
+from trame_bot.sandbox.slack_requests import SlackRequests
 
 TOKEN = "xoxb-fake-token"
 CLIENT_ID = "1111.2222"
@@ -447,6 +449,9 @@ async def test_uninstall_revokes_the_teams_tokens_and_returns_the_events(
         )
     assert events[1]["event"]["tokens"] == {"oauth": [], "bot": [first["bot_user_id"]]}
     assert events[0]["event_id"] != events[1]["event_id"]
+    signed = SlackRequests("signing-secret").callback(events[0])
+    assert signed.json() == events[0]
+    assert SignatureVerifier("signing-secret").is_valid_request(signed.body, signed.headers)
     again = await client.oauth_v2_access(**credentials, code=await install(browser, running))
     assert (
         await AsyncWebClient(token=again["access_token"], base_url=running.api_url).auth_test()
