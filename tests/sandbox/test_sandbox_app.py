@@ -36,12 +36,6 @@ Json = dict[str, Any]
 OLIVIA, ADAM, MIA, CLARA = (p.id for p in seed.PEOPLE)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Sandbox:
     url: str
@@ -105,13 +99,16 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     """What `trame-bot serve --sandbox` serves, in this process, on a loopback port."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
     await upgrade_async(database_url)
-    port = _free_port()
-    url = loopback_url("127.0.0.1", port)
+    # The socket is bound before the app is built (the bot's client needs the URL) and kept,
+    # so no other process can take the port in between.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = loopback_url("127.0.0.1", int(listener.getsockname()[1]))
     deps = build(sandbox_settings(Settings(database_url=database_url), url))
     app = await build_sandbox_app(deps, url)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, listener).start()
     from trame_bot.sandbox.app import API_KEY
 
     try:
