@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from trame_bot.bootstrap import Deps
@@ -102,10 +103,13 @@ async def slack_installation(
     team: str = "T0CLIENT",
     token: str = "xoxb-client-SECRET-0001",
     name: str | None = None,
+    refresh_token: str | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
-    """The workspace bound to a Slack team installed by OAuth (distributed mode), its token
-    sealed as an install stores it. Again for the same team: a reinstall (new token, connected
-    again), as `installations.complete_install` leaves it."""
+    """The workspace bound to a Slack team installed by OAuth (distributed mode), its tokens
+    sealed as an install stores them (a rotating token with `refresh_token` and `expires_at`).
+    Again for the same team: a reinstall (new token, connected again), as
+    `installations.complete_install` leaves it."""
     from trame_bot.store import installations as installation_store
     from trame_bot.store import workspaces as workspace_store
     from trame_bot.store.models import SlackInstallation
@@ -117,6 +121,8 @@ async def slack_installation(
         row = await installation_store.for_team(session, team) or SlackInstallation(team_id=team)
         row.team_name = name or team.title()
         row.bot_token = vault.seal(token)
+        row.bot_refresh_token = vault.seal(refresh_token) if refresh_token else None
+        row.bot_token_expires_at = expires_at
         row.bot_user_id = f"U0BOT{team[-4:]}"
         row.installed_at = deps.clock.now()
         row.disconnected_at, row.disconnected_reason = None, None

@@ -306,3 +306,37 @@ async def test_an_expired_token_waits_for_its_renewal_without_counting_attempts(
     await sent(bot)
     posts = [c for c in channel_posts(bot.fake, acme.channels[0]) if c.ok]
     assert [c.token_label for c in posts] == [bot.fake.token_label(acme.token)]
+
+
+async def test_a_rotating_token_near_expiry_is_renewed_before_the_send(
+    bot: Bot, clock: FakeClock
+) -> None:
+    """No request from Slack renews it: the outbox does, through SLACK_API_URL, and stores the
+    new pair sealed."""
+    bot.fake.configure_app(token_rotation=True, token_lifetime=43_200)  # renewals: 12 hours
+    acme = await client(bot, "acme", "T0ACME")
+    refresh = bot.fake.directory.issue(acme.team, "refresh").value
+    await f.slack_installation(
+        bot.deps,
+        "acme",
+        team=acme.team,
+        token=acme.token,
+        refresh_token=refresh,
+        expires_at=clock.now() + timedelta(minutes=30),
+    )
+    await f.request(bot.deps, "acme", by=acme.member)
+    await sent(bot)
+
+    renewals = [
+        c
+        for c in bot.fake.calls_to("oauth.v2.access")
+        if c.args.get("grant_type") == "refresh_token"
+    ]
+    assert [c.ok for c in renewals] == [True]
+    (post,) = channel_posts(bot.fake, acme.channels[0])
+    assert post.ok
+    assert post.token_label == "T0ACME bot #2", "the renewed token, not the one about to expire"
+    found = await installations.find_bot(bot.deps.ctx, acme.team)
+    assert found is not None
+    assert found.bot_token != acme.token
+    assert found.bot_refresh_token not in (None, refresh)

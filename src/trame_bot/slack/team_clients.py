@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.config import OneWorkspace, SlackMode
@@ -18,7 +19,9 @@ from trame_bot.services import installations
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Held
 from trame_bot.slack.client import build_client
+from trame_bot.slack.installation_store import ROTATE_BEFORE_MINUTES, TokenRefresher
 from trame_bot.store import installations as installation_store
+from trame_bot.store.models import SlackInstallation
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +29,11 @@ DEAD_TOKEN = frozenset({"invalid_auth", "account_inactive", "token_revoked"})
 """Slack's answers to a token that no longer works: no retry with the same token helps."""
 
 EXPIRED = "token_expired"
-"""A rotating token past its expiry: Bolt's authorize renews it on the team's next request (see
-`slack/oauth.py`); the message waits TOKEN_RETRY seconds and goes with whatever token is then
-stored. Not an attempt: only time fixes it."""
+"""A rotating token past its expiry although it was renewed before use (clocks apart, a renewal
+refused): the message waits TOKEN_RETRY seconds and goes with whatever token is then stored.
+Not an attempt: only time fixes it."""
+
+RENEW_BEFORE = timedelta(minutes=ROTATE_BEFORE_MINUTES)
 
 TOKEN_RETRY = 300.0
 """Seconds between tries of a token known to be refused (the configured one, or one the
@@ -91,15 +96,22 @@ class ConfiguredToken:
 class InstalledTeams:
     """Distributed mode: each workspace's messages go with its Slack team's bot token, opened
     from the vault. One client per team is kept while the team's stored token stays the same;
-    a new token (reinstall, key rotation) replaces it. The clear token lives only inside that
-    client, in this process's memory."""
+    a new token (reinstall, key rotation, renewal) replaces it. The clear token lives only
+    inside that client, in this process's memory. A rotating token that expires within
+    RENEW_BEFORE is renewed first (`refresher`), as Bolt's authorize does for requests."""
 
-    def __init__(self, ctx: Context, make_client: Callable[[str], AsyncWebClient]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        make_client: Callable[[str], AsyncWebClient],
+        refresher: TokenRefresher | None = None,
+    ) -> None:
         if ctx.vault is None:
             raise ConfigError("distributed mode needs TRAME_ENCRYPTION_KEY to open Slack tokens")
         self.ctx = ctx
         self.vault = ctx.vault
         self.make_client = make_client
+        self.refresher = refresher
         self._clients: dict[str, TeamClient] = {}
 
     async def for_workspace(self, workspace_id: int | None) -> TeamClient:
@@ -107,11 +119,35 @@ class InstalledTeams:
             raise Held("a message of no workspace has no Slack team")
         async with self.ctx.db.reading() as session:
             installation = await installation_store.for_workspace(session, workspace_id)
+        if installation is not None and self._expiring(installation):
+            installation = await self._renewed(installation.team_id)
         if installation is None:
             raise Held("Slack is not installed for this workspace yet")
         if installation.disconnected_at is not None:
             raise Held(f"Slack disconnected ({installation.disconnected_reason})")
         return self._client(installation.team_id, installation.bot_token)
+
+    def _expiring(self, installation: SlackInstallation) -> bool:
+        expires = installation.bot_token_expires_at
+        return (
+            self.refresher is not None
+            and installation.bot_refresh_token is not None
+            and installation.disconnected_at is None
+            and expires is not None
+            and expires - self.ctx.clock.now() < RENEW_BEFORE
+        )
+
+    async def _renewed(self, team_id: str) -> SlackInstallation | None:
+        assert self.refresher is not None
+        try:
+            await self.refresher.bot_token(team_id)
+        except SlackTokenRotationError as exc:
+            # Perhaps another replica spent the refresh token and stored its renewal: the next
+            # try reads that. If the team is gone, the send with the old token will say so.
+            log.warning("Slack refused to renew the token of team %s: %s", team_id, exc)
+            raise Held("Slack refused to renew the token", retry_after=TOKEN_RETRY) from None
+        async with self.ctx.db.reading() as session:
+            return await installation_store.for_team(session, team_id)
 
     def _client(self, team_id: str, sealed: str) -> TeamClient:
         cached = self._clients.get(team_id)
@@ -145,4 +181,7 @@ def team_clients(ctx: Context, mode: SlackMode, api_url: str, *, timeout: int) -
     retries."""
     if isinstance(mode, OneWorkspace):
         return ConfiguredToken(ctx, build_client(mode.bot_token, api_url, timeout=timeout))
-    return InstalledTeams(ctx, lambda token: build_client(token, api_url, timeout=timeout))
+    refresher = TokenRefresher(ctx, mode, build_client("", api_url, timeout=timeout))
+    return InstalledTeams(
+        ctx, lambda token: build_client(token, api_url, timeout=timeout), refresher
+    )
