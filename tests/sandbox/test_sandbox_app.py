@@ -361,7 +361,7 @@ def test_serve_without_slack_suggests_the_sandbox(tmp_path: Path) -> None:
         },
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: SLACK_BOT_TOKEN is not set")
+    assert result.stderr.startswith("error: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are not set")
     assert "trame-bot serve --sandbox" in result.stderr
 
 

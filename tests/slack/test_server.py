@@ -93,8 +93,9 @@ def test_manifest_command_fills_in_the_request_urls() -> None:
 
 def test_serve_refuses_to_start_without_slack_credentials(database_url: str) -> None:
     for env, missing in (
-        ({}, "SLACK_BOT_TOKEN"),
-        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({}, "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are"),
+        ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN is"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is"),
     ):
         result = CliRunner().invoke(
             cli,
@@ -107,4 +108,24 @@ def test_serve_refuses_to_start_without_slack_credentials(database_url: str) -> 
             },
         )
         assert result.exit_code == 2
-        assert result.stderr.startswith(f"error: {missing} is not set")
+        assert result.stderr.startswith(f"error: {missing} not set")
+
+
+def test_serve_refuses_a_mixed_or_incomplete_slack_mode_in_one_line(database_url: str) -> None:
+    blank = {"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "", "SLACK_CLIENT_ID": ""}
+    for env, expected in (
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"},
+            "error: SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set",
+        ),
+        (
+            {"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"},
+            "error: SLACK_CLIENT_SECRET, TRAME_ENCRYPTION_KEY, PUBLIC_URL are not set",
+        ),
+    ):
+        result = CliRunner().invoke(
+            cli, ["serve"], env={"DATABASE_URL": database_url, **blank, **env}
+        )
+        assert result.exit_code == 2
+        assert result.stderr.startswith(expected)
+        assert len(result.stderr.strip().splitlines()) == 1

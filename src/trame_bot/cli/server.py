@@ -124,7 +124,7 @@ def serve(
         make_app = sandbox_app_factory(url)
     else:
         try:
-            settings.require_slack()
+            settings.slack_mode()
         except ConfigError as exc:
             raise ConfigError(
                 f"{exc.message} (to try trame-bot without Slack: trame-bot serve --sandbox)"
