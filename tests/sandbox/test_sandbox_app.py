@@ -19,15 +19,20 @@ from click.testing import CliRunner
 from tests.harness import eventually
 from trame_bot.bootstrap import Deps, build
 from trame_bot.cli import cli
-from trame_bot.config import Settings
+from trame_bot.config import Distributed, Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Health, Status
 from trame_bot.sandbox import seed
-from trame_bot.sandbox.app import build_sandbox_app, loopback_url, sandbox_settings
+from trame_bot.sandbox.app import (
+    API_KEYS,
+    build_sandbox_app,
+    loopback_url,
+    sandbox_settings,
+)
 from trame_bot.sandbox.fake_slack import FakeSlack
 from trame_bot.sandbox.relay import Relay
 from trame_bot.sandbox.slack_requests import SlackRequests
-from trame_bot.services import audit, connectors, workflows, workspaces
+from trame_bot.services import audit, connectors, installations, workflows, workspaces
 from trame_bot.store import outbox
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.migrate import upgrade_async
@@ -109,17 +114,24 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.SockSite(runner, listener).start()
-    from trame_bot.sandbox.app import API_KEY
 
     try:
         async with aiohttp.ClientSession() as session:
-            yield Sandbox(url, deps, app, session, app[API_KEY])
+            await _installed(deps, seed.WORKSPACE)  # the integrator's Slack, once listening
+            yield Sandbox(url, deps, app, session, app[API_KEYS][seed.WORKSPACE])
         # The fake Slack is served by this same server: let the bot say what it still has to
         # say before the server stops listening, or the outbox worker retries into a closed port.
         await _delivered(deps)
     finally:
         await runner.cleanup()
         await deps.close()
+
+
+async def _installed(deps: Deps, workspace: str) -> None:
+    async def connected() -> bool:
+        return (await installations.slack_connection(deps.ctx, workspace)).connected
+
+    await eventually(connected, within=20)
 
 
 async def _delivered(deps: Deps) -> None:
@@ -375,13 +387,22 @@ def test_the_sandbox_refuses_postgresql() -> None:
     assert "SQLite only" in result.stderr
 
 
-def test_sandbox_settings_point_the_bot_at_the_fake() -> None:
-    settings = sandbox_settings(
-        Settings(database_url="sqlite+aiosqlite:///x.db", slack_bot_token="xoxb-real"),
-        "http://127.0.0.1:3000",
-    )
-    assert settings.slack_api_url == "http://127.0.0.1:3000/sandbox/slack/api/"
-    assert (settings.slack_bot_token or "").startswith("xoxb-sandbox-")
-    assert settings.slack_signing_secret
+def test_sandbox_settings_run_distributed_against_the_fake(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'trame-bot.db'}"
+    url = "http://127.0.0.1:3000"
+    settings = sandbox_settings(Settings(database_url=database, slack_bot_token="xoxb-real"), url)
+    mode = settings.slack_mode()
+    assert isinstance(mode, Distributed)
+    assert settings.slack_bot_token is None
+    assert settings.slack_api_url == f"{url}/sandbox/slack/api/"
+    assert mode.authorize_url == f"{url}/sandbox/slack/oauth/v2/authorize"
+    assert mode.public_url == url
+    # The key lives beside the database, for the owner only, and the next start reads it.
+    key_file = tmp_path / "trame-bot.db.key"
+    assert settings.encryption_keys == (key_file.read_text().strip(),)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = sandbox_settings(Settings(database_url=database), url)
+    assert again.encryption_keys == settings.encryption_keys
+    assert again.slack_client_secret != settings.slack_client_secret
     assert loopback_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
     assert loopback_url("::1", 8080) == "http://[::1]:8080"

@@ -1,14 +1,17 @@
-"""`trame-bot serve --sandbox`: the real server, a demo workspace, and a page at `/sandbox` that
-stands in for Slack.
+"""`trame-bot serve --sandbox`: the real server in distributed mode, two Slack teams on a fake
+Slack, their workspaces, and a page at `/sandbox` that stands in for Slack.
 
-The bot is not told it is in a sandbox. It gets a generated token and signing secret, and
-`SLACK_API_URL` pointing at a fake Slack Web API mounted in the same server
-(`/sandbox/slack/api/`); its replies go there through its real client. The page's intents go
-the other way as signed requests to `/slack/events` (see `relay`).
+The bot is not told it is in a sandbox. It gets generated OAuth credentials and signing secret,
+an encryption key kept beside the database, `SLACK_API_URL` and `SLACK_AUTHORIZE_URL` pointing at
+a fake Slack mounted in the same server (`/sandbox/slack/`), and installs into each team through
+its real OAuth flow (see `install`). Its replies go to the fake through its real client; the
+page's intents go the other way as signed requests to `/slack/events` (see `relay`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,22 +22,22 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from trame_bot.bootstrap import Deps, build_web_app
-from trame_bot.config import Settings
+from trame_bot.config import Distributed, Settings
 from trame_bot.errors import ConfigError
-from trame_bot.sandbox import seed
-from trame_bot.sandbox.fake_slack import FakeSlack
-from trame_bot.sandbox.page import Channel, Page
+from trame_bot.sandbox import install, seed
+from trame_bot.sandbox.fake_slack import TEAM_ID, FakeSlack
+from trame_bot.sandbox.page import Page, dm_channel
 from trame_bot.sandbox.relay import Outcome, Relay
-from trame_bot.sandbox.slack_requests import SlackRequests
-from trame_bot.services import workflows
+from trame_bot.services import installations, workflows
+from trame_bot.slack.oauth import REDIRECT_PATH
 
 log = logging.getLogger("trame_bot.sandbox")
 SLACK_PREFIX = "/sandbox/slack"
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"sandbox.js": "text/javascript", "sandbox.css": "text/css"}
-CHANNELS = [Channel(id, name) for id, name in seed.CHANNEL_NAMES.items()]
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -48,7 +51,10 @@ SECURITY_HEADERS = {
 PAGE: web.AppKey[Page] = web.AppKey("sandbox_page", Page)
 RELAY: web.AppKey[Relay] = web.AppKey("sandbox_relay", Relay)
 DEPS: web.AppKey[Deps] = web.AppKey("sandbox_deps", Deps)
-API_KEY: web.AppKey[str] = web.AppKey("sandbox_api_key", str)
+API_KEYS: web.AppKey[dict[str, str]] = web.AppKey("sandbox_api_keys", dict)
+"""The engine panel's API key, by workspace."""
+PENDING: web.AppKey[dict[str, install.Pending]] = web.AppKey("sandbox_pending", dict)
+"""The install link of each team not installed when the sandbox started, by team id."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -61,17 +67,24 @@ def loopback_url(host: str, port: int) -> str:
 
 
 def sandbox_settings(settings: Settings, url: str) -> Settings:
-    """A generated bot token and signing secret, and the fake Slack as the Web API."""
+    """Distribution by OAuth with generated credentials, the fake Slack as the Web API and the
+    consent page, and the encryption key kept beside the database (so that a restart opens
+    the tokens it stored)."""
     if not settings.is_sqlite:
         raise ConfigError(
-            "--sandbox seeds a demo workspace and runs on SQLite only: unset DATABASE_URL "
+            "--sandbox seeds demo workspaces and runs on SQLite only: unset DATABASE_URL "
             "(or point it at a sqlite:/// file)"
         )
     return replace(
         settings,
-        slack_bot_token=f"xoxb-sandbox-{secrets.token_hex(12)}",
+        slack_bot_token=None,
+        slack_client_id=f"{secrets.randbelow(10**12)}.{secrets.randbelow(10**12)}",
+        slack_client_secret=secrets.token_hex(16),
         slack_signing_secret=secrets.token_hex(20),
         slack_api_url=f"{url}{SLACK_PREFIX}/api/",
+        slack_authorize_url=f"{url}{SLACK_PREFIX}/oauth/v2/authorize",
+        public_url=url,
+        encryption_keys=(install.encryption_key(settings.database_url),),
     )
 
 
@@ -84,33 +97,63 @@ def sandbox_app_factory(url: str) -> Callable[[Deps], Awaitable[web.Application]
     return make
 
 
+def fake_slack(mode: Distributed, url: str) -> FakeSlack:
+    """The app as registered with the fake Slack, and the sandbox's two teams."""
+    fake = FakeSlack(
+        "",
+        client_id=mode.client_id,
+        client_secret=mode.client_secret,
+        redirect_uri=f"{url}{REDIRECT_PATH}",
+    )
+    # The fake's built-in first team is no part of the sandbox: off its consent page.
+    fake.deactivate_team(TEAM_ID)
+    for team in seed.TEAMS:
+        fake.add_team(team.id, team.name)
+        for channel in team.channels:
+            fake.add_channel(channel, team=team.id)
+        for person in team.people:
+            fake.add_user(person.id, name=person.name.lower(), real_name=person.name, team=team.id)
+    return fake
+
+
 async def build_sandbox_app(deps: Deps, url: str) -> web.Application:
     """The server `build_web_app` makes, plus the fake Slack and the page. ``url`` is where
-    this server listens, for the bot's client and the relay's requests."""
-    token, signing_secret = deps.settings.require_slack()
+    this server listens, for the bot's client, the OAuth redirect and the relay's requests."""
+    mode = deps.settings.slack_mode()
+    if not isinstance(mode, Distributed):
+        raise ConfigError("the sandbox runs distributed: use sandbox_settings")
+    fake = fake_slack(mode, url)
     if await seed.seed(deps.ctx):
-        log.info("sandbox: demo workspace %r created", seed.WORKSPACE)
-    api_key = await seed.fresh_api_key(deps.ctx)
+        log.info("sandbox: demo workspaces %r and %r created", seed.WORKSPACE, seed.GLOBEX)
+    keys = {t.workspace: await seed.fresh_api_key(deps.ctx, t.workspace) for t in seed.TEAMS}
+    pending = await install.prepare(deps.ctx, fake, seed.TEAMS, url)
     app = build_web_app(deps)
-    fake = FakeSlack(token)
-    for person in seed.PEOPLE:
-        fake.add_user(person.id, name=person.name.lower(), real_name=person.name)
     app[DEPS] = deps
-    app[API_KEY] = api_key
+    app[API_KEYS] = keys
+    app[PENDING] = pending
 
     async def relay(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             app[RELAY] = Relay(
                 fake,
-                SlackRequests(signing_secret),
+                mode.signing_secret,
                 events_url=f"{url}/slack/events",
                 fake_url=f"{url}{SLACK_PREFIX}",
                 session=session,
             )
-            app[PAGE] = Page(fake, app[RELAY], CHANNELS)
+            app[PAGE] = Page(fake, app[RELAY])
             yield
 
-    app.cleanup_ctx.append(relay)
+    async def install_at_start(app: web.Application) -> AsyncIterator[None]:
+        first = [p for p in pending.values() if p.team.installs_at_start]
+        task = asyncio.create_task(install.install_at_start(url, first)) if first else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.extend([relay, install_at_start])
     app.router.add_get("/", _to_page)
     app.router.add_get("/sandbox", page)
     app.router.add_get("/sandbox/", _to_page)
@@ -153,13 +196,15 @@ async def asset(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    user = _person(request.query.get("user") or seed.PEOPLE[0].id)
+    user = _person(request.query.get("user") or seed.EVERYONE[0].id)
+    team = _team(user)
     ctx = request.app[DEPS].ctx
-    found = await workflows.list_workflows(ctx, seed.WORKSPACE)
     body = request.app[PAGE].state(user)
+    body["teams"] = [await _team_state(request.app, t) for t in seed.TEAMS]
+    found = await workflows.list_workflows(ctx, team.workspace)
     body["engine"] = {
-        "api_key": request.app[API_KEY],
-        "workspace": seed.WORKSPACE,
+        "api_key": request.app[API_KEYS][team.workspace],
+        "workspace": team.workspace,
         "workflows": [
             {
                 "key": w.key,
@@ -171,6 +216,24 @@ async def state(request: web.Request) -> web.Response:
         ],
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def _team_state(app: web.Application, team: seed.SlackTeam) -> dict[str, Any]:
+    """A team for the switcher: installed or not, and then the operator's link that installs
+    it (opened with the team named, as when its admin is signed in to that Slack)."""
+    connection = await installations.slack_connection(app[DEPS].ctx, team.workspace)
+    pending = app[PENDING].get(team.id)
+    link = None
+    if not connection.connected and pending is not None:
+        link = str(URL(pending.link).update_query(team=team.id))
+    return {
+        "id": team.id,
+        "name": team.name,
+        "workspace": team.workspace,
+        "person": team.people[0].id,
+        "installed": connection.connected,
+        "install_url": link,
+    }
 
 
 async def download(request: web.Request) -> web.Response:
@@ -213,18 +276,21 @@ def _intent(handler: Intent) -> Handler:
 
 async def _command(relay: Relay, user: str, body: dict[str, Any]) -> Outcome:
     channel = _text(body, "channel")
-    if channel not in seed.CHANNEL_NAMES:
+    if channel not in _team(user).channels:
         raise web.HTTPBadRequest(text="unknown channel")
     return await relay.command(user, channel, _text(body, "text"))
 
 
 async def _action(relay: Relay, user: str, body: dict[str, Any]) -> Outcome:
+    channel = _text(body, "channel") or None
+    if channel is not None and channel not in (*_team(user).channels, dm_channel(user)):
+        raise web.HTTPBadRequest(text="unknown channel")
     return await relay.click(
         user,
         block_id=_text(body, "block_id"),
         action_id=_text(body, "action_id"),
         value=_text(body, "value"),
-        channel=_text(body, "channel") or None,
+        channel=channel,
         ts=_text(body, "ts") or None,
         view_id=_text(body, "view_id") or None,
     )
@@ -257,9 +323,15 @@ INTENTS: dict[str, Intent] = {
 
 
 def _person(user: Any) -> str:
-    if user not in {p.id for p in seed.PEOPLE}:
+    if user not in {p.id for p in seed.EVERYONE}:
         raise web.HTTPBadRequest(text="choose one of the sandbox's people")
     return str(user)
+
+
+def _team(user: str) -> seed.SlackTeam:
+    team = seed.team_of(user)
+    assert team is not None, "a person of the sandbox (checked by _person)"
+    return team
 
 
 def _text(body: dict[str, Any], key: str) -> str:

@@ -257,6 +257,11 @@ class FakeSlack(ResponseUrls):
         self.directory.team(team).installer = installer
         return self.directory.issue(team, "bot").value
 
+    def remember_token(self, team: str, token: str) -> None:
+        """A bot token ``team`` was given before this fake (which keeps nothing) restarted."""
+        self.directory.team(team)
+        self.directory._register(token, "bot", team)
+
     def deactivate_team(self, team: str) -> None:
         """The workspace is deactivated: its tokens answer ``account_inactive``."""
         self.directory.team(team).active = False

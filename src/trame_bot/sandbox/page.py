@@ -1,18 +1,18 @@
-"""What the sandbox page shows one user: the channels with their ephemeral lines, the bot's DM,
-the App Home and the open modal, rendered from the fake Slack's record and the relay's."""
+"""What the sandbox page shows one user: their Slack team's channels with their ephemeral lines,
+the bot's DM, the App Home and the open modal, rendered from the fake Slack's record and the
+relay's. A person sees only their own team's channels and people, as in Slack."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from trame_bot.sandbox import render
 from trame_bot.sandbox.fake_slack import FakeSlack, Message
 from trame_bot.sandbox.mrkdwn import Names
 from trame_bot.sandbox.relay import Relay
-from trame_bot.sandbox.seed import PEOPLE, Person
+from trame_bot.sandbox.seed import TEAMS, SlackTeam
 
 Json = dict[str, Any]
 EMPTY = (
@@ -20,12 +20,6 @@ EMPTY = (
     "in the Engine panel.</p>"
 )
 EMPTY_DM = '<p class="empty">The bot writes here when a run you asked for is decided.</p>'
-
-
-@dataclass(frozen=True)
-class Channel:
-    id: str
-    name: str
 
 
 def dm_channel(user: str) -> str:
@@ -38,26 +32,26 @@ class Page:
         self,
         fake: FakeSlack,
         relay: Relay,
-        channels: Sequence[Channel],
-        people: Sequence[Person] = PEOPLE,
+        teams: Sequence[SlackTeam] = TEAMS,
     ) -> None:
         self.fake = fake
         self.relay = relay
-        self.channels = list(channels)
-        self.people = list(people)
+        self.teams = list(teams)
         self.names = Names(
-            users={p.id: p.name for p in people},
-            channels={c.id: c.name for c in channels},
+            users={p.id: p.name for t in teams for p in t.people},
+            channels={id: name for t in teams for id, name in t.channels.items()},
         )
 
     def state(self, user: str) -> Json:
+        team = next(t for t in self.teams if user in {p.id for p in t.people})
         home = self.fake.home_views.get(user)
         return {
             "me": user,
-            "people": [{"id": p.id, "name": p.name, "title": p.title} for p in self.people],
+            "team": team.id,
+            "people": [{"id": p.id, "name": p.name, "title": p.title} for p in team.people],
             "channels": [
-                {"id": c.id, "name": c.name, "html": self.timeline(c.id, user)}
-                for c in self.channels
+                {"id": id, "name": name, "html": self.timeline(id, user)}
+                for id, name in team.channels.items()
             ],
             "dm": {
                 "id": dm_channel(user),

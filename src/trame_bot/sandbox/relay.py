@@ -5,6 +5,9 @@ bot's own `/slack/events`. The bot cannot tell them from Slack's.
 What Slack shows only in its client is kept here: the ack texts of commands, who opened which
 modal (by the trigger id their action carried), the modals they closed, and what a submitted
 form held and was answered.
+
+Each request names the Slack team of the person acting (`team_id`, `team.id`, `user.team_id`),
+as Slack does: the bot picks that team's installation, and that team's channels only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from trame_bot.sandbox.fake_slack import FakeSlack, View
+from trame_bot.sandbox.fake_slack import APP_ID, FakeSlack, View
 from trame_bot.sandbox.render import Form
 from trame_bot.sandbox.slack_requests import (
     SignedRequest,
@@ -60,14 +63,15 @@ class Relay:
     def __init__(
         self,
         fake: FakeSlack,
-        requests: SlackRequests,
+        signing_secret: str,
         *,
         events_url: str,
         fake_url: str,
         session: aiohttp.ClientSession,
     ) -> None:
         self.fake = fake
-        self.requests = requests
+        self.signing_secret = signing_secret
+        self._requests: dict[str, SlackRequests] = {}
         self.events_url = events_url
         self.fake_url = fake_url
         self.session = session
@@ -85,7 +89,7 @@ class Relay:
         if name != SLASH_COMMAND:
             return Outcome(False, f"only {SLASH_COMMAND} is installed here: try `/trame help`")
         self._note(channel, user, "", command=typed)
-        request = self.requests.command(
+        request = self.slack(user).command(
             text.strip(),
             user=user,
             channel=channel,
@@ -118,7 +122,7 @@ class Relay:
         message = self.fake.message(channel, ts) if channel and ts else None
         if view is None and message is None:
             return Outcome(False, "that message or view is gone")
-        request = self.requests.block_action(
+        request = self.slack(user).block_action(
             user=user,
             action_id=action_id,
             value=value,
@@ -145,7 +149,7 @@ class Relay:
             # Slack's client refuses an empty required field before the bot hears of it.
             self.forms[view_id] = Form(values=dict(raw), errors=missing)
             return Outcome(False, errors=missing)
-        request = self.requests.view_submission(
+        request = self.slack(user).view_submission(
             user=user,
             callback_id=str(view.payload.get("callback_id") or ""),
             private_metadata=str(view.payload.get("private_metadata") or ""),
@@ -168,7 +172,8 @@ class Relay:
         self._closed.add(view_id)
 
     async def open_home(self, user: str) -> Outcome:
-        status, _ = await self._send(self.requests.event(self.requests.app_home_opened(user)))
+        slack = self.slack(user)
+        status, _ = await self._send(slack.event(slack.app_home_opened(user)))
         return Outcome(True) if status == 200 else Outcome(False, f"the bot answered {status}")
 
     # -- what the page shows
@@ -200,8 +205,22 @@ class Relay:
                 return response.status, _json(body)
             return response.status, {"text": body} if body else {}
 
+    def slack(self, user: str) -> SlackRequests:
+        """Requests as Slack sends them for ``user``'s team."""
+        found = self.fake.user(user)
+        team = self.fake.teams[found.team_id if found is not None else ""]
+        if team.id not in self._requests:
+            self._requests[team.id] = SlackRequests(
+                self.signing_secret,
+                team_id=team.id,
+                team_domain=team.domain,
+                api_app_id=APP_ID,
+                bot_user_id=team.bot_user_id,
+            )
+        return self._requests[team.id]
+
     def _trigger(self, user: str) -> str:
-        trigger = self.requests.trigger_id()
+        trigger = self.slack(user).trigger_id()
         self._triggers[trigger] = user
         return trigger
 

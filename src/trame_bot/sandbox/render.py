@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from trame_bot.sandbox.fake_slack import BOT_USER_ID, Message, StoredFile
+from trame_bot.sandbox.fake_slack import Message, StoredFile
 from trame_bot.sandbox.mrkdwn import Names, mrkdwn, plain
 
 Json = dict[str, Any]
@@ -299,8 +299,8 @@ def clock(ts: str) -> str:
 
 def message(item: Message, names: Names, replies: Sequence[Message] = ()) -> str:
     """A channel message: its blocks (or its text when it has none), files, and thread."""
-    author = "trame-bot" if item.user == BOT_USER_ID else names.users.get(item.user, item.user)
-    app = ' <span class="app-badge">APP</span>' if item.user == BOT_USER_ID else ""
+    author = "trame-bot" if item.from_bot else names.users.get(item.user, item.user)
+    app = ' <span class="app-badge">APP</span>' if item.from_bot else ""
     edited = ' <span class="edited">(edited)</span>' if item.edited else ""
     body = blocks(item.blocks, names) if item.blocks else mrkdwn(item.text, names)
     files = "".join(file_link(f) for f in item.files)

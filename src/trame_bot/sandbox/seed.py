@@ -1,8 +1,13 @@
-"""The sandbox's demo workspace, made through the real services as an operator would with the
-CLI. Each piece is made only when absent, so starting the sandbox again changes nothing."""
+"""The sandbox's two Slack teams and their workspaces, made through the real services as an
+operator would with the CLI. Each piece is made only when absent, so starting the sandbox again
+changes nothing.
+
+Northwind Integrations is the integrator's own Slack; it hosts the channels of its client Acme
+Corp. Globex is a client with a Slack of its own, where its cards must go."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, StepDoc, TriggerDoc, WorkflowDoc
@@ -17,6 +22,11 @@ WORKSPACE_NAME = "Acme Corp"
 APPROVALS = "C0APPROVALS"
 OPS = "C0OPS"
 CHANNEL_NAMES = {APPROVALS: "acme-approvals", OPS: "acme-ops"}
+GLOBEX = "globex"
+GLOBEX_NAME = "Globex"
+GLOBEX_APPROVALS = "C0GLOBEXAPPROVALS"
+GLOBEX_OPS = "C0GLOBEXOPS"
+GLOBEX_CHANNEL_NAMES = {GLOBEX_APPROVALS: "globex-approvals", GLOBEX_OPS: "globex-ops"}
 API_KEY_NAME = "sandbox"
 
 OPERATOR = Actor.cli()
@@ -37,6 +47,35 @@ ADMIN = Person("U0ADAM", "Adam", "admin", Role.ADMIN)
 MEMBER = Person("U0MIA", "Mia", "member", Role.MEMBER)
 REVIEWER = Person("U0CLARA", "Clara", "client reviewer", None)
 PEOPLE = (OWNER, ADMIN, MEMBER, REVIEWER)
+GLOBEX_OWNER = Person("U0GRACE", "Grace", "owner", Role.OWNER)
+GLOBEX_MEMBER = Person("U0HUGO", "Hugo", "member", Role.MEMBER)
+GLOBEX_PEOPLE = (GLOBEX_OWNER, GLOBEX_MEMBER)
+
+
+@dataclass(frozen=True)
+class SlackTeam:
+    """A Slack team of the fake, the workspace whose channels it holds, and its people."""
+
+    id: str
+    name: str
+    workspace: str
+    channels: dict[str, str]
+    people: tuple[Person, ...]
+    installs_at_start: bool
+    """The integrator's own Slack is installed when the sandbox first starts; a client's
+    waits for someone on the page to press Install."""
+
+
+NORTHWIND_TEAM = SlackTeam(
+    "T0NORTHWIND", "Northwind Integrations", WORKSPACE, CHANNEL_NAMES, PEOPLE, True
+)
+GLOBEX_TEAM = SlackTeam("T0GLOBEX", "Globex", GLOBEX, GLOBEX_CHANNEL_NAMES, GLOBEX_PEOPLE, False)
+TEAMS = (NORTHWIND_TEAM, GLOBEX_TEAM)
+EVERYONE = tuple(p for team in TEAMS for p in team.people)
+
+
+def team_of(user: str) -> SlackTeam | None:
+    return next((t for t in TEAMS if user in {p.id for p in t.people}), None)
 
 
 def _read(name: str, connector: str = "acme-salesforce", tool: str = "salesforce.query") -> StepDoc:
@@ -124,25 +163,55 @@ SIGN_OFF = workflows.SignOff(
 ROLLBACK_PLAN = "Pause the workflow, then restore the payroll sheet from yesterday's version."
 
 
+GLOBEX_CONNECTORS = (
+    ConnectorDoc(
+        key="globex-netsuite",
+        toolkit="netsuite",
+        account="globex.netsuite.example.com/integration",
+        scopes=["read"],
+    ),
+    ConnectorDoc(
+        key="globex-sheets",
+        toolkit="google-sheets",
+        account="ops-bot@globex.example.com",
+        scopes=["write:logistics"],
+    ),
+)
+GLOBEX_WORKFLOWS = (
+    WorkflowDoc(
+        key="shipment-sync",
+        name="Shipment sync",
+        status=Status.PILOT,
+        prompt="Copy today's shipments from NetSuite to the logistics sheet.",
+        steps=[
+            _read("Fetch today's shipments", "globex-netsuite", "netsuite.search"),
+            StepDoc(
+                name="Append rows to the logistics sheet",
+                tool="sheets.append",
+                connector="globex-sheets",
+                access=Access.WRITE,
+            ),
+        ],
+        triggers=[_schedule("daily")],
+    ),
+    WorkflowDoc(
+        key="customs-filing",
+        name="Customs filing",
+        status=Status.DRAFT,
+        prompt="Prepare the customs declarations for outgoing shipments.",
+        steps=[_read("Fetch outgoing shipments", "globex-netsuite", "netsuite.search")],
+        triggers=[_schedule("weekly")],
+    ),
+)
+
+
 async def seed(ctx: Context) -> bool:
-    """Make whatever of the demo workspace is missing; True when the workspace was new."""
+    """Make whatever of the demo workspaces is missing; True when Acme's was new."""
     known = {w.key for w in await workspaces.list_workspaces(ctx)}
     created = WORKSPACE not in known
-    if created:
-        await workspaces.create_workspace(
-            ctx,
-            WORKSPACE,
-            workspaces.WorkspaceSettings(
-                name=WORKSPACE_NAME, approvals_channel=APPROVALS, ops_channel=OPS
-            ),
-            OPERATOR,
-        )
-    roles = {m.slack_user_id: m.role for m in await workspaces.list_members(ctx, WORKSPACE)}
-    for person in PEOPLE:
-        if person.role is not None and person.id not in roles:
-            await workspaces.set_role(ctx, WORKSPACE, person.id, person.role, OPERATOR)
-    new_connectors = await _connectors(ctx)
-    await _workflows(ctx)
+    await _workspace(ctx, known, NORTHWIND_TEAM, WORKSPACE_NAME, APPROVALS, OPS)
+    new_connectors = await _connectors(ctx, WORKSPACE, CONNECTORS)
+    await _workflows(ctx, WORKSPACE, WORKFLOWS)
     if BROKEN_CONNECTOR in new_connectors:
         # As the engine would report it: the alert in the ops channel names the workflows.
         await connectors.report_health(
@@ -153,23 +222,45 @@ async def seed(ctx: Context) -> bool:
             "401 from HubSpot: the OAuth token was revoked",
             ENGINE,
         )
+    await _workspace(ctx, known, GLOBEX_TEAM, GLOBEX_NAME, GLOBEX_APPROVALS, GLOBEX_OPS)
+    await _connectors(ctx, GLOBEX, GLOBEX_CONNECTORS)
+    await _workflows(ctx, GLOBEX, GLOBEX_WORKFLOWS)
     return created
 
 
-async def _connectors(ctx: Context) -> set[str]:
-    present = {c.key for c in await connectors.list_connectors(ctx, WORKSPACE)}
-    for doc in CONNECTORS:
+async def _workspace(
+    ctx: Context, known: set[str], team: SlackTeam, name: str, approvals: str, ops: str
+) -> None:
+    """The workspace and its members' roles. Its Slack team is bound by the install, not
+    here: that is what the operator's install link is for."""
+    if team.workspace not in known:
+        await workspaces.create_workspace(
+            ctx,
+            team.workspace,
+            workspaces.WorkspaceSettings(name=name, approvals_channel=approvals, ops_channel=ops),
+            OPERATOR,
+        )
+    members = await workspaces.list_members(ctx, team.workspace)
+    roles = {m.slack_user_id: m.role for m in members}
+    for person in team.people:
+        if person.role is not None and person.id not in roles:
+            await workspaces.set_role(ctx, team.workspace, person.id, person.role, OPERATOR)
+
+
+async def _connectors(ctx: Context, workspace: str, docs: Sequence[ConnectorDoc]) -> set[str]:
+    present = {c.key for c in await connectors.list_connectors(ctx, workspace)}
+    for doc in docs:
         if doc.key not in present:
-            await connectors.apply_connector(ctx, WORKSPACE, doc, OPERATOR)
-    return {doc.key for doc in CONNECTORS} - present
+            await connectors.apply_connector(ctx, workspace, doc, OPERATOR)
+    return {doc.key for doc in docs} - present
 
 
-async def _workflows(ctx: Context) -> None:
-    present = {w.key for w in await workflows.list_workflows(ctx, WORKSPACE)}
-    for doc in WORKFLOWS:
+async def _workflows(ctx: Context, workspace: str, docs: Sequence[WorkflowDoc]) -> None:
+    present = {w.key for w in await workflows.list_workflows(ctx, workspace)}
+    for doc in docs:
         if doc.key in present:
             continue
-        await workflows.apply_workflow(ctx, WORKSPACE, doc, OPERATOR)
+        await workflows.apply_workflow(ctx, workspace, doc, OPERATOR)
         if doc.key == LIVE_WORKFLOW:
             await _go_live(ctx, doc.key)
 
@@ -193,15 +284,15 @@ async def _go_live(ctx: Context, key: str) -> None:
     )
 
 
-async def fresh_api_key(ctx: Context) -> str:
+async def fresh_api_key(ctx: Context, workspace: str = WORKSPACE) -> str:
     """A new key for the page's engine form. Only a key's hash is stored, so the sandbox
     cannot read back the one it made last time: it revokes that one and makes another."""
     active = [
         k
-        for k in await workspaces.list_api_keys(ctx, WORKSPACE)
+        for k in await workspaces.list_api_keys(ctx, workspace)
         if k.name == API_KEY_NAME and k.revoked_at is None
     ]
     if active:
-        await workspaces.revoke_api_key(ctx, WORKSPACE, API_KEY_NAME, OPERATOR)
-    _, token = await workspaces.create_api_key(ctx, WORKSPACE, API_KEY_NAME, OPERATOR)
+        await workspaces.revoke_api_key(ctx, workspace, API_KEY_NAME, OPERATOR)
+    _, token = await workspaces.create_api_key(ctx, workspace, API_KEY_NAME, OPERATOR)
     return token
