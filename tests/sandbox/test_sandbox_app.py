@@ -5,142 +5,33 @@ Always on SQLite: the sandbox refuses any other database."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 
 from tests.harness import eventually
-from trame_bot.bootstrap import Deps, build
+from tests.sandbox.sandboxes import Sandbox, running
+from trame_bot.bootstrap import Deps
 from trame_bot.cli import cli
 from trame_bot.config import Distributed, Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Health, Status
 from trame_bot.sandbox import seed
-from trame_bot.sandbox.app import (
-    API_KEYS,
-    build_sandbox_app,
-    loopback_url,
-    sandbox_settings,
-)
-from trame_bot.sandbox.fake_slack import FakeSlack
-from trame_bot.sandbox.relay import Relay
+from trame_bot.sandbox.app import loopback_url, sandbox_settings
 from trame_bot.sandbox.slack_requests import SlackRequests
-from trame_bot.services import audit, connectors, installations, workflows, workspaces
-from trame_bot.store import outbox
+from trame_bot.services import audit, connectors, workflows, workspaces
 from trame_bot.store.audit import AuditFilter
-from trame_bot.store.migrate import upgrade_async
 
-Json = dict[str, Any]
 OLIVIA, ADAM, MIA, CLARA = (p.id for p in seed.PEOPLE)
-
-
-@dataclass
-class Sandbox:
-    url: str
-    deps: Deps
-    app: web.Application
-    session: aiohttp.ClientSession
-    api_key: str
-
-    @property
-    def fake(self) -> FakeSlack:
-        return self.relay.fake
-
-    @property
-    def relay(self) -> Relay:
-        from trame_bot.sandbox.app import RELAY
-
-        return self.app[RELAY]
-
-    async def post(self, intent: str, **body: Any) -> Json:
-        async with self.session.post(f"{self.url}/sandbox/{intent}", json=body) as response:
-            assert response.status == 200, await response.text()
-            return dict(await response.json())
-
-    async def state(self, user: str) -> Json:
-        async with self.session.get(f"{self.url}/sandbox/state", params={"user": user}) as r:
-            assert r.status == 200
-            return dict(await r.json())
-
-    async def approvals(self, user: str) -> str:
-        return str((await self.state(user))["channels"][0]["html"])
-
-    async def api(self, method: str, path: str, body: Json | None = None) -> tuple[int, Json]:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        async with self.session.request(
-            method, f"{self.url}/api/v1{path}", json=body, headers=headers
-        ) as response:
-            return response.status, dict(await response.json())
-
-    async def request_run(self, workflow: str, by: str = MIA) -> str:
-        status, run = await self.api("POST", f"/workflows/{workflow}/runs", {"requested_by": by})
-        assert (status, run["state"]) == (201, "pending")
-        return str(run["id"])
-
-    async def card_of(self, run_id: str) -> str:
-        """The ts of the run's card, once the outbox has posted it."""
-
-        async def posted() -> bool:
-            return any(run_id in str(m.blocks) for m in self.fake.messages(seed.APPROVALS))
-
-        await eventually(posted)
-        return next(m.ts for m in self.fake.messages(seed.APPROVALS) if run_id in str(m.blocks))
-
-    async def run_state(self, run_id: str) -> str:
-        status, run = await self.api("GET", f"/runs/{run_id}?wait=5")
-        assert status == 200
-        return str(run["state"])
 
 
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    """What `trame-bot serve --sandbox` serves, in this process, on a loopback port."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
-    await upgrade_async(database_url)
-    # The socket is bound before the app is built (the bot's client needs the URL) and kept,
-    # so no other process can take the port in between.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    url = loopback_url("127.0.0.1", int(listener.getsockname()[1]))
-    deps = build(sandbox_settings(Settings(database_url=database_url), url))
-    app = await build_sandbox_app(deps, url)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.SockSite(runner, listener).start()
-
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _installed(deps, seed.WORKSPACE)  # the integrator's Slack, once listening
-            yield Sandbox(url, deps, app, session, app[API_KEYS][seed.WORKSPACE])
-        # The fake Slack is served by this same server: let the bot say what it still has to
-        # say before the server stops listening, or the outbox worker retries into a closed port.
-        await _delivered(deps)
-    finally:
-        await runner.cleanup()
-        await deps.close()
-
-
-async def _installed(deps: Deps, workspace: str) -> None:
-    async def connected() -> bool:
-        return (await installations.slack_connection(deps.ctx, workspace)).connected
-
-    await eventually(connected, within=20)
-
-
-async def _delivered(deps: Deps) -> None:
-    async def empty() -> bool:
-        async with deps.db.reading() as session:
-            count, _ = await outbox.backlog(session)
-        return count == 0
-
-    await eventually(empty, within=10)
+    async with running(tmp_path) as started:
+        yield started
 
 
 # ---- the demo workspace ----------------------------------------------------------------------
