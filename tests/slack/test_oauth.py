@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.config import Distributed, Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import RunState
+from trame_bot.logs import SecretFilter
 from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake, serve
 from trame_bot.sandbox.slack_requests import SignedRequest, SlackRequests
 from trame_bot.services import installations, workspaces
@@ -407,3 +409,39 @@ async def test_the_outbox_refresher_renews_a_token_without_a_request_from_slack(
     answer = await AsyncWebClient(token=tokens[0], base_url=client.base_url).auth_test()
     assert answer["team_id"] == TEAM
     assert await refresher.bot_token("T0NEVER") is None
+
+
+async def test_no_token_or_client_secret_reaches_a_log_line(
+    flow: Install, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Install, a token renewal, a command and an uninstall, with every logger at DEBUG: no
+    record holds a token or the client secret as the configured handler writes it, and our
+    own records hold none even before the handler's filter."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("slack_sdk", "slack_bolt"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    flow.fake.configure_app(token_rotation=True, token_lifetime=600)
+    assert (await flow.through(await flow.link()))[0] == 200
+    slack = bot_for(flow, TEAM)
+    channel = (await workspaces.get_workspace(flow.deps.ctx, "acme")).approvals_channel
+    assert (await slack.command("status", user=f.OWNER, channel=channel)).status == 200
+    for body in flow.fake.uninstall(TEAM):
+        assert (await slack.send(slack.slack.callback(body))).status == 200
+
+    async def disconnected() -> bool:
+        return not (await installations.slack_connection(flow.deps.ctx, "acme")).connected
+
+    await eventually(disconnected)
+    secrets = [*issued(flow.fake), CLIENT_SECRET]
+    assert len(secrets) >= 5  # two bot tokens, two refresh tokens and the client secret
+    written = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    handler_filter = SecretFilter(flow.deps.settings.secrets)
+    records = caplog.get_records("call")
+    assert records
+    for record in records:
+        raw = written.format(record)
+        if record.name.startswith("trame_bot"):
+            assert not [s for s in secrets if s in raw], raw
+        handler_filter.filter(record)
+        line = written.format(record)
+        assert not [s for s in secrets if s in line], line
