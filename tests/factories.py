@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from trame_bot.bootstrap import Deps
+from trame_bot.config import Settings
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
@@ -16,6 +17,8 @@ from trame_bot.store.models import Connector, Run, Workflow, Workspace
 
 OWNER, ADMIN, MEMBER, OTHER = "U0OWNER", "U0ADMIN", "U0MEMBER", "U0MEMBER2"
 CLI = Actor.cli()
+CLIENT_SECRET = "client-secret-SECRET"
+SIGNING_SECRET = "signing-secret-SECRET-5678"
 _channels = itertools.count(1)
 
 
@@ -128,3 +131,16 @@ async def slack_installation(
         row.disconnected_at, row.disconnected_reason = None, None
         session.add(row)
         workspace.slack_team_id = team
+
+
+def distributed_settings(database_url: str, key: str, **overrides: Any) -> Settings:
+    """Settings of the distributed mode (OAuth installs, tokens sealed with `key`)."""
+    fields: dict[str, Any] = {
+        "database_url": database_url,
+        "slack_client_id": "1.2",
+        "slack_client_secret": CLIENT_SECRET,
+        "slack_signing_secret": SIGNING_SECRET,
+        "encryption_keys": (key,),
+        "public_url": "https://bot.example.com",
+    }
+    return Settings(**{**fields, **overrides})

@@ -31,14 +31,7 @@ REFRESH = "xoxe-1-refresh-SECRET-0001"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        slack_client_id="1.2",
-        slack_client_secret="client-secret-SECRET",
-        slack_signing_secret="signing-secret-SECRET-5678",
-        encryption_keys=(KEY,),
-        public_url=PUBLIC,
-    )
+    return f.distributed_settings(database_url, KEY, public_url=PUBLIC)
 
 
 def install(team: str = "T0CLIENT", token: str = TOKEN, name: str = "Client") -> SlackInstall:

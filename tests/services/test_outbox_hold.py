@@ -33,14 +33,7 @@ HOOK = "https://engine.example/hook"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        slack_client_id="1.2",
-        slack_client_secret="client-secret-SECRET",
-        slack_signing_secret="signing-secret-SECRET-5678",
-        encryption_keys=(KEY,),
-        public_url="https://bot.example.com",
-    )
+    return f.distributed_settings(database_url, KEY)
 
 
 class RecordingSender:

@@ -32,27 +32,18 @@ from trame_bot.store.models import AuditEvent, OutboxMessage, SlackInstallation
 from trame_bot.vault import new_key
 
 KEY = new_key()
-SIGNING_SECRET = "signing-secret-SECRET-5678"
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        slack_client_id="1.2",
-        slack_client_secret="client-secret-SECRET",
-        slack_signing_secret=SIGNING_SECRET,
-        encryption_keys=(KEY,),
-        public_url="https://bot.example.com",
-        slack_timeout=2,
-    )
+    return f.distributed_settings(database_url, KEY, slack_timeout=2)
 
 
 @pytest.fixture
 async def slack_api(settings: Settings) -> AsyncIterator[RunningFake]:
     """Slack with no team installed yet: each test installs the teams it needs."""
     running = await serve(
-        FakeSlack("", client_id=settings.slack_client_id, client_secret="client-secret-SECRET")
+        FakeSlack("", client_id=settings.slack_client_id, client_secret=f.CLIENT_SECRET)
     )
     yield running
     await running.close()
