@@ -1,5 +1,6 @@
 """The README's quick start, walked in a real headless Chromium: `trame-bot serve --sandbox` as
-a process, the page at /sandbox, and every step the README tells a newcomer to try.
+a process, the page at /sandbox, and every step the README tells a newcomer to try, ending with
+a client's own Slack installed through the fake Slack's consent page.
 
 Needs Debian's chromium (`apt-get install chromium chromium-driver`, as `.ci/run` does) and
 Playwright for Python (the `dev` extra); Playwright's own browsers are never downloaded.
@@ -31,7 +32,7 @@ if not CHROMIUM.exists():
 playwright = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[dev]')"
 )
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
 
 # The page polls every second and the bot answers through a real server on a 2-core machine
 # that CI may share with other work: give each expectation room, not a race.
@@ -51,6 +52,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 APPROVALS = "#pane-C0APPROVALS"
+GLOBEX_APPROVALS = "#pane-C0GLOBEXAPPROVALS"
 
 
 def _free_port() -> int:
@@ -119,9 +121,9 @@ class Walk:
         self.page = page
         self.step = 0
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, page: Page | None = None) -> None:
         self.step += 1
-        self.page.screenshot(path=SCREENSHOTS / f"{self.step:02d}-{name}.png")
+        (page or self.page).screenshot(path=SCREENSHOTS / f"{self.step:02d}-{name}.png")
 
     def be(self, who: str) -> None:
         self.page.select_option("#who", label=who)
@@ -137,8 +139,12 @@ class Walk:
         self.page.select_option("#engine-by", label=by)
         self.page.get_by_role("button", name="Request a run").click()
 
-    def card(self, text: str) -> object:
-        return self.page.locator(f"{APPROVALS} > article.msg", has_text=text).last
+    def card(self, text: str, channel: str = APPROVALS) -> Locator:
+        return self.page.locator(f"{channel} > article.msg", has_text=text).last
+
+    def team(self, name: str) -> None:
+        self.page.locator("#teams .team", has_text=name).click()
+        expect(self.page.locator("#team-name")).to_have_text(name)
 
     def type(self, command: str) -> None:
         self.page.fill("#command", command)
@@ -239,3 +245,36 @@ def _walk(walk: Walk, url: str, tmp_path: Path) -> None:
     page.get_by_role("button", name="trame-bot · Home").click()
     expect(page.locator("#pane-home")).to_contain_text("Waiting for your approval")
     walk.shot("app-home")
+
+    # 5. A client's own Slack: Globex's team shows only its channels, and trame-bot is not
+    # installed there yet. Install opens the operator's link: the fake Slack's consent page.
+    walk.team("Globex")
+    expect(page.locator("#pane-title")).to_have_text("# globex-approvals")
+    expect(page.locator("#nav-channels")).not_to_contain_text("acme")
+    expect(page.locator("#who")).to_contain_text("Grace (owner)")
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("trame-bot is not installed in this Slack")
+    walk.shot("globex-not-installed")
+    with page.context.expect_page() as opened:
+        banner.get_by_role("link", name="Install trame-bot").click()
+    consent = opened.value
+    team = consent.locator('section.team[data-team="T0GLOBEX"]')
+    expect(team).to_contain_text("Globex")
+    expect(consent.locator("section.team")).to_have_count(1)
+    walk.shot("slack-consent-page", consent)
+    team.get_by_role("button", name="Allow").click()
+    expect(consent.locator("h1")).to_have_text("trame-bot is installed")
+    expect(consent.locator("body")).to_contain_text("Slack team Globex for globex")
+    walk.shot("globex-installed", consent)
+    consent.close()
+
+    # Back on the page: installed, and a Globex run's card lands in Globex's channel only.
+    expect(banner).to_be_hidden()
+    walk.request_run("Shipment sync (pilot)", by="Hugo (member)")
+    expect(page.locator("#engine-result")).to_contain_text("201 · pending")
+    expect(walk.card("Approval needed: Shipment sync", GLOBEX_APPROVALS)).to_be_visible()
+    walk.shot("globex-card")
+    walk.team("Northwind Integrations")
+    expect(page.locator("#pane-title")).to_have_text("# acme-approvals")
+    expect(walk.card("Declined: Vendor onboarding")).to_be_visible()
+    expect(page.locator(APPROVALS)).not_to_contain_text("Shipment sync")

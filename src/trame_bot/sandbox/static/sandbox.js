@@ -13,6 +13,7 @@ let pendingAction = null;
 let engine = { api_key: "", workflows: [] };
 let busy = false;
 let current = null; // the pane on screen
+let team = null; // the Slack team on screen: its channels and people only
 
 // ---- talking to the sandbox ---------------------------------------------------------------
 
@@ -71,6 +72,9 @@ function apply(state) {
     me = state.me;
     localStorage.setItem("sandbox.user", me);
   }
+  team = state.team;
+  localStorage.setItem("sandbox.user." + team, me);
+  teams(state.teams);
   people(state.people);
   channels(state.channels);
   for (const channel of state.channels) draw("pane-" + channel.id, channel.html);
@@ -83,12 +87,69 @@ function apply(state) {
   );
   modal(state.modal);
   engineForm(state.engine, state.people);
-  show(pane || "pane-" + state.channels[0].id);
+  const known = pane && document.querySelector(`.nav[data-pane="${pane}"]`);
+  show(known ? pane : "pane-" + state.channels[0].id);
+}
+
+// The team switcher, and the banner of a team whose Slack has not installed the bot yet.
+function teams(list) {
+  const rail = $("#teams");
+  const wanted = JSON.stringify(list.map((t) => [t.id, t.installed]));
+  if (rail.dataset.teams !== wanted) {
+    rail.dataset.teams = wanted;
+    rail.innerHTML = "";
+    for (const each of list) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "team";
+      button.dataset.team = each.id;
+      button.dataset.person = each.person;
+      button.textContent = each.name;
+      if (!each.installed) {
+        const off = document.createElement("span");
+        off.className = "off";
+        off.textContent = "not installed";
+        button.append(off);
+      }
+      rail.append(button);
+    }
+  }
+  for (const button of rail.querySelectorAll(".team")) {
+    button.classList.toggle("active", button.dataset.team === team);
+    button.setAttribute("aria-pressed", String(button.dataset.team === team));
+  }
+  const mine = list.find((t) => t.id === team);
+  $("#team-name").textContent = mine.name;
+  const banner = $("#banner");
+  banner.hidden = mine.installed;
+  const link = $("#install");
+  link.hidden = !mine.install_url;
+  if (mine.install_url) link.href = mine.install_url;
+  $("#banner-text").textContent = mine.install_url
+    ? `trame-bot is not installed in this Slack (${mine.name}). Its operator's install link ` +
+      "opens Slack's consent page; Allow, and come back here."
+    : `trame-bot is not installed in this Slack (${mine.name}): restart the sandbox for a ` +
+      "new install link.";
+}
+
+function switchTeam(button) {
+  if (button.dataset.team === team) return;
+  me = localStorage.getItem("sandbox.user." + button.dataset.team) || button.dataset.person;
+  localStorage.setItem("sandbox.user", me);
+  pane = null;
+  shown = {};
+  modalKey = null;
+  closeOverlay();
+  $("#engine-result").innerHTML = ""; // the other team's workspace answered that
+  refresh();
 }
 
 function people(list) {
   const select = $("#who");
-  if (!select.options.length) {
+  const wanted = JSON.stringify(list);
+  if (select.dataset.people !== wanted) {
+    select.dataset.people = wanted;
+    select.innerHTML = "";
     for (const person of list) {
       const option = document.createElement("option");
       option.value = person.id;
@@ -101,7 +162,11 @@ function people(list) {
 
 function channels(list) {
   const nav = $("#nav-channels");
-  if (nav.children.length) return;
+  const wanted = JSON.stringify(list.map((c) => c.id));
+  if (nav.dataset.channels === wanted) return;
+  nav.dataset.channels = wanted;
+  nav.innerHTML = "";
+  for (const element of document.querySelectorAll(".pane.channel")) element.remove();
   for (const channel of list) {
     const button = document.createElement("button");
     button.type = "button";
@@ -112,16 +177,19 @@ function channels(list) {
     button.textContent = "# " + channel.name;
     nav.append(button);
     const div = document.createElement("div");
-    div.className = "pane";
+    div.className = "pane channel";
     div.id = "pane-" + channel.id;
     $("#panes").append(div);
+    delete shown[div.id];
   }
   for (const id of ["pane-dm", "pane-home"]) {
+    if (document.getElementById(id)) continue;
     const div = document.createElement("div");
     div.className = "pane";
     div.id = id;
     $("#panes").append(div);
   }
+  current = null;
 }
 
 function draw(id, html) {
@@ -215,7 +283,13 @@ function fill(select, options, preferred) {
     option.textContent = label;
     select.append(option);
   }
-  if (options.some(([value]) => value === keep)) select.value = keep;
+  // Another team's list keeps nothing of the last one: its member asks, as on a first fill.
+  for (const value of [keep, preferred]) {
+    if (options.some(([each]) => each === value)) {
+      select.value = value;
+      break;
+    }
+  }
   select.dataset.options = wanted;
 }
 
@@ -236,7 +310,9 @@ function actionOf(button) {
 document.addEventListener("click", (event) => {
   const target = event.target.closest("button");
   if (!target) return;
-  if (target.matches(".nav")) {
+  if (target.matches(".team")) {
+    switchTeam(target);
+  } else if (target.matches(".nav")) {
     show(target.dataset.pane);
     if (target.dataset.pane === "pane-home") post("home", {});
   } else if (target.matches(".bk-confirm-yes")) {
