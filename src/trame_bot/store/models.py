@@ -263,6 +263,32 @@ class Digest(Base):
     sent_at: Mapped[datetime]
 
 
+class ConnectorAlert(Base):
+    """A connector alert posted in the ops channel, and what was done from its button: the
+    message's `slack_ts` lets it be updated in place; `acted_*` say who paused (an outage
+    alert) or resumed (a recovery notice) which workflows, and when."""
+
+    __tablename__ = "connector_alerts"
+    __table_args__ = (Index("ix_connector_alerts_connector_id", "connector_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    outage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_alerts.id", ondelete="SET NULL")
+    )
+    """On a recovery notice: the outage alert it closes."""
+    data: Mapped[dict[str, Any]]
+    channel: Mapped[str] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    acted_by: Mapped[str | None] = mapped_column(String(200))
+    acted_at: Mapped[datetime | None]
+    acted_on: Mapped[list[Any] | None]
+    """[{key, name, before}] of the workflows paused (or resumed) from the button."""
+
+
 class AuditEvent(Base):
     """Append only: no code path updates or deletes a row (PostgreSQL refuses it by trigger)."""
 
