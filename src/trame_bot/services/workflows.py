@@ -15,6 +15,7 @@ from trame_bot.domain.changes import changed_fields
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.plan import Step, connectors_of, fingerprint, steps_from_dicts
 from trame_bot.domain.roles import check_trigger_toggle
+from trame_bot.domain.scopes import write_refusals
 from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
 from trame_bot.domain.values import match_workflow
 from trame_bot.errors import Conflict, InvalidInput, InvalidTransition, NotFound
@@ -27,7 +28,7 @@ from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as store
 from trame_bot.store import workspaces as workspace_store
-from trame_bot.store.models import Trigger, Workflow
+from trame_bot.store.models import Trigger, Workflow, Workspace
 
 CREATABLE = (Status.DRAFT, Status.PILOT)
 
@@ -87,6 +88,11 @@ async def apply_workflow(ctx: Context, key: str, doc: WorkflowDoc, actor: Actor)
             if foreign:
                 first = next(iter(foreign.values()))
                 raise InvalidInput(f"workflow {doc.key}: connector {first}", foreign)
+            scopes = {c.key: c.scopes for c in await connector_store.list_for(session, workspace.id)}
+            refused = write_refusals([(s.connector, s.access) for s in doc.steps], scopes)
+            if refused:
+                where, why = next(iter(refused.items()))
+                raise InvalidInput(f"workflow {doc.key}: {where}: {why}", refused)
             workflow = await store.find(session, workspace.id, doc.key, lock=True)
             if workflow is not None and workflow.key != doc.key:
                 workflow = None  # matched another workflow by name: this is a new key
@@ -171,92 +177,121 @@ async def change_status(
     rollback_plan: str | None = None,
 ) -> Workflow:
     """Move a workflow to `target`. Pausing cancels its pending runs in the same transaction."""
-    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         workspace = await workspace_store.get(session, key)
         workflow = await store.get(session, workspace.id, ref, lock=True)
         role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
-        current = workflow.status
-        go_live = None
-        if target is Status.LIVE and current is Status.PILOT:
-            go_live = GoLiveEvidence(
-                signed_off_by=sign_off.by if sign_off else None,
-                sign_off_evidence=sign_off.evidence if sign_off else None,
-                rollback_plan=rollback_plan,
-                production=workflow.production,
-                approved_pilot_runs_of_current_plan=await run_store.approved_pilot_runs(
-                    session, workflow.id, fingerprint(plan_of(workflow), workflow.version)
-                ),
-            )
-        check_status_change(
-            current,
-            target,
-            role,
-            status_before_pause=workflow.status_before_pause,
-            reason=reason,
-            go_live=go_live,
-        )
-        data: dict[str, Any] = {"before": current.value, "after": target.value}
-        # Lock order: workflow, then its runs, then the audit head (see pending_of_workflow).
-        to_cancel = (
-            await run_store.pending_of_workflow(session, workflow.id, lock=True)
-            if target is Status.PAUSED
-            else []
-        )
-        if target is Status.PAUSED:
-            workflow.status_before_pause = current
-        elif current is Status.PAUSED:
-            workflow.status_before_pause = None
-        if go_live is not None and sign_off is not None:
-            workflow.signed_off_by, workflow.sign_off_evidence = sign_off.by, sign_off.evidence
-            workflow.rollback_plan = rollback_plan
-            data.update(
-                signed_off_by=sign_off.by,
-                sign_off_evidence=sign_off.evidence,
-                rollback_plan=rollback_plan,
-            )
-        workflow.status, workflow.updated_at = target, now
-        await audit_store.append(
-            session,
-            workspace,
-            at=now,
-            actor=actor.audit_name,
-            action="workflow.status_changed",
-            entity_type="workflow",
-            entity_id=workflow.key,
-            summary=f"workflow {workflow.key}: {current} → {target}",
-            data=data,
-            reason=(reason or "").strip() or None,
-        )
-        for run in to_cancel:
-            await run_service.close_run(
-                session,
-                ctx,
-                workspace,
-                workflow,
-                run.id,
-                "cancelled",
-                actor,
-                reason=f"workflow paused: {reason}",
-            )
-        await enqueue(
+        await change_status_in(
             session,
             ctx,
             workspace,
-            Kind.SLACK_POST,
-            channel=workspace.approvals_channel,
-            event="workflow.status_changed",
-            data={
-                "workflow": workflow.key,
-                "name": workflow.name,
-                "before": current.value,
-                "after": target.value,
-                "actor": actor.audit_name,
-                "user": actor.user,
-                "reason": reason,
-            },
+            workflow,
+            target,
+            actor,
+            role,
+            reason=reason,
+            sign_off=sign_off,
+            rollback_plan=rollback_plan,
         )
     return workflow
+
+
+async def change_status_in(
+    session: AsyncSession,
+    ctx: Context,
+    workspace: Workspace,
+    workflow: Workflow,
+    target: Status,
+    actor: Actor,
+    role: Role,
+    *,
+    reason: str | None = None,
+    sign_off: SignOff | None = None,
+    rollback_plan: str | None = None,
+) -> None:
+    """`change_status` inside the caller's transaction, for a workflow it has locked and an
+    actor whose `role` it has resolved: several workflows can change in one transaction."""
+    now = ctx.clock.now()
+    current = workflow.status
+    go_live = None
+    if target is Status.LIVE and current is Status.PILOT:
+        go_live = GoLiveEvidence(
+            signed_off_by=sign_off.by if sign_off else None,
+            sign_off_evidence=sign_off.evidence if sign_off else None,
+            rollback_plan=rollback_plan,
+            production=workflow.production,
+            approved_pilot_runs_of_current_plan=await run_store.approved_pilot_runs(
+                session, workflow.id, fingerprint(plan_of(workflow), workflow.version)
+            ),
+        )
+    check_status_change(
+        current,
+        target,
+        role,
+        status_before_pause=workflow.status_before_pause,
+        reason=reason,
+        go_live=go_live,
+    )
+    data: dict[str, Any] = {"before": current.value, "after": target.value}
+    # Lock order: workflow, then its runs, then the audit head (see pending_of_workflow).
+    to_cancel = (
+        await run_store.pending_of_workflow(session, workflow.id, lock=True)
+        if target is Status.PAUSED
+        else []
+    )
+    if target is Status.PAUSED:
+        workflow.status_before_pause = current
+    elif current is Status.PAUSED:
+        workflow.status_before_pause = None
+    if go_live is not None and sign_off is not None:
+        workflow.signed_off_by, workflow.sign_off_evidence = sign_off.by, sign_off.evidence
+        workflow.rollback_plan = rollback_plan
+        data.update(
+            signed_off_by=sign_off.by,
+            sign_off_evidence=sign_off.evidence,
+            rollback_plan=rollback_plan,
+        )
+    workflow.status, workflow.updated_at = target, now
+    await audit_store.append(
+        session,
+        workspace,
+        at=now,
+        actor=actor.audit_name,
+        action="workflow.status_changed",
+        entity_type="workflow",
+        entity_id=workflow.key,
+        summary=f"workflow {workflow.key}: {current} → {target}",
+        data=data,
+        reason=(reason or "").strip() or None,
+    )
+    for run in to_cancel:
+        await run_service.close_run(
+            session,
+            ctx,
+            workspace,
+            workflow,
+            run.id,
+            "cancelled",
+            actor,
+            reason=f"workflow paused: {reason}",
+        )
+    await enqueue(
+        session,
+        ctx,
+        workspace,
+        Kind.SLACK_POST,
+        channel=workspace.approvals_channel,
+        event="workflow.status_changed",
+        data={
+            "workflow": workflow.key,
+            "name": workflow.name,
+            "before": current.value,
+            "after": target.value,
+            "actor": actor.audit_name,
+            "user": actor.user,
+            "reason": reason,
+        },
+    )
 
 
 async def prepare_go_live(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
