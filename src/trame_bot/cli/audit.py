@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from trame_bot.cli.app import Deps, cli, table, with_deps
+from trame_bot.cli.audit_file import verify_export
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.values import counted, parse_moment
 from trame_bot.errors import InvalidInput
@@ -124,10 +125,38 @@ async def audit_export(
 
 
 @audit.command("verify")
-@click.argument("key")
+@click.argument("key", required=False)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="Check this JSON Lines export offline instead (no database needed).",
+)
+@click.option("--after", metavar="HASH", help="With --file: the hash its first event follows.")
+@click.option("--last", metavar="HASH", help="With --file: the hash its last event must have.")
+def audit_verify(key: str | None, path: str | None, after: str | None, last: str | None) -> None:
+    """Recompute workspace KEY's hash chain; exits 1 naming the first tampered event.
+
+    With --file EXPORT.jsonl, check an export (`audit export --format jsonl`, or the one
+    `audit report` writes beside a report) without the database: every line's hash, and that
+    each line follows the one before it, so an edited, removed, re-ordered or invented event is
+    named. An export of a time window starts mid-chain: its first event's prev_hash is taken as
+    given, and events cut from either end at a line boundary go unseen unless --after and
+    --last (printed in the report's verification block) pin both ends. An export filtered by
+    entity has gaps by design and cannot be verified.
+    """
+    if path is not None:
+        if key is not None:
+            raise InvalidInput("give a workspace KEY or --file EXPORT.jsonl, not both")
+        verify_export(path, after=after, last=last)
+        return
+    if key is None or after is not None or last is not None:
+        raise InvalidInput("name a workspace KEY, or check an export: --file EXPORT.jsonl")
+    _verify_chain(key)
+
+
 @with_deps
-async def audit_verify(deps: Deps, key: str) -> None:
-    """Recompute workspace KEY's hash chain; exits 1 naming the first tampered event."""
+async def _verify_chain(deps: Deps, key: str) -> None:
     report = await service.verify_chain(deps.ctx, key)
     if not report.ok:
         click.echo(

@@ -94,7 +94,7 @@ async def _export_chunks(
             if fmt is ExportFormat.CSV:
                 writer.writerows(rows)
             else:
-                buffer.writelines(_jsonl_line(row) for row in rows)
+                buffer.writelines(jsonl_line(row, workspace.key) for row in rows)
             if buffer.tell() >= CHUNK:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -121,9 +121,12 @@ async def _export_chunks(
         )
 
 
-def _jsonl_line(row: Sequence[Any]) -> str:
+def jsonl_line(row: Sequence[Any], workspace: str) -> str:
     """`json.dumps(dict(zip(COLUMNS, row)), ensure_ascii=False)` and a newline, written
-    directly: building a dict and a JSON encoder per row costs four times as much."""
+    directly: building a dict and a JSON encoder per row costs four times as much.
+
+    `workspace` (the chain's name, which each hash covers) ends the line: with it a line holds
+    everything its hash covers, so `trame-bot audit verify --file` checks it offline."""
     seq, at, actor, action, entity_type, entity_id, summary, reason, data, prev_hash, hash_ = row
     reason_json = "null" if reason is None else json_string(reason)
     return (
@@ -131,7 +134,8 @@ def _jsonl_line(row: Sequence[Any]) -> str:
         f'"action": {json_string(action)}, "entity_type": {json_string(entity_type)}, '
         f'"entity_id": {json_string(entity_id)}, "summary": {json_string(summary)}, '
         f'"reason": {reason_json}, "data": {json_string(data)}, '
-        f'"prev_hash": {json_string(prev_hash)}, "hash": {json_string(hash_)}}}\n'
+        f'"prev_hash": {json_string(prev_hash)}, "hash": {json_string(hash_)}, '
+        f'"workspace": {json_string(workspace)}}}\n'
     )
 
 
