@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from trame_bot.bootstrap import build
 from trame_bot.cli import cli
 from trame_bot.config import load_settings
-from trame_bot.services import installations
+from trame_bot.services import install_links, installations
 from trame_bot.services.installations import SlackInstall
 from trame_bot.vault import Vault, new_key
 
@@ -54,7 +54,7 @@ async def install_through(url: str, database_url: str, token: str = TOKEN) -> No
     deps = build(load_settings(environment(database_url, **DISTRIBUTED)))
     try:
         signed = parse_qs(urlsplit(url).query)["grant"][0]
-        state = await installations.start_install(deps.ctx, signed)
+        state = await install_links.start_install(deps.ctx, signed)
         await installations.complete_install(
             deps.ctx, state, SlackInstall("T0CLIENT", "Client Co", token, installed_by="U0ADM")
         )

@@ -18,7 +18,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.errors import ConfigError, Conflict, Forbidden, InvalidInput, TrameError
-from trame_bot.services import audit, installations, workspaces
+from trame_bot.services import audit, install_links, installations, workspaces
 from trame_bot.services.installations import SlackInstall
 from trame_bot.store.models import AuditEvent, InstallGrant, OAuthState, SlackInstallation
 from trame_bot.vault import Vault, new_key
@@ -46,7 +46,7 @@ def install(team: str = "T0CLIENT", token: str = TOKEN, name: str = "Client") ->
 
 
 async def link(deps: Deps, workspace: str = "acme", ttl: timedelta = timedelta(days=7)) -> str:
-    return await installations.create_install_link(deps.ctx, workspace, Actor.cli(), ttl, PUBLIC)
+    return await install_links.create_install_link(deps.ctx, workspace, Actor.cli(), ttl, PUBLIC)
 
 
 def signed(url: str) -> str:
@@ -74,14 +74,14 @@ async def test_a_link_installs_once_binds_its_workspace_and_audits_without_the_s
     await f.workspace(deps)
     url = await link(deps)
     assert url.startswith(f"{PUBLIC}/slack/install?grant=")
-    grant = await installations.check_grant(deps.ctx, signed(url))
+    grant = await install_links.check_grant(deps.ctx, signed(url))
     assert (grant.workspace, grant.expires_at) == ("acme", deps.clock.now() + timedelta(days=7))
     made = await events(deps, "slack.install_link_created")
     assert len(made) == 1
     assert signed(url) not in made[0].data
     assert grant.id not in made[0].data
 
-    state = await installations.start_install(deps.ctx, signed(url))
+    state = await install_links.start_install(deps.ctx, signed(url))
     done = await installations.complete_install(deps.ctx, state, install())
     assert (done.workspace, done.team_id, done.team_name) == ("acme", "T0CLIENT", "Client")
 
@@ -104,7 +104,7 @@ async def test_a_link_installs_once_binds_its_workspace_and_audits_without_the_s
     assert (connection.describe(), connection.team_name) == ("connected", "Client")
 
     # The link works once: a second visit, or a second callback with the same state, is refused.
-    await raises(Forbidden, installations.start_install(deps.ctx, signed(url)), "already used")
+    await raises(Forbidden, install_links.start_install(deps.ctx, signed(url)), "already used")
     await raises(
         Forbidden, installations.complete_install(deps.ctx, state, install()), "already completed"
     )
@@ -118,17 +118,17 @@ async def test_forged_unknown_expired_and_missing_grants_say_why(
     good = signed(url)
     other_key = Vault([new_key()]).seal("install-grant:" + "x" * 32)
     for forged in (good[:-4] + "AAAA", "not-a-grant", other_key, Vault([KEY]).seal(TOKEN)):
-        await raises(InvalidInput, installations.check_grant(deps.ctx, forged), "not one")
-        await raises(InvalidInput, installations.start_install(deps.ctx, forged), "not one")
-    await raises(Forbidden, installations.start_install(deps.ctx, None), "needs the link")
+        await raises(InvalidInput, install_links.check_grant(deps.ctx, forged), "not one")
+        await raises(InvalidInput, install_links.start_install(deps.ctx, forged), "not one")
+    await raises(Forbidden, install_links.start_install(deps.ctx, None), "needs the link")
     await raises(
         TrameError,
-        installations.check_grant(deps.ctx, Vault([KEY]).seal("install-grant:unknown")),
+        install_links.check_grant(deps.ctx, Vault([KEY]).seal("install-grant:unknown")),
         "withdrawn",
     )
-    state = await installations.start_install(deps.ctx, good)
+    state = await install_links.start_install(deps.ctx, good)
     clock.advance(timedelta(hours=1))
-    await raises(Forbidden, installations.check_grant(deps.ctx, good), "expired")
+    await raises(Forbidden, install_links.check_grant(deps.ctx, good), "expired")
     await raises(Forbidden, installations.complete_install(deps.ctx, state, install()), "too long")
     await _nothing_stored(deps)
 
@@ -137,18 +137,18 @@ async def test_a_state_outlives_neither_ten_minutes_nor_a_forgery(
     deps: Deps, clock: FakeClock
 ) -> None:
     await f.workspace(deps)
-    state = await installations.start_install(deps.ctx, signed(await link(deps)))
+    state = await install_links.start_install(deps.ctx, signed(await link(deps)))
     await raises(InvalidInput, installations.complete_install(deps.ctx, "forged", install()), "")
-    await raises(InvalidInput, installations.check_state(deps.ctx, None), "unknown state")
+    await raises(InvalidInput, install_links.check_state(deps.ctx, None), "unknown state")
     clock.advance(timedelta(minutes=10))
-    await raises(Forbidden, installations.check_state(deps.ctx, state), "too long")
+    await raises(Forbidden, install_links.check_state(deps.ctx, state), "too long")
     await raises(Forbidden, installations.complete_install(deps.ctx, state, install()), "")
     await _nothing_stored(deps)
 
 
 async def test_concurrent_callbacks_with_one_state_install_exactly_once(deps: Deps) -> None:
     await f.workspace(deps)
-    state = await installations.start_install(deps.ctx, signed(await link(deps)))
+    state = await install_links.start_install(deps.ctx, signed(await link(deps)))
     # Two replicas, each its own connection pool, as a double-clicked callback would reach.
     other = build(deps.settings, clock=deps.clock)
     try:
@@ -172,10 +172,10 @@ async def test_concurrent_callbacks_with_one_state_install_exactly_once(deps: De
 
 async def test_a_workspace_connected_to_another_team_is_not_moved(deps: Deps) -> None:
     await f.workspace(deps)
-    first = await installations.start_install(deps.ctx, signed(await link(deps)))
+    first = await install_links.start_install(deps.ctx, signed(await link(deps)))
     await installations.complete_install(deps.ctx, first, install("T0FIRST", name="First"))
     url = await link(deps)
-    second = await installations.start_install(deps.ctx, signed(url))
+    second = await install_links.start_install(deps.ctx, signed(url))
     await raises(
         Conflict,
         installations.complete_install(deps.ctx, second, install("T0OTHER")),
@@ -187,10 +187,10 @@ async def test_a_workspace_connected_to_another_team_is_not_moved(deps: Deps) ->
         states = (await session.execute(select(OAuthState.consumed_at))).scalars().all()
     assert teams == ["T0FIRST"]
     assert sum(s is not None for s in states) == 1
-    await installations.check_grant(deps.ctx, signed(url))
+    await install_links.check_grant(deps.ctx, signed(url))
     # Once the first team uninstalled, the operator's new link may move the workspace.
     assert await installations.disconnect(deps.ctx, "T0FIRST", "app_uninstalled")
-    again = await installations.start_install(deps.ctx, signed(url))
+    again = await install_links.start_install(deps.ctx, signed(url))
     await installations.complete_install(deps.ctx, again, install("T0OTHER", name="Other"))
     assert (await workspaces.get_workspace(deps.ctx, "acme")).slack_team_id == "T0OTHER"
 
@@ -201,7 +201,7 @@ async def test_one_team_serves_several_workspaces_and_a_disconnect_is_audited_on
     await f.workspace(deps)
     await f.workspace(deps, "globex")
     for key in ("acme", "globex"):
-        state = await installations.start_install(deps.ctx, signed(await link(deps, key)))
+        state = await install_links.start_install(deps.ctx, signed(await link(deps, key)))
         await installations.complete_install(deps.ctx, state, install())
     assert await installations.disconnect(deps.ctx, "T0CLIENT", "tokens_revoked")
     assert not await installations.disconnect(deps.ctx, "T0CLIENT", "tokens_revoked")
@@ -213,7 +213,7 @@ async def test_one_team_serves_several_workspaces_and_a_disconnect_is_audited_on
         assert "(tokens_revoked)" in connection.describe()
     assert await installations.find_bot(deps.ctx, "T0CLIENT") is None
     # Reinstalled through a new link for one of them: both are connected again, both audited.
-    state = await installations.start_install(deps.ctx, signed(await link(deps)))
+    state = await install_links.start_install(deps.ctx, signed(await link(deps)))
     await installations.complete_install(deps.ctx, state, install(token="xoxb-new-SECRET"))
     assert [c.state for c in await installations.slack_connections(deps.ctx)] == [
         "connected",
@@ -229,7 +229,7 @@ async def test_one_team_serves_several_workspaces_and_a_disconnect_is_audited_on
 
 async def test_keys_rotate_every_stored_token_once(deps: Deps) -> None:
     await f.workspace(deps)
-    state = await installations.start_install(deps.ctx, signed(await link(deps)))
+    state = await install_links.start_install(deps.ctx, signed(await link(deps)))
     await installations.complete_install(deps.ctx, state, install())
     newer = new_key()
     rotated = build(replace(deps.settings, encryption_keys=(newer, KEY)), clock=deps.clock)
@@ -250,7 +250,7 @@ async def test_links_need_the_key_the_address_and_an_existing_workspace(deps: De
     try:
         await raises(
             ConfigError,
-            installations.create_install_link(
+            install_links.create_install_link(
                 keyless.ctx, "acme", Actor.cli(), timedelta(days=1), PUBLIC
             ),
             "TRAME_ENCRYPTION_KEY",
@@ -259,13 +259,13 @@ async def test_links_need_the_key_the_address_and_an_existing_workspace(deps: De
         await keyless.close()
     await raises(
         ConfigError,
-        installations.create_install_link(deps.ctx, "acme", Actor.cli(), timedelta(days=1), None),
+        install_links.create_install_link(deps.ctx, "acme", Actor.cli(), timedelta(days=1), None),
         "PUBLIC_URL",
     )
     await raises(TrameError, link(deps, "nope"), "no workspace 'nope'")
     await raises(
         Forbidden,
-        installations.create_install_link(
+        install_links.create_install_link(
             deps.ctx, "acme", Actor.slack(f.MEMBER), timedelta(days=1), PUBLIC
         ),
         "",

@@ -31,7 +31,7 @@ from trame_bot.domain.enums import RunState
 from trame_bot.logs import SecretFilter
 from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake, serve
 from trame_bot.sandbox.slack_requests import SignedRequest, SlackRequests
-from trame_bot.services import installations, workspaces
+from trame_bot.services import install_links, installations, workspaces
 from trame_bot.slack.ids import Action
 from trame_bot.slack.installation_store import TokenRefresher
 from trame_bot.slack.oauth import bot_scopes
@@ -84,7 +84,7 @@ class Install:
     browser: aiohttp.ClientSession
 
     async def link(self, ttl: timedelta = timedelta(days=7)) -> str:
-        return await installations.create_install_link(
+        return await install_links.create_install_link(
             self.deps.ctx, "acme", Actor.cli(), ttl, self.deps.settings.public_url
         )
 

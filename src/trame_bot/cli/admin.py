@@ -13,7 +13,7 @@ from trame_bot.config import load_settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.domain.values import format_duration, parse_duration
-from trame_bot.services import installations
+from trame_bot.services import install_links, installations
 from trame_bot.services import workspaces as service
 from trame_bot.store.migrate import upgrade
 
@@ -159,7 +159,7 @@ async def workspace_show(deps: Deps, key: str) -> None:
 async def workspace_install_link(deps: Deps, key: str, expires: timedelta) -> None:
     """Print a link that installs trame-bot in the Slack team of whoever opens it, bound to
     workspace KEY: send it to the client's Slack admin. It works once, until it expires."""
-    url = await installations.create_install_link(
+    url = await install_links.create_install_link(
         deps.ctx, key, Actor.cli(), expires, deps.settings.public_url
     )
     click.echo(url)

@@ -26,7 +26,7 @@ from yarl import URL
 from trame_bot.errors import ConfigError
 from trame_bot.sandbox.fake_slack import FakeSlack
 from trame_bot.sandbox.seed import OPERATOR, SlackTeam
-from trame_bot.services import installations
+from trame_bot.services import install_links, installations
 from trame_bot.services.context import Context
 from trame_bot.vault import new_key
 
@@ -85,7 +85,7 @@ async def prepare(
         if bot is not None:
             fake.remember_token(team.id, bot)
             continue
-        link = await installations.create_install_link(
+        link = await install_links.create_install_link(
             ctx, team.workspace, OPERATOR, LINK_LIFETIME, public_url
         )
         pending[team.id] = Pending(team, link)

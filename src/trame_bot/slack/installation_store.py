@@ -15,7 +15,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.config import Distributed
-from trame_bot.services import installations
+from trame_bot.services import install_links, installations
 from trame_bot.services.context import Context
 from trame_bot.services.installations import OpenedBot
 
@@ -136,7 +136,7 @@ class GrantStateStore(AsyncOAuthStateStore):
         return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return await installations.start_install(self._ctx, kwargs.get("grant"))
+        return await install_links.start_install(self._ctx, kwargs.get("grant"))
 
 
 class TokenRefresher:

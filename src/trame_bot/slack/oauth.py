@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.config import Distributed
 from trame_bot.errors import Conflict, Forbidden, TrameError
-from trame_bot.services import installations
+from trame_bot.services import install_links, installations
 from trame_bot.services.context import Context
 from trame_bot.services.installations import SlackInstall
 from trame_bot.slack.installation_store import (
@@ -38,7 +38,7 @@ from trame_bot.slack.installation_store import (
 )
 
 log = logging.getLogger(__name__)
-INSTALL_PATH = installations.INSTALL_PATH
+INSTALL_PATH = install_links.INSTALL_PATH
 REDIRECT_PATH = "/slack/oauth_redirect"
 _BOLT_LOG = logging.getLogger("trame_bot.slack.oauth.bolt")
 # Bolt's flow logs a refused code exchange with the code in it: we say it ourselves instead.
@@ -120,7 +120,7 @@ class GrantedOAuthFlow(AsyncOAuthFlow):
             )
         assert state is not None  # is_valid_browser refuses a request without one
         # Refused before Slack's code is spent: a forged, used or expired state stops here.
-        await installations.check_state(self._ctx, state)
+        await install_links.check_state(self._ctx, state)
         code = _first(request, "code")
         if code is None:
             raise Forbidden("Slack sent no install code; open the install link again")
@@ -219,7 +219,7 @@ def build_oauth(
         installation_store_bot_only=True,
         token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
         state_store=GrantStateStore(ctx),
-        state_expiration_seconds=int(installations.STATE_LIFETIME.total_seconds()),
+        state_expiration_seconds=int(install_links.STATE_LIFETIME.total_seconds()),
         logger=_BOLT_LOG,
     )
     settings.state_utils = StateCookie(
