@@ -21,6 +21,9 @@ class AuditFilter:
     entity_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    """A span of the chain by position: an export that `audit verify --file` can follow."""
 
 
 async def start_chain(session: AsyncSession, workspace: Workspace) -> None:
@@ -118,6 +121,10 @@ def _where(query: Select[Any], workspace_id: int, where: AuditFilter) -> Select[
         query = query.where(AuditEvent.at >= where.since)
     if where.until is not None:
         query = query.where(AuditEvent.at < where.until)
+    if where.first_seq is not None:
+        query = query.where(AuditEvent.seq >= where.first_seq)
+    if where.last_seq is not None:
+        query = query.where(AuditEvent.seq <= where.last_seq)
     return query
 
 
