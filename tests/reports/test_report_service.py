@@ -83,7 +83,7 @@ async def test_the_report_of_a_workflow_counts_the_incident(deps: Deps, clock: F
     assert recorded.action == "audit.exported"
     assert '"report":true' in recorded.data
     assert (
-        "incident report on workflow:invoice-sync exported as pdf (15 events)" == recorded.summary
+        recorded.summary == "incident report on workflow:invoice-sync exported as pdf (15 events)"
     )
 
 
@@ -96,7 +96,10 @@ async def test_the_report_of_a_connector_covers_the_workflows_that_use_it(
     )
     r = bundle.report
     assert (r.workflows, r.connectors) == (["invoice-sync"], ["crm"])
-    assert [o.total for o in r.outages] == [timedelta(hours=1, minutes=50), timedelta(hours=2, minutes=12)]
+    assert [o.total for o in r.outages] == [
+        timedelta(hours=1, minutes=50),
+        timedelta(hours=2, minutes=12),
+    ]
     assert r.runs.declined == 1
 
 
