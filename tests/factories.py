@@ -85,10 +85,10 @@ async def workflow(
 
 
 async def governed_workspace(deps: Deps, key: str = "acme", **options: Any) -> Workspace:
-    """A workspace with two healthy connectors (crm, sheets)."""
+    """A workspace with two healthy connectors: crm (read), sheets (read, write:finance)."""
     ws = await workspace(deps, key, **options)
     await connector(deps, key, "crm")
-    await connector(deps, key, "sheets", toolkit="google-sheets")
+    await connector(deps, key, "sheets", toolkit="google-sheets", scopes=["read", "write:finance"])
     return ws
 
 

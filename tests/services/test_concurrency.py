@@ -26,7 +26,7 @@ async def test_twenty_reviewers_approving_and_declining_at_once_settle_once(deps
     members = [(user, Role.MEMBER) for user in REVIEWERS] + [(f.OWNER, Role.OWNER)]
     await f.workspace(deps, members=members)
     await f.connector(deps, "acme", "crm")
-    await f.connector(deps, "acme", "sheets")
+    await f.connector(deps, "acme", "sheets", scopes=["write"])
     await f.workflow(deps, required_approvals=3)
     rng = random.Random(7)
     for round_ in range(3):

@@ -143,7 +143,9 @@ async def test_a_change_is_audited_with_the_fields_that_changed(
         "api:engine",
         "crm",
     )
-    assert event.summary == "connector crm (salesforce) changed: health_url, scopes"
+    assert event.summary == (
+        "connector crm (salesforce) changed: health_url, scopes; scopes widened: +write:#ops"
+    )
     data = data_of(event)
     assert (data["before"]["scopes"], data["after"]["scopes"]) == (["read"], ["read", "write:#ops"])
     assert (data["before"]["health_url"], data["after"]["health_url"]) == (

@@ -183,7 +183,7 @@ PLAN_CHANGES: list[tuple[dict[str, Any], str]] = [
     ({"steps": [{**READ_CRM, "tool": "salesforce.search"}, WRITE_SHEETS]}, "tool"),
     ({"steps": [{**READ_CRM, "connector": "sheets"}, WRITE_SHEETS]}, "connector"),
     ({"steps": [{**READ_CRM, "action": "invoices"}, WRITE_SHEETS]}, "action"),
-    ({"steps": [{**READ_CRM, "access": "write"}, WRITE_SHEETS]}, "access"),
+    ({"steps": [READ_CRM, {**WRITE_SHEETS, "access": "read"}]}, "access"),
     ({"steps": [WRITE_SHEETS, READ_CRM]}, "order"),
     ({"steps": [READ_CRM]}, "fewer steps"),
 ]
@@ -467,7 +467,7 @@ async def test_a_production_workflow_needs_an_approved_pilot_run_of_its_current_
 
     await approved_pilot_run(deps)
     # a plan change after the approval needs a new one
-    await apply(deps, production=True, steps=[{**READ_CRM, "access": "write"}, WRITE_SHEETS])
+    await apply(deps, production=True, steps=[READ_CRM, {**WRITE_SHEETS, "access": "read"}])
     with pytest.raises(InvalidTransition, match="current plan"):
         await move(deps, Status.LIVE, **evidence)
     assert (await workflows.get_workflow(deps.ctx, "acme", "invoice-sync")).status is Status.PILOT

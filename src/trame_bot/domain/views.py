@@ -16,6 +16,8 @@ class StepView:
     access: Access
     health: Health | None
     """None when the connector is not one of the workspace's."""
+    scopes_widened: bool = False
+    """The connector was granted more since the run was requested (domain/scopes.py)."""
 
 
 @dataclass(frozen=True)

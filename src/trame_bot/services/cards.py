@@ -28,6 +28,9 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
             session, workspace.id, (s.connector for s in steps)
         )
         decisions = await run_store.decisions(session, run.id)
+        widened = await connector_store.widened_since(
+            session, workspace.id, (s.connector for s in steps), run.requested_at
+        )
     return RunCard(
         run_id=run.id,
         workspace_key=workspace.key,
@@ -41,7 +44,15 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
         source=run.source,
         trigger=run.trigger_key,
         steps=tuple(
-            StepView(s.name, s.tool, s.connector, s.access, health.get(s.connector)) for s in steps
+            StepView(
+                s.name,
+                s.tool,
+                s.connector,
+                s.access,
+                health.get(s.connector),
+                scopes_widened=s.connector in widened,
+            )
+            for s in steps
         ),
         details=masked_details(run.details),
         prompt_warnings=tuple(prompt_warnings(workflow.prompt)),

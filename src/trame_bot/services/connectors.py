@@ -15,10 +15,12 @@ from trame_bot.domain.changes import changed_fields
 from trame_bot.domain.enums import Health, Status
 from trame_bot.domain.health import Report, after_report, is_alert_transition
 from trame_bot.domain.roles import check_connector_change
+from trame_bot.domain.scopes import widened
 from trame_bot.errors import Conflict
 from trame_bot.services.access import role_of
-from trame_bot.services.alerts import raise_alert
 from trame_bot.services.context import Context
+from trame_bot.services.outbox import Kind, enqueue
+from trame_bot.services.scopes import flag_pending_cards
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as store
 from trame_bot.store import workflows as workflow_store
@@ -36,6 +38,8 @@ class Applied:
     connector: Connector
     created: bool
     changed: list[str]
+    widened: tuple[str, ...] = ()
+    """Scope words granting what the connector did not have before (domain/scopes.py)."""
 
 
 def _definition(connector: Connector) -> dict[str, Any]:
@@ -90,21 +94,28 @@ async def apply_connector(ctx: Context, key: str, doc: ConnectorDoc, actor: Acto
                 return Applied(connector, False, [])
             connector.updated_at = now
             await session.flush()
+            added = () if before is None else widened(before["scopes"], after["scopes"])
+            data: dict[str, Any] = {"before": before, "after": after}
+            if added:
+                data["widened"] = list(added)
             await audit_store.append(
                 session,
                 workspace,
                 at=now,
                 actor=actor.audit_name,
-                action="connector.connected" if created else "connector.changed",
+                action="connector.connected" if created else store.WIDENED_IN,
                 entity_type="connector",
                 entity_id=doc.key,
                 summary=f"connector {doc.key} ({doc.toolkit}) "
-                + ("connected" if created else f"changed: {', '.join(changed)}"),
-                data={"before": before, "after": after},
+                + ("connected" if created else f"changed: {', '.join(changed)}")
+                + (f"; scopes widened: {' '.join('+' + w for w in added)}" if added else ""),
+                data=data,
             )
+            if added:
+                await flag_pending_cards(session, ctx, workspace, doc.key)
     except IntegrityError:
         raise Conflict(ACCOUNT_TAKEN.format(account=doc.account)) from None
-    return Applied(connector, created, changed)
+    return Applied(connector, created, changed, added)
 
 
 async def report_health(
@@ -154,13 +165,14 @@ async def record_health(
         affected = await workflow_store.using_connector(session, workspace.id, connector.key)
         order = {Status.LIVE: 0, Status.PILOT: 1, Status.DRAFT: 2, Status.PAUSED: 3}
         affected.sort(key=lambda w: (order[w.status], w.key))
-        await raise_alert(
+        await enqueue(
             session,
             ctx,
             workspace,
-            connector,
-            "connector.recovered" if after is Health.OK else "connector.needs_attention",
-            {
+            Kind.SLACK_POST,
+            channel=workspace.alerts_channel,
+            event="connector.recovered" if after is Health.OK else "connector.needs_attention",
+            data={
                 "connector": connector.key,
                 "toolkit": connector.toolkit,
                 "health": after.value,

@@ -88,7 +88,9 @@ async def apply_workflow(ctx: Context, key: str, doc: WorkflowDoc, actor: Actor)
             if foreign:
                 first = next(iter(foreign.values()))
                 raise InvalidInput(f"workflow {doc.key}: connector {first}", foreign)
-            scopes = {c.key: c.scopes for c in await connector_store.list_for(session, workspace.id)}
+            scopes = {
+                c.key: c.scopes for c in await connector_store.list_for(session, workspace.id)
+            }
             refused = write_refusals([(s.connector, s.access) for s in doc.steps], scopes)
             if refused:
                 where, why = next(iter(refused.items()))

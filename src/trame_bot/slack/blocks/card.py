@@ -88,6 +88,8 @@ def _step_line(number: int, step: StepView) -> str:
         flags.append("⛔ not a connector of this workspace")
     elif step.health is not Health.OK:
         flags.append(f"⚠️ connector {step.health.value.replace('_', ' ')}")
+    if step.scopes_widened:
+        flags.append("⚠️ scopes widened since requested")
     line = (
         f"{number}. {escape(truncate(step.name, MAX_STEP_NAME))} — {code(truncate(step.tool, 80))}"
         f" via {code(truncate(step.connector, 80))}"
