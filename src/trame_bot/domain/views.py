@@ -95,6 +95,8 @@ class ConnectorLine:
     since: datetime
     last_error: str | None
     expires_at: datetime | None
+    over_privileged: tuple[str, ...] = ()
+    """Scope words no step of the workspace's workflows needs (domain/scopes.py)."""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ def digest_data(view: Overview, local_date: str) -> dict[str, Any]:
                 {"name": workflow.name, "status": workflow.status.value}
             )
     unhealthy = sorted(view.unhealthy, key=lambda c: c.since)
+    over_privileged = [c for c in view.connectors if c.over_privileged]
     return {
         "workspace": view.workspace_name,
         "date": local_date,
@@ -133,4 +134,9 @@ def digest_data(view: Overview, local_date: str) -> dict[str, Any]:
         ],
         "audit_head": view.audit_head,
         "audit_events": view.audit_events,
+        "over_privileged_total": len(over_privileged),
+        "over_privileged": [
+            {"key": c.key, "scopes": list(c.over_privileged[:10])}
+            for c in over_privileged[:MAX_CONNECTORS]
+        ],
     }

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import check_reviewer
 from trame_bot.domain.enums import Health, Role, Verdict
+from trame_bot.domain.plan import steps_from_dicts
+from trame_bot.domain.scopes import over_privileged_in
 from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
 from trame_bot.errors import Forbidden
 from trame_bot.services.access import require
@@ -67,6 +69,10 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
     names = {w.id: w for w in workflows}
     failed = await outbox_store.failed_count(session, workspace.id)
     head = await audit_store.head(session, workspace.id)
+    flagged = over_privileged_in(
+        {c.key: c.scopes for c in connectors},
+        ((s.connector, s.access) for w in workflows for s in steps_from_dicts(w.steps)),
+    )
     return Overview(
         workspace_key=workspace.key,
         workspace_name=workspace.name,
@@ -92,7 +98,15 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
             for w in workflows
         ),
         connectors=tuple(
-            ConnectorLine(c.key, c.toolkit, c.health, c.health_since, c.last_error, c.expires_at)
+            ConnectorLine(
+                c.key,
+                c.toolkit,
+                c.health,
+                c.health_since,
+                c.last_error,
+                c.expires_at,
+                over_privileged=flagged.get(c.key, ()),
+            )
             for c in connectors
         ),
         pending=tuple(_pending(run, workspace, names[run.workflow_id]) for run in pending),

@@ -22,6 +22,8 @@ from trame_bot.slack.text import code, escape, truncate, when
 
 MAX_CONNECTOR_SECTIONS = 20
 """Connectors shown in full; the rest are summarised (a message holds 50 blocks)."""
+MAX_OVER_PRIVILEGED_TEXT = 800
+"""The over-privileged section's share of Slack's ~13k characters of block text."""
 
 
 def digest_message(data: Mapping[str, Any]) -> Message:
@@ -35,7 +37,9 @@ def digest_message(data: Mapping[str, Any]) -> Message:
         f"Connector health — {truncate(str(data.get('workspace', '')), 80)}, {data.get('date', '')}"
     )
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=truncate(title, 150)))]
-    if not total and not pending_total:
+    over_privileged = list(data.get("over_privileged", []))
+    over_total = int(data.get("over_privileged_total", len(over_privileged)))
+    if not total and not pending_total and not over_total:
         blocks += [
             SectionBlock(
                 text=MarkdownTextObject(
@@ -67,6 +71,9 @@ def digest_message(data: Mapping[str, Any]) -> Message:
             )
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="✅ Every connector is healthy.")))
+    if over_total:
+        text = _over_privileged(over_privileged, over_total)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
     blocks.append(DividerBlock())
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_pending(pending, pending_total))))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=head)]))
@@ -107,3 +114,22 @@ def _pending(pending: list[Mapping[str, Any]], total: int) -> str:
     if total > 15:
         lines.append(f"_…and {total - 15} more_")
     return truncate("\n".join(lines), 2900)
+
+
+def _over_privileged(connectors: list[Mapping[str, Any]], total: int) -> str:
+    """Grants no workflow step needs (domain/scopes.py), in whole lines within
+    `MAX_OVER_PRIVILEGED_TEXT`: the digest's other sections use most of the message."""
+    lines = [f"*Over-privileged connectors ({total})* — grants no workflow step needs"]
+    size = len(lines[0])
+    for shown, c in enumerate(connectors):
+        scopes = ", ".join(code(truncate(str(s), 30)) for s in c.get("scopes", [])[:3])
+        line = f"• {code(truncate(str(c['key']), 40))}: {scopes}"
+        if size + len(line) + 40 > MAX_OVER_PRIVILEGED_TEXT:
+            lines.append(f"_…and {total - shown} more_")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    else:
+        if total > len(connectors):
+            lines.append(f"_…and {total - len(connectors)} more_")
+    return "\n".join(lines)

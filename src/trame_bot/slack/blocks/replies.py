@@ -142,6 +142,12 @@ def connectors_text(connectors: Sequence[ConnectorLine], limit: int = REPLY_LIMI
                 if c.last_error and c.health is not Health.OK
                 else ""
             )
+            + (
+                f" · ⚠️ over-privileged: {', '.join(code(w) for w in c.over_privileged)}"
+                " (no step needs it)"
+                if c.over_privileged
+                else ""
+            )
             for c in connectors
         ],
         "No connectors yet.",
