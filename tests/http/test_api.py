@@ -90,7 +90,7 @@ async def test_workflows_are_created_updated_and_validated(api: Api) -> None:
     changed = await api.call(
         "PUT",
         "/workflows/lead-digest",
-        {**WORKFLOW, "steps": [{**WORKFLOW["steps"][0], "access": "write"}]},
+        {**WORKFLOW, "steps": [{**WORKFLOW["steps"][0], "connector": "sheets", "access": "write"}]},
     )  # type: ignore[dict-item]
     assert changed.json["version"] == 2
     listed = await api.call("GET", "/workflows")

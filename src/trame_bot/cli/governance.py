@@ -12,6 +12,7 @@ from trame_bot.domain.health import Report
 from trame_bot.domain.sensitive import masked_details, prompt_warnings
 from trame_bot.services import connectors as connector_service
 from trame_bot.services import runs as run_service
+from trame_bot.services import scopes as scope_service
 from trame_bot.services import workflows as workflow_service
 from trame_bot.store.models import Run
 
@@ -35,6 +36,8 @@ async def connector_apply(deps: Deps, key: str, file: str) -> None:
             if applied.created
             else ("updated: " + ", ".join(applied.changed) if applied.changed else "unchanged")
         )
+        if applied.widened:
+            what += " (scopes widened: " + " ".join(f"+{w}" for w in applied.widened) + ")"
         click.echo(f"connector {doc.key}: {what}")
 
 
@@ -42,20 +45,22 @@ async def connector_apply(deps: Deps, key: str, file: str) -> None:
 @click.argument("key")
 @with_deps
 async def connector_list(deps: Deps, key: str) -> None:
-    """List workspace KEY's connectors and their health."""
+    """List workspace KEY's connectors, their health, and the grants no workflow step needs."""
     rows = [
         (
-            c.key,
-            c.toolkit,
-            c.account,
-            ",".join(c.scopes),
-            c.health.value,
-            f"{c.health_since:%Y-%m-%d %H:%M}",
-            c.last_error or "",
+            g.connector.key,
+            g.connector.toolkit,
+            g.connector.account,
+            ",".join(g.connector.scopes),
+            ",".join(g.over_privileged),
+            g.connector.health.value,
+            f"{g.connector.health_since:%Y-%m-%d %H:%M}",
+            g.connector.last_error or "",
         )
-        for c in await connector_service.list_connectors(deps.ctx, key)
+        for g in await scope_service.list_connectors(deps.ctx, key)
     ]
-    table(rows, ("KEY", "TOOLKIT", "ACCOUNT", "SCOPES", "HEALTH", "SINCE", "LAST ERROR"))
+    headers = ("KEY", "TOOLKIT", "ACCOUNT", "SCOPES", "OVER-PRIVILEGED", "HEALTH", "SINCE")
+    table(rows, (*headers, "LAST ERROR"))
 
 
 @connector.command("health")

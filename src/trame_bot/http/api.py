@@ -40,8 +40,9 @@ from trame_bot.http.schemas import (
     VerifyIn,
     WorkflowList,
 )
-from trame_bot.http.views import connector_out, run_out, workflow_out
+from trame_bot.http.views import connector_list_item, connector_out, run_out, workflow_out
 from trame_bot.services import audit, connectors, runs, workflows, workspaces
+from trame_bot.services import scopes as scope_service
 from trame_bot.services.context import Context
 from trame_bot.store.audit import AuditFilter
 
@@ -244,8 +245,8 @@ async def put_connector(request: web.Request) -> web.Response:
 
 
 async def list_connectors(request: web.Request) -> web.Response:
-    found = await connectors.list_connectors(ctx_of(request), request[WORKSPACE])
-    return ok(ConnectorList(items=[connector_out(c) for c in found]))
+    found = await scope_service.list_connectors(ctx_of(request), request[WORKSPACE])
+    return ok(ConnectorList(items=[connector_list_item(g) for g in found]))
 
 
 async def report_health(request: web.Request) -> web.Response:

@@ -41,7 +41,9 @@ BODY = ("400", "401", "413", "422", "503")
 RULES_422 = {
     "putWorkflow": "The body does not match its schema, or breaks a rule the schema cannot "
     "say: its `key` differs from the URL's; a step names a connector this workspace does not "
-    "have; a new workflow's `status` is not draft or pilot; trigger keys repeat.",
+    "have; a step writes (`access: write`) through a connector granted read only (its scopes "
+    "are all `read` or `read:<target>`; `fields` names `steps.N.access`); a new workflow's "
+    "`status` is not draft or pilot; trigger keys repeat.",
     "putConnector": "The body does not match its schema, or its `key` differs from the URL's.",
 }
 STATUSES_409 = {

@@ -139,5 +139,14 @@ class WorkflowList(BaseModel):
     items: list[WorkflowOut]
 
 
+class ConnectorListItem(ConnectorOut):
+    over_privileged: list[str] = Field(
+        description="Its scope words no step of the workspace's workflows needs: `write` or "
+        "`write:<target>` when no step writes through it, broad words (`*`, `all`, `admin`) "
+        "always, the source system's own words unless a step writes. Narrow them in the source "
+        "system, then re-apply the connector."
+    )
+
+
 class ConnectorList(BaseModel):
-    items: list[ConnectorOut]
+    items: list[ConnectorListItem]

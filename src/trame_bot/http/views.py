@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from trame_bot.domain.plan import fingerprint, steps_from_dicts
 from trame_bot.http.schemas import (
     ApprovalsOut,
+    ConnectorListItem,
     ConnectorOut,
     DecisionOut,
     RunOut,
@@ -14,6 +15,7 @@ from trame_bot.http.schemas import (
     TriggerOut,
     WorkflowOut,
 )
+from trame_bot.services.scopes import Granted
 from trame_bot.store.models import Connector, Decision, Run, Workflow
 
 
@@ -47,6 +49,13 @@ def connector_out(c: Connector) -> ConnectorOut:
         last_checked_at=c.last_checked_at,
         health_url=c.health_url,
         expires_at=c.expires_at,
+    )
+
+
+def connector_list_item(granted: Granted) -> ConnectorListItem:
+    return ConnectorListItem(
+        **connector_out(granted.connector).model_dump(),
+        over_privileged=list(granted.over_privileged),
     )
 
 
