@@ -18,8 +18,8 @@ from trame_bot.domain.roles import check_connector_change
 from trame_bot.domain.scopes import widened
 from trame_bot.errors import Conflict
 from trame_bot.services.access import role_of
+from trame_bot.services.alerts import raise_alert
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.services.scopes import flag_pending_cards
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as store
@@ -165,14 +165,13 @@ async def record_health(
         affected = await workflow_store.using_connector(session, workspace.id, connector.key)
         order = {Status.LIVE: 0, Status.PILOT: 1, Status.DRAFT: 2, Status.PAUSED: 3}
         affected.sort(key=lambda w: (order[w.status], w.key))
-        await enqueue(
+        await raise_alert(
             session,
             ctx,
             workspace,
-            Kind.SLACK_POST,
-            channel=workspace.alerts_channel,
-            event="connector.recovered" if after is Health.OK else "connector.needs_attention",
-            data={
+            connector,
+            "connector.recovered" if after is Health.OK else "connector.needs_attention",
+            {
                 "connector": connector.key,
                 "toolkit": connector.toolkit,
                 "health": after.value,

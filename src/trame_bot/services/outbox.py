@@ -35,7 +35,10 @@ class Kind(StrEnum):
     SLACK_DM = "slack.dm"
     """A direct message. Payload: user, event, data."""
     SLACK_POST = "slack.post"
-    """A message in a channel. Payload: channel, event, data."""
+    """A message in a channel. Payload: channel, event, data (and alert_id for a connector
+    alert, whose message is recorded so that it can be updated in place)."""
+    SLACK_ALERT = "slack.alert"
+    """Update a posted connector alert in place. Payload: alert_id."""
     WEBHOOK = "webhook"
     """A signed POST to the workspace's webhook URL. Payload: the event body."""
 

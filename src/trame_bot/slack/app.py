@@ -16,7 +16,7 @@ from trame_bot.config import Distributed, SlackMode
 from trame_bot.services.context import Context
 from trame_bot.slack import installation_store, oauth
 from trame_bot.slack.ids import Action, Callback
-from trame_bot.slack.listeners import commands, home, lifecycle, runs, workflows
+from trame_bot.slack.listeners import commands, home, incidents, lifecycle, runs, workflows
 
 log = logging.getLogger("trame_bot.slack")
 ANYTHING = re.compile(".*")
@@ -57,7 +57,7 @@ def build_bolt_app(ctx: Context, mode: SlackMode, client: AsyncWebClient) -> Asy
         raise_error_for_unhandled_request=False,
         **options,
     )
-    for module in (commands, runs, workflows, home, lifecycle):
+    for module in (commands, runs, workflows, incidents, home, lifecycle):
         module.register(app, ctx)
     _register_fallbacks(app)
     return app

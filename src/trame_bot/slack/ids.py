@@ -13,6 +13,11 @@ class Action(StrEnum):
     SIGNED_OFF_BY = "signed_off_by"
     EVIDENCE = "sign_off_evidence"
     ROLLBACK_PLAN = "rollback_plan"
+    ROLLBACK_ACTION = "rollback_action"
+    ROLLBACK_TRIGGERS = "rollback_triggers"
+    PAUSE_AFFECTED = "alert_pause_affected"
+    RESUME_PAUSED = "alert_resume_paused"
+    ROLL_BACK = "workflow_roll_back"
 
 
 class BlockId(StrEnum):
@@ -22,6 +27,10 @@ class BlockId(StrEnum):
     SIGNED_OFF_BY = "signed_off_by"
     EVIDENCE = "sign_off_evidence"
     ROLLBACK_PLAN = "rollback_plan"
+    ROLLBACK_ACTION = "rollback_action"
+    ROLLBACK_TRIGGERS = "rollback_triggers"
+    ALERT_ACTIONS = "alert_actions"
+    ROLLBACK_BUTTON = "rollback_button"
 
 
 class Callback(StrEnum):

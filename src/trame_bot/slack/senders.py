@@ -9,9 +9,10 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from trame_bot.services import cards
+from trame_bot.services import alerts, cards
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import DeliveryError, Held, Kind, Sender
+from trame_bot.slack.blocks.alerts import alert_message
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
 from trame_bot.slack.client import delivery_error
@@ -36,6 +37,7 @@ class SlackSenders:
             Kind.SLACK_THREAD.value: self._guarded(self.thread),
             Kind.SLACK_DM.value: self._guarded(self.dm),
             Kind.SLACK_POST.value: self._guarded(self.post),
+            Kind.SLACK_ALERT.value: self._guarded(self.alert),
         }
 
     def _guarded(self, send: Send) -> Sender:
@@ -98,10 +100,29 @@ class SlackSenders:
         await client.chat_postMessage(channel=opened["channel"]["id"], text=text, blocks=blocks)
 
     async def post(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
+        if payload.get("alert_id") is not None:
+            await self.alert(client, {**payload, "post": True})
+            return
         text, blocks = channel_notice(payload["event"], payload.get("data", {}))
         await client.chat_postMessage(
             channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False
         )
+
+    async def alert(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
+        """Post a connector alert and record its message, or update it in place (as cards)."""
+        view, channel, ts = await alerts.alert_view(self.ctx, int(payload["alert_id"]))
+        text, blocks = alert_message(view)
+        if ts is None:
+            if not payload.get("post"):
+                raise DeliveryError("alert not posted yet", retry_after=NOT_POSTED_YET)
+            response = await client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, unfurl_links=False
+            )
+            await alerts.record_alert_posted(
+                self.ctx, view.alert_id, str(response["channel"]), str(response["ts"])
+            )
+            return
+        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
 
 def _error_code(exc: SlackApiError) -> str:

@@ -1,0 +1,263 @@
+"""Connector alerts you can act on: raise them, remember their message, and pause (or resume)
+the workflows that use the connector from their buttons, re-checking every click."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.alerts import AlertView, AlertWorkflow
+from trame_bot.domain.enums import Health, Role, Status
+from trame_bot.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from trame_bot.services.access import require
+from trame_bot.services.context import Context
+from trame_bot.services.outbox import Kind, enqueue
+from trame_bot.services.workflows import change_status_in
+from trame_bot.store import alerts as store
+from trame_bot.store import workflows as workflow_store
+from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.models import Connector, ConnectorAlert, Workflow, Workspace
+
+NEEDS_ATTENTION, RECOVERED = store.NEEDS_ATTENTION, store.RECOVERED
+
+
+class AlreadyActed(Conflict):
+    """A second (or concurrent) click: someone acted from this alert first."""
+
+    def __init__(self, alert: ConnectorAlert) -> None:
+        verb = "paused" if alert.event == NEEDS_ATTENTION else "resumed"
+        at = alert.acted_at.strftime("%Y-%m-%d %H:%M UTC") if alert.acted_at else "earlier"
+        super().__init__(f"this was already done: {verb} by {alert.acted_by} at {at}")
+        self.acted_by = alert.acted_by
+        self.acted_at = alert.acted_at
+        self.verb = verb
+
+
+@dataclass(frozen=True)
+class Acted:
+    workflows: tuple[AlertWorkflow, ...]
+    connector_health: Health
+
+
+async def raise_alert(
+    session: AsyncSession,
+    ctx: Context,
+    workspace: Workspace,
+    connector: Connector,
+    event: str,
+    data: dict[str, Any],
+) -> None:
+    """Record the alert and post it in the ops channel, inside the caller's transaction."""
+    outage = await store.latest_outage(session, connector.id) if event == RECOVERED else None
+    alert = ConnectorAlert(
+        workspace_id=workspace.id,
+        connector_id=connector.id,
+        event=event,
+        outage_id=outage.id if outage else None,
+        data=data,
+        channel=workspace.alerts_channel,
+        created_at=ctx.clock.now(),
+    )
+    session.add(alert)
+    await session.flush()
+    await enqueue(
+        session,
+        ctx,
+        workspace,
+        Kind.SLACK_POST,
+        channel=workspace.alerts_channel,
+        event=event,
+        data=data,
+        alert_id=alert.id,
+    )
+
+
+async def alert_view(ctx: Context, alert_id: int) -> tuple[AlertView, str, str | None]:
+    """What the alert shows now, its channel and its message ts (None until posted)."""
+    async with ctx.db.reading() as session:
+        alert = await store.get(session, alert_id)
+        if alert is None:
+            raise NotFound(f"no connector alert {alert_id}")
+        connector = await session.get(Connector, alert.connector_id)
+        assert connector is not None
+        to_resume: tuple[AlertWorkflow, ...] = ()
+        paused_from_outage = False
+        if alert.event == RECOVERED and alert.outage_id is not None:
+            outage = await store.get(session, alert.outage_id)
+            if outage is not None and outage.acted_at is not None:
+                paused_from_outage = bool(outage.acted_on)
+                to_resume = _listed(await _still_paused(session, outage))
+        view = AlertView(
+            alert_id=alert.id,
+            event=alert.event,
+            connector=connector.key,
+            data=dict(alert.data),
+            acted_by=alert.acted_by,
+            acted_at=alert.acted_at,
+            acted_on=tuple(
+                AlertWorkflow(w["key"], w["name"], w.get("before", ""))
+                for w in alert.acted_on or []
+            ),
+            to_resume=to_resume,
+            paused_from_outage=paused_from_outage,
+        )
+        return view, alert.channel, alert.slack_ts
+
+
+async def record_alert_posted(ctx: Context, alert_id: int, channel: str, ts: str) -> bool:
+    async with ctx.db.transaction() as session:
+        return await store.record_posted(session, alert_id, channel, ts)
+
+
+async def pause_affected(
+    ctx: Context, key: str, alert_id: int, connector_key: str, actor: Actor
+) -> Acted:
+    """Pause every not-yet-paused workflow that uses the alert's connector, in one transaction.
+
+    Allowed after the connector recovered too: pulling the brake is never refused for being
+    late (the recovery notice then offers to resume them)."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        workspace, alert, connector = await _alert_of(session, key, alert_id, connector_key)
+        role = await require(session, workspace, actor, Role.MEMBER, "pausing workflows")
+        if alert.event != NEEDS_ATTENTION:
+            raise InvalidInput("only a “needs attention” alert pauses workflows")
+        alert = await _locked_unacted(session, alert)
+        error = str(alert.data.get("error") or connector.last_error or connector.health.value)
+        reason = f"connector {connector.key} needs attention: {error}"[:2000]
+        paused: list[dict[str, str]] = []
+        for workflow in await _locked_users(session, workspace, connector.key):
+            if workflow.status is Status.PAUSED:
+                continue
+            before = workflow.status.value
+            await change_status_in(
+                session, ctx, workspace, workflow, Status.PAUSED, actor, role, reason=reason
+            )
+            paused.append({"key": workflow.key, "name": workflow.name, "before": before})
+        await _acted(session, alert, actor, now, paused)
+        await _update(session, ctx, workspace, alert.id)
+        recovery = await store.recovery_of(session, alert.id)
+        if recovery is not None:  # paused after the recovery: its notice now offers to resume
+            await _update(session, ctx, workspace, recovery.id)
+        return Acted(_listed_dicts(paused), connector.health)
+
+
+async def resume_paused(
+    ctx: Context, key: str, alert_id: int, connector_key: str, actor: Actor
+) -> Acted:
+    """From a recovery notice: resume exactly the workflows paused from the outage alert and not
+    changed since, each to the status it had; refused while the connector is unhealthy."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        workspace, alert, connector = await _alert_of(session, key, alert_id, connector_key)
+        role = await require(session, workspace, actor, Role.ADMIN, "resuming workflows")
+        if alert.event != RECOVERED:
+            raise InvalidInput("only a recovery notice resumes workflows")
+        if connector.health is not Health.OK:
+            raise InvalidTransition(
+                f"connector {connector.key} is {connector.health.value} again "
+                f"({connector.last_error or 'no detail'}): resume once it is healthy"
+            )
+        alert = await _locked_unacted(session, alert)
+        outage = await store.get(session, alert.outage_id) if alert.outage_id else None
+        resumed: list[dict[str, str]] = []
+        if outage is not None and outage.acted_at is not None:
+            for workflow in await _still_paused(session, outage, lock=True):
+                before = workflow.status_before_pause or Status.DRAFT
+                await change_status_in(session, ctx, workspace, workflow, before, actor, role)
+                resumed.append({"key": workflow.key, "name": workflow.name, "before": before.value})
+        if not resumed:
+            raise InvalidTransition(
+                "no workflow paused from the alert is still paused unchanged: nothing to resume"
+            )
+        await _acted(session, alert, actor, now, resumed)
+        await _update(session, ctx, workspace, alert.id)
+        return Acted(_listed_dicts(resumed), connector.health)
+
+
+async def _alert_of(
+    session: AsyncSession, key: str, alert_id: int, connector_key: str
+) -> tuple[Workspace, ConnectorAlert, Connector]:
+    """The alert a button names, refused unless it and its connector are the workspace's own
+    (a button's value is untrusted)."""
+    workspace = await workspace_store.get(session, key)
+    alert = await store.get(session, alert_id)
+    connector = await session.get(Connector, alert.connector_id) if alert else None
+    if alert is None or connector is None:
+        raise NotFound("this alert no longer exists")
+    if alert.workspace_id != workspace.id or connector.workspace_id != workspace.id:
+        raise Forbidden("this alert belongs to another workspace")
+    if connector.key != connector_key:
+        raise InvalidInput("this button does not match its alert's connector")
+    return workspace, alert, connector
+
+
+async def _locked_unacted(session: AsyncSession, alert: ConnectorAlert) -> ConnectorAlert:
+    """Lock the alert (two clicks at once: the second waits here, then sees the first's)."""
+    locked = await store.get(session, alert.id, lock=True)
+    assert locked is not None
+    await session.refresh(locked)
+    if locked.acted_at is not None:
+        raise AlreadyActed(locked)
+    return locked
+
+
+async def _acted(
+    session: AsyncSession,
+    alert: ConnectorAlert,
+    actor: Actor,
+    now: datetime,
+    workflows: list[dict[str, str]],
+) -> None:
+    if not await store.mark_acted(
+        session, alert.id, actor.user or actor.audit_name, now, workflows
+    ):
+        await session.refresh(alert)
+        raise AlreadyActed(alert)
+
+
+async def _locked_users(
+    session: AsyncSession, workspace: Workspace, connector: str
+) -> list[Workflow]:
+    """The workflows using the connector, locked in key order (always the same order, so two
+    transactions locking several never deadlock)."""
+    found = await workflow_store.using_connector(session, workspace.id, connector)
+    return [
+        await workflow_store.get(session, workspace.id, w.key, lock=True)
+        for w in sorted(found, key=lambda w: w.key)
+    ]
+
+
+async def _still_paused(
+    session: AsyncSession, outage: ConnectorAlert, *, lock: bool = False
+) -> list[Workflow]:
+    """The workflows paused from the outage alert that nobody changed since (still paused, not
+    touched after the pause: resumed and paused again, or edited, means someone took over)."""
+    assert outage.acted_at is not None
+    found = []
+    for entry in sorted(outage.acted_on or [], key=lambda w: str(w["key"])):
+        workflow = await workflow_store.find(session, outage.workspace_id, entry["key"], lock=lock)
+        if (
+            workflow is not None
+            and workflow.key == entry["key"]
+            and workflow.status is Status.PAUSED
+            and workflow.updated_at <= outage.acted_at
+        ):
+            found.append(workflow)
+    return found
+
+
+async def _update(session: AsyncSession, ctx: Context, workspace: Workspace, alert_id: int) -> None:
+    await enqueue(session, ctx, workspace, Kind.SLACK_ALERT, alert_id=alert_id)
+
+
+def _listed(workflows: list[Workflow]) -> tuple[AlertWorkflow, ...]:
+    return tuple(AlertWorkflow(w.key, w.name, w.status.value) for w in workflows)
+
+
+def _listed_dicts(workflows: list[dict[str, str]]) -> tuple[AlertWorkflow, ...]:
+    return tuple(AlertWorkflow(w["key"], w["name"], w["before"]) for w in workflows)
