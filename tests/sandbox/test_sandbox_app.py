@@ -19,6 +19,7 @@ from trame_bot.cli import cli
 from trame_bot.config import Distributed, Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.rollback import read_stored
 from trame_bot.sandbox import seed
 from trame_bot.sandbox.app import loopback_url, sandbox_settings
 from trame_bot.sandbox.slack_requests import SlackRequests
@@ -58,7 +59,10 @@ async def test_the_demo_workspace_is_seeded_once(sandbox: Sandbox) -> None:
     }
     live = statuses["payroll-export"]
     assert live.production
-    assert (live.signed_off_by, live.rollback_plan) == (seed.SIGN_OFF.by, seed.ROLLBACK_PLAN)
+    assert (live.signed_off_by, read_stored(live.rollback_plan).notes) == (
+        seed.SIGN_OFF.by,
+        seed.ROLLBACK_PLAN,
+    )
     assert statuses["invoice-sync"].reviewers == [CLARA]
     health = {c.key: c.health for c in await connectors.list_connectors(ctx, seed.WORKSPACE)}
     assert health["acme-hubspot"] is not Health.OK

@@ -13,6 +13,7 @@ from tests import factories as f
 from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, RunState, Status, Verdict
+from trame_bot.domain.rollback import RollbackAction, RollbackPlan, read_stored
 from trame_bot.errors import (
     Forbidden,
     InvalidInput,
@@ -430,19 +431,20 @@ async def test_going_live_needs_a_sign_off_and_a_rollback_plan(deps: Deps) -> No
     assert await actions(deps) == ["workflow.created"]
 
     live = await move(deps, Status.LIVE, sign_off=SIGN_OFF, rollback_plan=ROLLBACK)
-    assert (live.status, live.signed_off_by, live.sign_off_evidence, live.rollback_plan) == (
+    assert (live.status, live.signed_off_by, live.sign_off_evidence) == (
         Status.LIVE,
         SIGN_OFF.by,
         SIGN_OFF.evidence,
-        ROLLBACK,
     )
+    # A free-text plan is stored structured: notes to a pause.
+    assert read_stored(live.rollback_plan) == RollbackPlan(RollbackAction.PAUSE, notes=ROLLBACK)
     _, event = await events(deps)
     assert data_of(event) == {
         "before": "pilot",
         "after": "live",
         "signed_off_by": SIGN_OFF.by,
         "sign_off_evidence": SIGN_OFF.evidence,
-        "rollback_plan": ROLLBACK,
+        "rollback_plan": {"action": "pause", "triggers": [], "notes": ROLLBACK},
     }
     assert [(p["data"]["before"], p["data"]["after"]) for p in await posts(deps)] == [
         ("pilot", "live")

@@ -9,8 +9,10 @@ from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, load_d
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Source, Status, Verdict
 from trame_bot.domain.health import Report
+from trame_bot.domain.rollback import RollbackAction, RollbackPlan, plan_from
 from trame_bot.domain.sensitive import masked_details, prompt_warnings
 from trame_bot.services import connectors as connector_service
+from trame_bot.services import rollback as rollback_service
 from trame_bot.services import runs as run_service
 from trame_bot.services import scopes as scope_service
 from trame_bot.services import workflows as workflow_service
@@ -154,7 +156,14 @@ async def workflow_show(deps: Deps, key: str, ref: str) -> None:
 @click.option("--reason", help="Why (required to pause).")
 @click.option("--signed-off-by", help="Who at the client signed off (to go live).")
 @click.option("--evidence", help="Where the sign-off is recorded (to go live).")
-@click.option("--rollback-plan", help="How to roll back (to go live).")
+@click.option("--rollback-plan", help="Rollback notes (to go live); alone, the plan is to pause.")
+@click.option(
+    "--rollback-disable-trigger",
+    "rollback_triggers",
+    multiple=True,
+    metavar="TRIGGER",
+    help="The rollback plan disables this trigger instead of pausing (repeatable).",
+)
 @with_deps
 async def workflow_status(
     deps: Deps,
@@ -166,8 +175,12 @@ async def workflow_status(
     signed_off_by: str | None,
     evidence: str | None,
     rollback_plan: str | None,
+    rollback_triggers: tuple[str, ...],
 ) -> None:
     """Move WORKFLOW to STATUS (paused → its earlier status is a resume)."""
+    plan: RollbackPlan | str | None = rollback_plan
+    if rollback_triggers:
+        plan = plan_from(RollbackAction.DISABLE_TRIGGERS, rollback_triggers, rollback_plan)
     sign_off = (
         workflow_service.SignOff(signed_off_by or "", evidence or "")
         if signed_off_by or evidence
@@ -181,9 +194,27 @@ async def workflow_status(
         Actor.cli(by),
         reason=reason,
         sign_off=sign_off,
-        rollback_plan=rollback_plan,
+        rollback_plan=plan,
     )
     click.echo(f"workflow {wf.key} is now {wf.status.value}")
+
+
+@workflow.command("rollback")
+@click.argument("key")
+@click.argument("ref", metavar="WORKFLOW")
+@click.option("--by", help="Act as this Slack user (their role rules apply).")
+@click.option("--why", help="Why it is rolled back (audited).")
+@with_deps
+async def workflow_rollback(
+    deps: Deps, key: str, ref: str, by: str | None, why: str | None
+) -> None:
+    """Carry out WORKFLOW's rollback plan: pause it, or disable the triggers the plan names
+    (a plan from before plans were structured pauses)."""
+    done = await rollback_service.roll_back(deps.ctx, key, ref, Actor.cli(by), why=why)
+    if done.disabled:
+        click.echo(f"workflow {done.workflow_key} rolled back: disabled {', '.join(done.disabled)}")
+    else:
+        click.echo(f"workflow {done.workflow_key} rolled back: paused")
 
 
 @workflow.command("trigger")

@@ -19,6 +19,7 @@ from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, parse
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.domain.health import Report
+from trame_bot.domain.rollback import plan_from
 from trame_bot.domain.values import parse_moment, storable
 from trame_bot.errors import (
     Conflict,
@@ -207,7 +208,15 @@ async def change_status(request: web.Request) -> web.Response:
         engine(request, body.actor),
         reason=body.reason,
         sign_off=sign_off,
-        rollback_plan=body.rollback_plan,
+        rollback_plan=(
+            body.rollback_plan
+            if isinstance(body.rollback_plan, str | None)
+            else plan_from(
+                body.rollback_plan.action,
+                getattr(body.rollback_plan, "triggers", ()),
+                body.rollback_plan.notes,
+            )
+        ),
     )
     found = await workflows.get_workflow(
         ctx_of(request), request[WORKSPACE], request.match_info["key"]

@@ -45,6 +45,8 @@ RULES_422 = {
     "are all `read` or `read:<target>`; `fields` names `steps.N.access`); a new workflow's "
     "`status` is not draft or pilot; trigger keys repeat.",
     "putConnector": "The body does not match its schema, or its `key` differs from the URL's.",
+    "changeStatus": "The body does not match its schema, or (going live) its rollback plan "
+    "names triggers the workflow does not have.",
 }
 STATUSES_409 = {
     "putWorkflow": "Saved by someone else at the same moment; try again.",

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from trame_bot.documents import DetailValue, UserId
+from trame_bot.documents import DetailValue, Key, UserId
 from trame_bot.domain.enums import Access, Health, RunState, Source, Status, TriggerKind, Verdict
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -25,12 +25,37 @@ class SignOffIn(Body):
     ]
 
 
+class PauseRollbackIn(Body):
+    """The rollback plan pauses the workflow."""
+
+    action: Literal["pause"]
+    notes: Reason | None = None
+
+
+class DisableTriggersRollbackIn(Body):
+    """The rollback plan disables these triggers of the workflow."""
+
+    action: Literal["disable_triggers"]
+    triggers: list[Key] = Field(min_length=1, max_length=50)
+    notes: Reason | None = None
+
+
+RollbackPlanIn = Annotated[
+    PauseRollbackIn | DisableTriggersRollbackIn, Field(discriminator="action")
+]
+
+
 class StatusChangeIn(Body):
     status: Status
     actor: UserId = Field(description="The Slack user making the change; their role applies.")
     reason: Reason | None = None
     sign_off: SignOffIn | None = None
-    rollback_plan: Reason | None = None
+    rollback_plan: RollbackPlanIn | Reason | None = Field(
+        default=None,
+        description="Needed to go live: what `/trame rollback` and the Roll back button do "
+        "(pause the workflow, or disable the named triggers), or (older form) free text, kept "
+        "as the notes of a plan that pauses the workflow.",
+    )
 
 
 class TriggerIn(Body):

@@ -15,6 +15,7 @@ from trame_bot.domain.changes import changed_fields
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.plan import Step, connectors_of, fingerprint, steps_from_dicts
 from trame_bot.domain.roles import check_trigger_toggle
+from trame_bot.domain.rollback import RollbackAction, RollbackPlan, check_triggers
 from trame_bot.domain.scopes import write_refusals
 from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
 from trame_bot.domain.values import match_workflow
@@ -176,7 +177,7 @@ async def change_status(
     *,
     reason: str | None = None,
     sign_off: SignOff | None = None,
-    rollback_plan: str | None = None,
+    rollback_plan: RollbackPlan | str | None = None,
 ) -> Workflow:
     """Move a workflow to `target`. Pausing cancels its pending runs in the same transaction."""
     async with ctx.db.transaction() as session:
@@ -209,18 +210,19 @@ async def change_status_in(
     *,
     reason: str | None = None,
     sign_off: SignOff | None = None,
-    rollback_plan: str | None = None,
+    rollback_plan: RollbackPlan | str | None = None,
 ) -> None:
     """`change_status` inside the caller's transaction, for a workflow it has locked and an
     actor whose `role` it has resolved: several workflows can change in one transaction."""
     now = ctx.clock.now()
     current = workflow.status
     go_live = None
+    plan = _as_plan(rollback_plan)
     if target is Status.LIVE and current is Status.PILOT:
         go_live = GoLiveEvidence(
             signed_off_by=sign_off.by if sign_off else None,
             sign_off_evidence=sign_off.evidence if sign_off else None,
-            rollback_plan=rollback_plan,
+            rollback_plan=plan.describe() if plan else None,
             production=workflow.production,
             approved_pilot_runs_of_current_plan=await run_store.approved_pilot_runs(
                 session, workflow.id, fingerprint(plan_of(workflow), workflow.version)
@@ -234,6 +236,8 @@ async def change_status_in(
         reason=reason,
         go_live=go_live,
     )
+    if go_live is not None and plan is not None:
+        check_triggers(plan, [t.key for t in workflow.triggers])
     data: dict[str, Any] = {"before": current.value, "after": target.value}
     # Lock order: workflow, then its runs, then the audit head (see pending_of_workflow).
     to_cancel = (
@@ -245,13 +249,13 @@ async def change_status_in(
         workflow.status_before_pause = current
     elif current is Status.PAUSED:
         workflow.status_before_pause = None
-    if go_live is not None and sign_off is not None:
+    if go_live is not None and sign_off is not None and plan is not None:
         workflow.signed_off_by, workflow.sign_off_evidence = sign_off.by, sign_off.evidence
-        workflow.rollback_plan = rollback_plan
+        workflow.rollback_plan = plan.stored()
         data.update(
             signed_off_by=sign_off.by,
             sign_off_evidence=sign_off.evidence,
-            rollback_plan=rollback_plan,
+            rollback_plan=plan.as_dict(),
         )
     workflow.status, workflow.updated_at = target, now
     await audit_store.append(
@@ -296,6 +300,13 @@ async def change_status_in(
     )
 
 
+def _as_plan(given: RollbackPlan | str | None) -> RollbackPlan | None:
+    """A free-text plan (the API's and CLI's older form) is notes to a pause."""
+    if isinstance(given, str):
+        return RollbackPlan(RollbackAction.PAUSE, notes=given.strip()) if given.strip() else None
+    return given
+
+
 async def prepare_go_live(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
     """Refuse early what a go-live form could never achieve (wrong role or status), so nobody
     fills it in for nothing; `change_status` checks everything again on submit."""
@@ -326,33 +337,46 @@ async def resume(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
 async def set_trigger(
     ctx: Context, key: str, ref: str, trigger_key: str, enabled: bool, actor: Actor
 ) -> Trigger:
-    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         workspace = await workspace_store.get(session, key)
         workflow = await store.get(session, workspace.id, ref, lock=True)
         role = await require(session, workspace, actor, Role.MEMBER, "changing triggers")
-        check_trigger_toggle(role, enabled)
-        trigger = next((t for t in workflow.triggers if t.key == trigger_key.lower()), None)
-        if trigger is None:
-            known = ", ".join(t.key for t in workflow.triggers) or "none"
-            raise NotFound(
-                f"workflow {workflow.key} has no trigger {trigger_key!r} (it has: {known})"
-            )
-        if trigger.enabled == enabled:
-            return trigger
-        trigger.enabled = enabled
-        word = "enabled" if enabled else "disabled"
-        await audit_store.append(
-            session,
-            workspace,
-            at=now,
-            actor=actor.audit_name,
-            action="workflow.trigger_changed",
-            entity_type="workflow",
-            entity_id=workflow.key,
-            summary=f"workflow {workflow.key}: trigger {trigger.key} {word}",
-            data={"trigger": trigger.key, "before": not enabled, "after": enabled},
+        return await set_trigger_in(
+            session, ctx, workspace, workflow, trigger_key, enabled, actor, role
         )
+
+
+async def set_trigger_in(
+    session: AsyncSession,
+    ctx: Context,
+    workspace: Workspace,
+    workflow: Workflow,
+    trigger_key: str,
+    enabled: bool,
+    actor: Actor,
+    role: Role,
+) -> Trigger:
+    """`set_trigger` inside the caller's transaction, for a workflow it has locked."""
+    check_trigger_toggle(role, enabled)
+    trigger = next((t for t in workflow.triggers if t.key == trigger_key.lower()), None)
+    if trigger is None:
+        known = ", ".join(t.key for t in workflow.triggers) or "none"
+        raise NotFound(f"workflow {workflow.key} has no trigger {trigger_key!r} (it has: {known})")
+    if trigger.enabled == enabled:
+        return trigger
+    trigger.enabled = enabled
+    word = "enabled" if enabled else "disabled"
+    await audit_store.append(
+        session,
+        workspace,
+        at=ctx.clock.now(),
+        actor=actor.audit_name,
+        action="workflow.trigger_changed",
+        entity_type="workflow",
+        entity_id=workflow.key,
+        summary=f"workflow {workflow.key}: trigger {trigger.key} {word}",
+        data={"trigger": trigger.key, "before": not enabled, "after": enabled},
+    )
     return trigger
 
 

@@ -16,6 +16,7 @@ SUBCOMMANDS = (
     "approvals",
     "pause",
     "resume",
+    "rollback",
     "promote",
     "demote",
     "trigger",

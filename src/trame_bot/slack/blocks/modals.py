@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    CheckboxesElement,
     ContextBlock,
     InputBlock,
     MarkdownTextObject,
@@ -78,7 +80,11 @@ def decline_modal(
 
 
 def promote_live_modal(
-    workspace: str, workflow_key: str, workflow_name: str, channel: str
+    workspace: str,
+    workflow_key: str,
+    workflow_name: str,
+    channel: str,
+    triggers: Sequence[str] = (),
 ) -> dict[str, Any]:
     metadata = json.dumps({"workspace": workspace, "workflow": workflow_key, "channel": channel})
     view = View(
@@ -113,16 +119,59 @@ def promote_live_modal(
                     placeholder=PlainTextObject(text="Link to the email or ticket"),
                 ),
             ),
-            InputBlock(
-                block_id=BlockId.ROLLBACK_PLAN,
-                label=PlainTextObject(text="Rollback plan"),
-                element=PlainTextInputElement(
-                    action_id=Action.ROLLBACK_PLAN, multiline=True, max_length=2000
-                ),
-            ),
+            *_rollback_inputs(triggers),
         ],
     )
     return view.to_dict()
+
+
+def _rollback_inputs(triggers: Sequence[str]) -> list[InputBlock]:
+    """The structured rollback plan: pause, or disable triggers (offered when it has some),
+    and notes. The `/trame rollback` command and the Roll back button carry it out."""
+    pause = Option(value="pause", label="Pause the workflow")
+    actions = [pause]
+    if triggers:
+        actions.append(Option(value="disable_triggers", label="Disable the chosen triggers"))
+    blocks = [
+        InputBlock(
+            block_id=BlockId.ROLLBACK_ACTION,
+            label=PlainTextObject(text="Rollback plan"),
+            element=StaticSelectElement(
+                action_id=Action.ROLLBACK_ACTION, options=actions, initial_option=pause
+            ),
+        )
+    ]
+    if triggers:
+        blocks.append(
+            InputBlock(
+                block_id=BlockId.ROLLBACK_TRIGGERS,
+                label=PlainTextObject(text="Triggers to disable"),
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=Action.ROLLBACK_TRIGGERS,
+                    options=[
+                        Option(value=truncate(t, 150), label=truncate(t, 75)) for t in triggers[:10]
+                    ],
+                ),
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id=BlockId.ROLLBACK_PLAN,
+            label=PlainTextObject(text="Rollback notes"),
+            optional=True,
+            element=PlainTextInputElement(
+                action_id=Action.ROLLBACK_PLAN, multiline=True, max_length=2000
+            ),
+        )
+    )
+    return blocks
+
+
+def checked_values(values: dict[str, Any], block: BlockId, action: Action) -> list[str]:
+    """The values of the boxes ticked in a checkboxes input."""
+    state = values.get(block.value, {}).get(action.value, {})
+    return [str(o.get("value", "")) for o in state.get("selected_options") or []]
 
 
 def field_value(values: dict[str, Any], block: BlockId, action: Action) -> str | None:

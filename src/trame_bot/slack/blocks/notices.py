@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from trame_bot.domain.enums import DeclineCategory
 from trame_bot.domain.values import counted
 from trame_bot.slack.blocks import Message, render
 from trame_bot.slack.blocks.digest import digest_message
+from trame_bot.slack.ids import Action, BlockId
 from trame_bot.slack.text import code, escape, truncate, user
 
 CATEGORY_LABELS = {
@@ -87,14 +97,49 @@ def channel_notice(event: str, data: Mapping[str, Any]) -> Message:
             verb = f"▶️ resumed ({escape(str(data.get('after')))})"
         who = user(data.get("user") or data.get("actor"))
         name = escape(truncate(str(data.get("name", data.get("workflow"))), 150))
-        return _message(
+        text, blocks = _message(
             f"{who} {verb} *{name}*{_reason(data)}", f"was {escape(str(data.get('before')))}"
         )
+        if data.get("after") == "live":
+            blocks += render([_roll_back_button(str(data.get("workflow")), name)])
+        return text, blocks
+    if event == "workflow.rolled_back":
+        who = user(data.get("user") or data.get("actor"))
+        name = escape(truncate(str(data.get("name", data.get("workflow"))), 150))
+        off = ", ".join(code(str(t)) for t in data.get("disabled", [])[:20])
+        return _message(f"↩️ {who} rolled back *{name}*: triggers {off} are off{_reason(data)}")
     if event in ("connector.needs_attention", "connector.recovered"):
         return connector_alert(event, data)
     if event == "digest":
         return digest_message(data)
     return _message(escape(event))
+
+
+def _roll_back_button(workflow: str, name: str) -> ActionsBlock:
+    """On a go-live announcement: carry out the rollback plan recorded at sign-off."""
+    return ActionsBlock(
+        block_id=BlockId.ROLLBACK_BUTTON.value,
+        elements=[
+            ButtonElement(
+                action_id=Action.ROLL_BACK.value,
+                text="Roll back",
+                value=truncate(workflow, 2000),
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Roll back?",
+                    text=PlainTextObject(
+                        text=truncate(
+                            f"Carry out the rollback plan of {name}: pause it, or disable the "
+                            "triggers its plan names.",
+                            300,
+                        )
+                    ),
+                    confirm="Roll back",
+                    deny="Cancel",
+                ),
+            )
+        ],
+    )
 
 
 def connector_alert(event: str, data: Mapping[str, Any]) -> Message:

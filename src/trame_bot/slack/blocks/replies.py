@@ -21,6 +21,7 @@ HELP = "\n".join(
         "`/trame approvals` — runs waiting for your approval",
         "`/trame pause <workflow> <reason>` — stop a workflow (anyone may pull the brake)",
         "`/trame resume <workflow>` — back to the status it had (admin)",
+        "`/trame rollback <workflow> [why]` — carry out its rollback plan (pause, or triggers off)",
         "`/trame promote <workflow> pilot|live` — live needs a client sign-off (admin)",
         "`/trame demote <workflow> draft|pilot`",
         "`/trame trigger <workflow> <trigger> on|off` — enabling needs an admin",

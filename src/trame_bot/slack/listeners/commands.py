@@ -16,12 +16,13 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.values import parse_moment
 from trame_bot.errors import InvalidInput
-from trame_bot.services import audit, digests, overview, workflows, workspaces
+from trame_bot.services import audit, digests, overview, rollback, workflows, workspaces
 from trame_bot.services.context import Context
 from trame_bot.slack.blocks import replies
 from trame_bot.slack.blocks.modals import promote_live_modal
 from trame_bot.slack.commands import Command, parse
 from trame_bot.slack.errors import friendly
+from trame_bot.slack.listeners.incidents import rollback_text
 from trame_bot.slack.team_scope import team_scope
 from trame_bot.slack.text import code, escape, user
 from trame_bot.store.audit import AuditFilter
@@ -99,6 +100,12 @@ async def resume(r: CommandRequest) -> str:
     return f"▶️ *{escape(done.name)}* is {done.status.value} again."
 
 
+async def roll_back(r: CommandRequest) -> str:
+    key, rest = await r.workflow_and_rest("/trame rollback <workflow> [why]")
+    done = await rollback.roll_back(r.ctx, r.workspace, key, r.actor, why=" ".join(rest))
+    return rollback_text(done)
+
+
 async def promote(r: CommandRequest) -> str | None:
     key, rest = await r.workflow_and_rest("/trame promote <workflow> pilot|live")
     target = rest[0].lower() if rest else ""
@@ -112,7 +119,13 @@ async def promote(r: CommandRequest) -> str | None:
         await r.ack_now()
         await r.client.views_open(
             trigger_id=r.trigger_id,
-            view=promote_live_modal(r.workspace, workflow.key, workflow.name, r.channel),
+            view=promote_live_modal(
+                r.workspace,
+                workflow.key,
+                workflow.name,
+                r.channel,
+                [t.key for t in workflow.triggers],
+            ),
         )
         return None
     if target != "pilot":
@@ -202,6 +215,7 @@ HANDLERS: dict[str, Handler] = {
     "connectors": connectors,
     "pause": pause,
     "resume": resume,
+    "rollback": roll_back,
     "promote": promote,
     "demote": demote,
     "trigger": trigger,

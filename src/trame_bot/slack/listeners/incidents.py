@@ -1,6 +1,7 @@
 """The incident buttons: pause the workflows a broken connector affects, resume them from the
-recovery notice. The button's value is untrusted: the channel (in the request's team) decides
-the workspace, the services re-check role, workspace and state."""
+recovery notice, roll a workflow back from its go-live announcement. The button's value is
+untrusted: the channel (in the request's team) decides the workspace, the services re-check
+role, workspace and state."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.alerts import parse_button_value
 from trame_bot.errors import InvalidInput
-from trame_bot.services import alerts, workspaces
+from trame_bot.services import alerts, rollback, workspaces
 from trame_bot.services.alerts import AlreadyActed
 from trame_bot.services.context import Context
 from trame_bot.slack.errors import friendly
 from trame_bot.slack.ids import Action
 from trame_bot.slack.team_scope import team_scope
-from trame_bot.slack.text import escape, user, when
+from trame_bot.slack.text import code, escape, user, when
 
 
 def _click(body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -46,6 +47,20 @@ def _alert_button(value: str) -> tuple[int, str]:
 def already_done(exc: AlreadyActed) -> str:
     at = f" {when(exc.acted_at)}" if exc.acted_at else ""
     return f"This was already done: {exc.verb} by {user(exc.acted_by)}{at}."
+
+
+def rollback_text(done: rollback.RolledBack) -> str:
+    name = f"*{escape(done.workflow_name)}*"
+    if done.plan.action.value == "pause":
+        fallback = "" if done.plan.structured else " (it had no structured rollback plan)"
+        return f"↩️ {name} is rolled back: paused{fallback}; its pending runs were cancelled."
+    off = ", ".join(code(t) for t in done.disabled)
+    gone = (
+        f" The plan also names {', '.join(code(t) for t in done.missing)}, which it no longer has."
+        if done.missing
+        else ""
+    )
+    return f"↩️ {name} is rolled back: triggers {off} are off.{gone}"
 
 
 def _names(done: alerts.Acted) -> str:
@@ -93,5 +108,20 @@ def register(app: AsyncApp, ctx: Context) -> None:
             await tell(client, channel, who, f"▶️ Resumed {_names(done)}.")
         except AlreadyActed as exc:
             await tell(client, channel, who, already_done(exc))
+        except Exception as exc:
+            await tell(client, channel, who, friendly(exc))
+
+    @app.action(Action.ROLL_BACK)
+    async def roll_back(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        who, value, channel = _click(body)
+        try:
+            workspace = await _workspace(ctx, channel, context)
+            done = await rollback.roll_back(
+                ctx, workspace, value, Actor.slack(who), why="from the go-live announcement"
+            )
+            await tell(client, channel, who, rollback_text(done))
         except Exception as exc:
             await tell(client, channel, who, friendly(exc))

@@ -8,10 +8,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
+from trame_bot.domain.rollback import plan_from
 from trame_bot.errors import Forbidden, InvalidInput, TrameError
 from trame_bot.services import workflows, workspaces
 from trame_bot.services.context import Context
-from trame_bot.slack.blocks.modals import field_value, form_metadata
+from trame_bot.slack.blocks.modals import checked_values, field_value, form_metadata
 from trame_bot.slack.errors import friendly
 from trame_bot.slack.ids import Action, BlockId, Callback
 from trame_bot.slack.team_scope import team_scope
@@ -20,7 +21,8 @@ from trame_bot.slack.team_scope import team_scope
 FIELD_BLOCKS = {
     "signed_off_by": BlockId.SIGNED_OFF_BY,
     "sign_off_evidence": BlockId.EVIDENCE,
-    "rollback_plan": BlockId.ROLLBACK_PLAN,
+    "rollback_plan": BlockId.ROLLBACK_ACTION,
+    "rollback_triggers": BlockId.ROLLBACK_TRIGGERS,
 }
 
 
@@ -51,7 +53,11 @@ def register(app: AsyncApp, ctx: Context) -> None:
                     field_value(values, BlockId.SIGNED_OFF_BY, Action.SIGNED_OFF_BY) or "",
                     field_value(values, BlockId.EVIDENCE, Action.EVIDENCE) or "",
                 ),
-                rollback_plan=field_value(values, BlockId.ROLLBACK_PLAN, Action.ROLLBACK_PLAN),
+                rollback_plan=plan_from(
+                    field_value(values, BlockId.ROLLBACK_ACTION, Action.ROLLBACK_ACTION),
+                    checked_values(values, BlockId.ROLLBACK_TRIGGERS, Action.ROLLBACK_TRIGGERS),
+                    field_value(values, BlockId.ROLLBACK_PLAN, Action.ROLLBACK_PLAN),
+                ),
             )
         except InvalidInput as exc:
             errors = {
