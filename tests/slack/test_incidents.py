@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from tests import factories as f
 from tests.harness import Bot, eventually
+from trame_bot.clock import FakeClock
 from trame_bot.domain.enums import Status
 from trame_bot.domain.health import Report
 from trame_bot.sandbox.block_kit import block_errors
@@ -232,3 +234,31 @@ async def test_a_forged_button_naming_another_workspaces_alert_is_refused(bot: B
         return not await status_events(bot, REASON)
 
     await eventually(nothing_paused)
+
+
+async def test_resume_them_leaves_out_a_workflow_someone_changed_since(
+    bot: Bot, clock: FakeClock
+) -> None:
+    ws = await incident_workspace(bot)
+    await report(bot, Report.ERROR, error="401 token revoked")
+    await click(
+        bot, Action.PAUSE_AFFECTED, posted(bot, ws.alerts_channel, "needs attention"), f.MEMBER
+    )
+    await bot.told(f.MEMBER)
+    clock.advance(timedelta(minutes=5))
+    await f.workflow(  # someone took over lead-digest: edited while paused
+        bot.deps,
+        "acme",
+        "lead-digest",
+        name="Lead digest v2",
+        steps=[{"name": "Read", "tool": "crm.query", "connector": "crm", "access": "read"}],
+    )
+    clock.advance(timedelta(minutes=5))
+    await report(bot, Report.OK)
+    notice = posted(bot, ws.alerts_channel, "healthy again")
+    (listed,) = [b for b in notice.blocks if "unchanged since" in json.dumps(b)]
+    assert "Invoice sync" in json.dumps(listed)
+    assert "Lead digest" not in json.dumps(listed)
+    await click(bot, Action.RESUME_PAUSED, notice, f.ADMIN)
+    assert "Resumed *Invoice sync*." in (await bot.told(f.ADMIN))[-1]
+    assert (await statuses(bot))["lead-digest"] is Status.PAUSED

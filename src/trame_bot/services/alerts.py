@@ -120,7 +120,6 @@ async def pause_affected(
 
     Allowed after the connector recovered too: pulling the brake is never refused for being
     late (the recovery notice then offers to resume them)."""
-    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         workspace, alert, connector = await _alert_of(session, key, alert_id, connector_key)
         role = await require(session, workspace, actor, Role.MEMBER, "pausing workflows")
@@ -138,7 +137,8 @@ async def pause_affected(
                 session, ctx, workspace, workflow, Status.PAUSED, actor, role, reason=reason
             )
             paused.append({"key": workflow.key, "name": workflow.name, "before": before})
-        await _acted(session, alert, actor, now, paused)
+        # Read after the pauses: "unchanged since" compares each workflow's updated_at to it.
+        await _acted(session, alert, actor, ctx.clock.now(), paused)
         await _update(session, ctx, workspace, alert.id)
         recovery = await store.recovery_of(session, alert.id)
         if recovery is not None:  # paused after the recovery: its notice now offers to resume
