@@ -12,8 +12,12 @@ from typing import Any
 import schemathesis
 from schemathesis import Case, HookContext
 
+from trame_bot.domain.scopes import read_only
+
 CONNECTORS = ("crm", "sheets")
 """The connectors of the workspace the test seeds (tests.factories.governed_workspace)."""
+WRITABLE = "sheets"
+"""The seeded connector granted write (`write:finance`): writing steps go through it."""
 CREATABLE = ("draft", "pilot")
 LONGEST_WAIT = 0.2
 """Seconds. A long-poll on a pending run holds for all of `wait` (up to 30): the test keeps
@@ -34,7 +38,17 @@ def map_case(_ctx: HookContext, case: Case) -> Case:
             case.body["key"] = case.path_parameters.get("key", case.body.get("key"))
         if operation == ("PUT", "/workflows/{key}"):
             _follow_workflow_rules(case.body)
+        if operation == ("PUT", "/connectors/{key}") and case.body.get("key") == WRITABLE:
+            _stay_writable(case.body)
     return case
+
+
+def _stay_writable(body: dict[str, Any]) -> None:
+    """Re-applying the connector writing steps go through keeps a write grant: narrowing it is
+    allowed, but would make the next generated workflow's write step rightly refused."""
+    scopes = body.get("scopes")
+    if isinstance(scopes, list) and all(isinstance(s, str) for s in scopes) and read_only(scopes):
+        body["scopes"] = [*scopes[:99], "write"]
 
 
 def _shorten_wait(case: Case) -> None:
@@ -50,10 +64,11 @@ def _shorten_wait(case: Case) -> None:
 
 
 def _follow_workflow_rules(body: dict[str, Any]) -> None:
-    # Each step names a connector of the workspace.
+    # Each step names a connector of the workspace; one granted write when the step writes.
     for i, step in enumerate(body.get("steps") or []):
         if isinstance(step, dict):
-            step["connector"] = CONNECTORS[i % len(CONNECTORS)]
+            writes = step.get("access") == "write"
+            step["connector"] = WRITABLE if writes else CONNECTORS[i % len(CONNECTORS)]
     # A new workflow starts as draft or pilot (the status of an existing one is not changed
     # this way, so the rule holds for every request).
     if body.get("status") not in CREATABLE:
