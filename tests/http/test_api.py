@@ -261,6 +261,7 @@ async def test_openapi_document_is_served_without_a_key(api: Api) -> None:
     operations = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
     assert ("POST", "/workflows/{key}/runs") in operations
     assert ("GET", "/audit") in operations
-    assert len(operations) == 12
+    assert ("GET", "/audit/report") in operations
+    assert len(operations) == 13
     for name in ("WorkflowDoc", "RunRequestDoc", "RunOut", "ErrorOut"):
         assert name in spec["components"]["schemas"]

@@ -801,6 +801,11 @@ def valid_requests(world: World, operation_id: str) -> list[Request]:
             call({}, "format=csv&since=7d&until=2100-01-01"),
             call({}, "entity=workflow:invoice-sync&since=2020-01-01T00:00:00%2B05:00"),
         ],
+        "auditReport": lambda: [
+            call({}, "entity=workflow:invoice-sync"),
+            call({}, "entity=connector:crm&format=md&since=7d"),
+            call({}, "entity=workflow:invoice-sync&format=jsonl&until=2100-01-01"),
+        ],
     }[operation_id]()
 
 

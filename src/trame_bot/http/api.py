@@ -42,7 +42,8 @@ from trame_bot.http.schemas import (
     WorkflowList,
 )
 from trame_bot.http.views import connector_list_item, connector_out, run_out, workflow_out
-from trame_bot.services import audit, connectors, runs, workflows, workspaces
+from trame_bot.reports.render import rendered
+from trame_bot.services import audit, connectors, reports, runs, workflows, workspaces
 from trame_bot.services import scopes as scope_service
 from trame_bot.services.context import Context
 from trame_bot.store.audit import AuditFilter
@@ -354,6 +355,39 @@ async def export_audit(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def audit_report(request: web.Request) -> web.Response:
+    """The incident report on `entity` (PDF, Markdown, or the JSON Lines export beside it)."""
+    query = request.query
+    fmt_raw = query.get("format", "pdf")
+    if fmt_raw not in tuple(reports.ReportFormat):
+        raise InvalidInput("format is pdf, md or jsonl", {"format": "pdf, md or jsonl"})
+    if not query.get("entity"):
+        raise InvalidInput(
+            "say what the report is about: entity=workflow:<key> or connector:<key>",
+            {"entity": "workflow:<key> or connector:<key>"},
+        )
+    now = ctx_of(request).clock.now()  # ages count back from the service's now
+    fmt = reports.ReportFormat(fmt_raw)
+    # As for exports: an API key reads the log as an admin would, and the report is audited.
+    bundle = await reports.incident_report(
+        ctx_of(request),
+        request[WORKSPACE],
+        query["entity"],
+        parse_moment(query["since"], now) if query.get("since") else None,
+        parse_moment(query["until"], now) if query.get("until") else None,
+        fmt,
+        Actor(f"api:{request[KEY_NAME]}", None, Role.ADMIN),
+    )
+    document = await rendered(bundle, fmt)
+    return web.Response(
+        body=document.content,
+        headers={
+            "Content-Type": document.media_type,
+            "Content-Disposition": f'attachment; filename="{document.name}"',
+        },
+    )
+
+
 async def openapi_document(_request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
@@ -376,6 +410,7 @@ def build_api(ctx: Context, pulse: Pulse) -> web.Application:
         web.get("/runs/{id}", get_run),
         web.post("/runs/{id}/verify", verify_run),
         web.get("/audit", export_audit),
+        web.get("/audit/report", audit_report),
     ]
     api.add_routes(routes)
     return api

@@ -116,6 +116,48 @@ AUDIT_QUERY = [
     },
 ]
 
+REPORT_ENTITY = (
+    f"^[{rules.SPACE}]*(workflow|connector):[^{rules.CONTROL}]*"
+    f"[^{rules.CONTROL}{rules.SPACE}][^{rules.CONTROL}]*$"
+)
+"""`reports.report_entity` on the trimmed value: a workflow or a connector, an id not blank."""
+REPORT_QUERY = [
+    {
+        "name": "entity",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "pattern": REPORT_ENTITY},
+        "description": "workflow:<key> or connector:<key>: the report covers it, and the "
+        "connectors the workflow uses or the workflows that use the connector.",
+        "examples": {"workflow": {"value": "workflow:invoice-sync"}},
+    },
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "schema": rules.moment("Start of the window (default: 7 days before `until`)."),
+    },
+    {
+        "name": "until",
+        "in": "query",
+        "required": False,
+        "schema": rules.moment("End of the window (default: now); after `since`."),
+    },
+    {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["pdf", "md", "jsonl"], "default": "pdf"},
+        "description": "The report as PDF or Markdown, or the JSON Lines export that goes "
+        "beside it (check it offline with `trame-bot audit verify --file`).",
+    },
+]
+REPORT_422 = (
+    "A parameter does not match its schema, or breaks a rule it cannot say: the window ends "
+    "before it starts (an `until` before `since`, or a `since` after now and no `until`); the "
+    "report would be too large (narrow the window or the entity)."
+)
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -318,6 +360,31 @@ def document() -> dict[str, Any]:
                     },
                 },
                 **{code: _error("exportAudit", code) for code in ("400", "401", "422", "503")},
+            },
+        }
+    }
+    paths["/audit/report"] = {
+        "get": {
+            "operationId": "auditReport",
+            "summary": "The incident report on a workflow or connector for a client",
+            "parameters": REPORT_QUERY,
+            "responses": {
+                "200": {
+                    "description": "The report (a file to send as it is), or its export",
+                    "headers": {
+                        "Content-Disposition": {
+                            "description": "attachment; the file's name",
+                            "schema": {"type": "string"},
+                        }
+                    },
+                    "content": {
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        "text/markdown": {"schema": {"type": "string"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    },
+                },
+                **{code: _error("auditReport", code) for code in ("400", "401", "404", "503")},
+                "422": {"description": REPORT_422, "content": _json(ErrorOut)},
             },
         }
     }

@@ -81,12 +81,18 @@ async def incident_report(
     *,
     max_events: int = MAX_EVENTS,
 ) -> ReportBundle:
-    """Gather the report on `entity` over [since, until) (the last 7 days by default, never
-    past now) in one read, then record it as an audit export. Owners and admins only."""
+    """Gather the report on `entity` over [since, until) (the last 7 days by default) in one
+    read, then record it as an audit export. Owners and admins only. A stretch still open is
+    counted up to now, not to an `until` still to come."""
     kind, ident = report_entity(entity)
     now = ctx.clock.now()
-    until = min(until or now, now)
-    since = since or until - DEFAULT_WINDOW
+    until = until or now
+    try:
+        since = since or until - DEFAULT_WINDOW
+    except OverflowError:  # an until in the first week of year 1
+        raise InvalidInput("give a since: the window cannot start before year 1") from None
+    if since.year < 2 or until.year > 9998:  # a time zone's offset would leave the calendar
+        raise InvalidInput("the window must lie between the years 2 and 9998", {"since": "a date"})
     if until <= since:
         raise InvalidInput(
             f"the window ends ({until:%Y-%m-%d %H:%M} UTC) before it starts "
@@ -173,7 +179,11 @@ async def _gather(
         connectors=connectors,
         timeline=events,
         outages=incident.outages(
-            events, before, workflows=scope.workflow_keys, connectors=connectors, window=window
+            events,
+            before,
+            workflows=scope.workflow_keys,
+            connectors=connectors,
+            window=incident.Window(window.since, min(window.until, now)),
         ),
         runs=incident.run_counts(events),
         declines=incident.declines(events),
