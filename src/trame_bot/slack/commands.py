@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "trigger",
     "connectors",
     "audit",
+    "report",
     "role",
     "digest",
 )

@@ -28,6 +28,8 @@ HELP = "\n".join(
         "`/trame connectors` — connector health",
         "`/trame audit [workflow:<key>|connector:<key>|run:<id>] [since] [until]` — owners and admins",
         "`/trame audit export [filters]` — the audit log as a CSV file in this channel",
+        "`/trame report <workflow:KEY|connector:KEY> [since] [until]` — the incident report for "
+        "the client (PDF, and the export that proves it) in this channel; owners and admins",
         "`/trame role @user owner|admin|member|remove`",
         "`/trame digest` — post the connector-health digest now (admin)",
         "Workflows are named by key or name, any case; quote names with spaces in them.",

@@ -16,8 +16,10 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.values import parse_moment
 from trame_bot.errors import InvalidInput
+from trame_bot.reports.render import export_file, rendered
 from trame_bot.services import audit, digests, overview, rollback, workflows, workspaces
 from trame_bot.services.context import Context
+from trame_bot.services.reports import ReportFormat, incident_report
 from trame_bot.slack.blocks import replies
 from trame_bot.slack.blocks.modals import promote_live_modal
 from trame_bot.slack.commands import Command, parse
@@ -194,6 +196,38 @@ async def audit_export(r: CommandRequest) -> str:
     return "📎 The audit export is in the channel."
 
 
+async def report(r: CommandRequest) -> str:
+    """Acks at once (the PDF takes a moment), then posts the report and its export as files."""
+    where = _audit_filter(r.command.words, r.ctx.clock.now())
+    if where.entity_type is None:
+        raise InvalidInput(
+            "say what the report is about: `/trame report workflow:<key> [since] [until]` "
+            "or `connector:<key>`"
+        )
+    await r.ack_now("⏳ Preparing the incident report…")
+    bundle = await incident_report(
+        r.ctx,
+        r.workspace,
+        f"{where.entity_type}:{where.entity_id}",
+        where.since,
+        where.until,
+        ReportFormat.PDF,
+        r.actor,
+    )
+    document = await rendered(bundle, ReportFormat.PDF)
+    export = export_file(bundle)
+    await r.client.files_upload_v2(
+        channel=r.channel,
+        file_uploads=[
+            {"file": document.content, "filename": document.name, "title": document.name},
+            {"file": export.content, "filename": export.name, "title": export.name},
+        ],
+        initial_comment=f"Incident report on {code(bundle.report.entity)} requested by "
+        f"{user(r.user)}; check the export with `trame-bot audit verify --file {export.name}`",
+    )
+    return "📎 The incident report is in the channel."
+
+
 async def role(r: CommandRequest) -> str:
     words = r.command.words
     if len(words) != 2 or words[1].lower() not in ROLE_WORDS:
@@ -221,6 +255,7 @@ HANDLERS: dict[str, Handler] = {
     "trigger": trigger,
     "audit": audit_list,
     "audit export": audit_export,
+    "report": report,
     "role": role,
     "digest": digest,
 }
