@@ -55,8 +55,13 @@ async def workspace(
     return created.workspace
 
 
+GRANTED = {"sheets": ["read", "write:finance"]}
+"""Scopes by connector key: `workflow_doc`'s plan writes through sheets; others only read."""
+
+
 async def connector(deps: Deps, ws: str, key: str, **overrides: Any) -> Connector:
-    doc = {"key": key, "toolkit": "salesforce", "account": f"{ws}/{key}", "scopes": ["read"]}
+    scopes = GRANTED.get(key, ["read"])
+    doc = {"key": key, "toolkit": "salesforce", "account": f"{ws}/{key}", "scopes": scopes}
     applied = await connectors.apply_connector(
         deps.ctx, ws, ConnectorDoc(**{**doc, **overrides}), CLI
     )
@@ -88,7 +93,7 @@ async def governed_workspace(deps: Deps, key: str = "acme", **options: Any) -> W
     """A workspace with two healthy connectors: crm (read), sheets (read, write:finance)."""
     ws = await workspace(deps, key, **options)
     await connector(deps, key, "crm")
-    await connector(deps, key, "sheets", toolkit="google-sheets", scopes=["read", "write:finance"])
+    await connector(deps, key, "sheets", toolkit="google-sheets")
     return ws
 
 
