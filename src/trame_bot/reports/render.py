@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from trame_bot.reports.markdown import render_markdown
-from trame_bot.reports.pdf import render_pdf
 from trame_bot.services.reports import ReportBundle, ReportFormat
 
 MEDIA_TYPES = {
@@ -36,9 +34,15 @@ def render(bundle: ReportBundle, fmt: ReportFormat, export_name: str | None = No
     if fmt is ReportFormat.JSONL:
         return export_file(bundle)
     beside = export_name or export_file(bundle).name
+    # Imported here: fpdf2 and matplotlib weigh tens of MB, and every server and CLI process
+    # imports this module, while few ever render a report.
     if fmt is ReportFormat.PDF:
+        from trame_bot.reports.pdf import render_pdf
+
         content = render_pdf(bundle.report, beside)
     else:
+        from trame_bot.reports.markdown import render_markdown
+
         content = render_markdown(bundle.report, beside).encode()
     return ReportFile(f"{bundle.base_name}.{fmt.value}", MEDIA_TYPES[fmt], content)
 
