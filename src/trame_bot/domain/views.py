@@ -115,3 +115,34 @@ class Overview:
     @property
     def unhealthy(self) -> tuple[ConnectorLine, ...]:
         return tuple(c for c in self.connectors if c.health is not Health.OK)
+
+
+@dataclass(frozen=True)
+class DeclineView:
+    """A run declined since the previous digest (the digest's "Declined" section)."""
+
+    workflow_name: str
+    requested_by: str | None
+    declined_by: str | None
+    declined_at: datetime
+    category: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PausedView:
+    """A paused workflow and when it was paused (its last `workflow.status_changed` event)."""
+
+    workflow_key: str
+    workflow_name: str
+    paused_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalsDigest:
+    """What the digest adds beside connector health: declines since `since`, paused workflows."""
+
+    since: datetime
+    declined_total: int
+    declined: tuple[DeclineView, ...]
+    paused: tuple[PausedView, ...]

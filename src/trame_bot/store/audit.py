@@ -106,6 +106,26 @@ async def head(session: AsyncSession, workspace_id: int) -> AuditHead:
     ).scalar_one()
 
 
+async def last_status_changes(
+    session: AsyncSession, workspace_id: int, workflow_keys: Sequence[str]
+) -> dict[str, datetime]:
+    """When each workflow's status last changed: every pause goes through one service that
+    writes `workflow.status_changed` (ix_audit_events_entity serves this read)."""
+    if not workflow_keys:
+        return {}
+    rows = await session.execute(
+        select(AuditEvent.entity_id, func.max(AuditEvent.at))
+        .where(
+            AuditEvent.workspace_id == workspace_id,
+            AuditEvent.entity_type == "workflow",
+            AuditEvent.entity_id.in_(workflow_keys),
+            AuditEvent.action == "workflow.status_changed",
+        )
+        .group_by(AuditEvent.entity_id)
+    )
+    return {str(key): at for key, at in rows.all()}
+
+
 def filtered(workspace_id: int, where: AuditFilter) -> Select[AuditEvent]:
     """Matching events as ORM objects: for short lists."""
     return _where(select(AuditEvent), workspace_id, where)

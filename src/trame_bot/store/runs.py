@@ -206,3 +206,32 @@ async def mark_reminded(session: AsyncSession, run_id: str, now: datetime) -> bo
 async def count_pending(session: AsyncSession) -> int:
     result = await session.execute(select(func.count()).where(Run.state == RunState.PENDING))
     return int(result.scalar_one())
+
+
+async def declined_since(
+    session: AsyncSession, workspace_id: int, since: datetime, limit: int
+) -> tuple[int, Sequence[tuple[Run, str, Decision | None]]]:
+    """Runs declined at or after `since`, oldest first (at most `limit`), with their workflow's
+    name and the declining vote (its category), and how many there are in all."""
+    where = (
+        Run.workspace_id == workspace_id,
+        Run.state == RunState.DECLINED,
+        Run.decided_at >= since,
+    )
+    total = (
+        await session.execute(select(func.count()).select_from(Run).where(*where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Run, Workflow.name, Decision)
+        .join(Workflow, Workflow.id == Run.workflow_id)
+        .outerjoin(
+            Decision,
+            (Decision.run_id == Run.id)
+            & (Decision.user == Run.decided_by)
+            & (Decision.verdict == Verdict.DECLINE),
+        )
+        .where(*where)
+        .order_by(Run.decided_at, Run.id)
+        .limit(limit)
+    )
+    return int(total), [(run, str(name), decision) for run, name, decision in rows.all()]

@@ -31,7 +31,7 @@ HELP = "\n".join(
         "`/trame report <workflow:KEY|connector:KEY> [since] [until]` — the incident report for "
         "the client (PDF, and the export that proves it) in this channel; owners and admins",
         "`/trame role @user owner|admin|member|remove`",
-        "`/trame digest` — post the connector-health digest now (admin)",
+        "`/trame digest` — post the daily digest now (admin)",
         "Workflows are named by key or name, any case; quote names with spaces in them.",
     ]
 )

@@ -239,7 +239,7 @@ async def role(r: CommandRequest) -> str:
 
 async def digest(r: CommandRequest) -> str:
     await digests.send_digest_now(r.ctx, r.workspace, r.actor)
-    return "📋 The connector-health digest is on its way to the ops channel."
+    return "📋 The digest is on its way to the ops channel."
 
 
 HANDLERS: dict[str, Handler] = {
