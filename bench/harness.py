@@ -327,11 +327,13 @@ async def workspace(
     for user in reviewers:
         await workspaces.set_role(deps.ctx, key, user, Role.MEMBER, CLI)
     for connector in connector_keys:
+        # The bench workflow appends through `sheets`: least privilege wants it granted write.
+        scopes = ["read", "write:finance"] if connector == "sheets" else ["read"]
         await connectors.apply_connector(
             deps.ctx,
             key,
             ConnectorDoc(
-                key=connector, toolkit="salesforce", account=f"{key}/{connector}", scopes=["read"]
+                key=connector, toolkit="salesforce", account=f"{key}/{connector}", scopes=scopes
             ),
             CLI,
         )
