@@ -246,7 +246,8 @@ async def test_sigkill_during_a_load_of_approvals_loses_and_doubles_nothing(
                 if not pending:
                     break
                 await asyncio.gather(*(send(restarted.url, i) for i in pending))
-            await eventually(_outbox_empty(bot), within=30)
+            # A delivery the killed process had claimed waits for its lease (60 s) to expire.
+            await eventually(_outbox_empty(bot), within=90)
         finally:
             await restarted.stop()
     async with bot.deps.db.reading() as session:
