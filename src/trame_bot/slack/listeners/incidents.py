@@ -5,6 +5,7 @@ role, workspace and state."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -72,44 +73,58 @@ def register(app: AsyncApp, ctx: Context) -> None:
         if channel:
             await client.chat_postEphemeral(channel=channel, user=who, text=text)
 
+    async def act_on_alert(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        act: Callable[[str, int, str, Actor], Awaitable[alerts.Acted]],
+        told: Callable[[alerts.Acted], str],
+    ) -> None:
+        """Both alert buttons: the service re-checks role, workspace and the connector."""
+        who, value, channel = _click(body)
+        try:
+            alert_id, connector = _alert_button(value)
+            workspace = await _workspace(ctx, channel, context)
+            done = await act(workspace, alert_id, connector, Actor.slack(who))
+            await tell(client, channel, who, told(done))
+        except AlreadyActed as exc:
+            await tell(client, channel, who, already_done(exc))
+        except Exception as exc:
+            await tell(client, channel, who, friendly(exc))
+
+    def paused_text(done: alerts.Acted) -> str:
+        late = (
+            " The connector had recovered already; resume them when ready."
+            if done.connector_health.value == "ok"
+            else ""
+        )
+        return f"⏸️ Paused {_names(done)}.{late}"
+
     @app.action(Action.PAUSE_AFFECTED)
     async def pause_affected(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         await ack()
-        who, value, channel = _click(body)
-        try:
-            alert_id, connector = _alert_button(value)
-            workspace = await _workspace(ctx, channel, context)
-            done = await alerts.pause_affected(
-                ctx, workspace, alert_id, connector, Actor.slack(who)
-            )
-            late = (
-                " The connector had recovered already; resume them when ready."
-                if done.connector_health.value == "ok"
-                else ""
-            )
-            await tell(client, channel, who, f"⏸️ Paused {_names(done)}.{late}")
-        except AlreadyActed as exc:
-            await tell(client, channel, who, already_done(exc))
-        except Exception as exc:
-            await tell(client, channel, who, friendly(exc))
+        await act_on_alert(
+            body,
+            client,
+            context,
+            lambda ws, alert, key, actor: alerts.pause_affected(ctx, ws, alert, key, actor),
+            paused_text,
+        )
 
     @app.action(Action.RESUME_PAUSED)
     async def resume_paused(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         await ack()
-        who, value, channel = _click(body)
-        try:
-            alert_id, connector = _alert_button(value)
-            workspace = await _workspace(ctx, channel, context)
-            done = await alerts.resume_paused(ctx, workspace, alert_id, connector, Actor.slack(who))
-            await tell(client, channel, who, f"▶️ Resumed {_names(done)}.")
-        except AlreadyActed as exc:
-            await tell(client, channel, who, already_done(exc))
-        except Exception as exc:
-            await tell(client, channel, who, friendly(exc))
+        await act_on_alert(
+            body,
+            client,
+            context,
+            lambda ws, alert, key, actor: alerts.resume_paused(ctx, ws, alert, key, actor),
+            lambda done: f"▶️ Resumed {_names(done)}.",
+        )
 
     @app.action(Action.ROLL_BACK)
     async def roll_back(
