@@ -64,6 +64,13 @@ def workspace_options(fn: Any) -> Any:
             default=None,
             help="May requesters approve their own runs.",
         ),
+        click.option(
+            "--min-approved-pilot-runs",
+            "min_approved_pilot_runs",
+            type=click.IntRange(min=0),
+            help="The go-live form warns when a pilot has fewer approved runs of its "
+            "current plan (default 1).",
+        ),
         click.option("--webhook-url", help="Where decisions are pushed (signed)."),
     ]
     for option in reversed(options):
@@ -137,6 +144,7 @@ async def workspace_show(deps: Deps, key: str) -> None:
         ("reminder after", format_duration(w.reminder_after_seconds)),
         ("regulated", w.regulated),
         ("self-approval", w.allow_self_approval),
+        ("min approved pilot runs", w.min_approved_pilot_runs),
         ("webhook url", w.webhook_url or "-"),
     ]
     if deps.ctx.distributed:

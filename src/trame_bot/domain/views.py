@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from trame_bot.domain.enums import Access, Health, RunState, Source, Status, Verdict
+from trame_bot.domain.pilot import PilotRecord
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class WorkflowLine:
     pending_runs: int
     triggers: tuple[tuple[str, bool], ...]
     unhealthy_connectors: tuple[str, ...]
+    pilot: PilotRecord | None = None
+    """Its pilot record, where it was asked for (`/trame status <workflow>` of a pilot)."""
 
 
 @dataclass(frozen=True)

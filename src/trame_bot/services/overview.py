@@ -8,11 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import check_reviewer
-from trame_bot.domain.enums import Health, Role, Verdict
+from trame_bot.domain.enums import Health, Role, Status, Verdict
 from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.domain.scopes import over_privileged_in
 from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
 from trame_bot.errors import Forbidden
+from trame_bot.services import pilot as pilot_service
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.workflows import named_in
@@ -46,6 +47,11 @@ async def workflow_glance(
         keys = {s["connector"] for s in workflow.steps}
         health = await connector_store.health_of(session, workspace.id, keys)
         pending = await run_store.pending_of_workflow(session, workflow.id)
+        pilot = (
+            await pilot_service.record_in(session, workflow, ctx.clock.now())
+            if workflow.status is Status.PILOT
+            else None
+        )
     line = WorkflowLine(
         key=workflow.key,
         name=workflow.name,
@@ -55,6 +61,7 @@ async def workflow_glance(
         pending_runs=len(pending),
         triggers=tuple((t.key, t.enabled) for t in workflow.triggers),
         unhealthy_connectors=tuple(sorted(k for k in keys if health.get(k) is not Health.OK)),
+        pilot=pilot,
     )
     return line, [_pending(run, workspace, workflow) for run in pending]
 

@@ -307,23 +307,18 @@ def _as_plan(given: RollbackPlan | str | None) -> RollbackPlan | None:
     return given
 
 
-async def prepare_go_live(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
-    """Refuse early what a go-live form could never achieve (wrong role or status), so nobody
-    fills it in for nothing; `change_status` checks everything again on submit."""
-    async with ctx.db.reading() as session:
-        workspace = await workspace_store.get(session, key)
-        workflow = await store.get(session, workspace.id, ref)
-        role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
-        check_status_change(
-            workflow.status,
-            Status.LIVE,
-            role,
-            status_before_pause=workflow.status_before_pause,
-            go_live=GoLiveEvidence(
-                "-", "-", "-", production=False, approved_pilot_runs_of_current_plan=1
-            ),
-        )
-        return workflow
+def check_can_go_live(workflow: Workflow, role: Role) -> None:
+    """What a go-live form can do nothing about: the role and the status (the evidence it
+    asks for is stood in for here)."""
+    check_status_change(
+        workflow.status,
+        Status.LIVE,
+        role,
+        status_before_pause=workflow.status_before_pause,
+        go_live=GoLiveEvidence(
+            "-", "-", "-", production=False, approved_pilot_runs_of_current_plan=1
+        ),
+    )
 
 
 async def resume(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:

@@ -41,6 +41,7 @@ class WorkspaceSettings:
     reminder_after: timedelta | None = None
     regulated: bool | None = None
     allow_self_approval: bool | None = None
+    min_approved_pilot_runs: int | None = None
     webhook_url: str | None = None
 
 
@@ -84,6 +85,14 @@ def _columns(settings: WorkspaceSettings) -> dict[str, Any]:
                     if field.name == "approval_ttl"
                     else "reminder_after_seconds"
                 ] = seconds
+            case "min_approved_pilot_runs":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidInput(
+                        f"the minimum of approved pilot runs must be a whole number, 0 or more, "
+                        f"not {value!r}",
+                        {field.name: "a whole number, 0 or more"},
+                    )
+                out[field.name] = value
             case "webhook_url":
                 if value and not value.startswith(("https://", "http://")):
                     raise InvalidInput(
@@ -108,6 +117,7 @@ def _snapshot(workspace: Workspace) -> dict[str, Any]:
         "reminder_after_seconds": workspace.reminder_after_seconds,
         "regulated": workspace.regulated,
         "allow_self_approval": workspace.allow_self_approval,
+        "min_approved_pilot_runs": workspace.min_approved_pilot_runs,
         "webhook_url": workspace.webhook_url,
     }
 

@@ -31,6 +31,8 @@ class BlockId(StrEnum):
     ROLLBACK_TRIGGERS = "rollback_triggers"
     ALERT_ACTIONS = "alert_actions"
     ROLLBACK_BUTTON = "rollback_button"
+    GO_LIVE_WARNINGS = "go_live_warnings"
+    PILOT_RECORD = "pilot_record"
 
 
 class Callback(StrEnum):

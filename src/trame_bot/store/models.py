@@ -108,6 +108,8 @@ class Workspace(Base):
     reminder_after_seconds: Mapped[int] = mapped_column(default=4 * 3600)
     allow_self_approval: Mapped[bool] = mapped_column(default=False)
     regulated: Mapped[bool] = mapped_column(default=False)
+    min_approved_pilot_runs: Mapped[int] = mapped_column(default=1, server_default="1")
+    """Approved pilot runs of the current plan below which the go-live form warns."""
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]

@@ -20,7 +20,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from trame_bot.domain.approvals import MAX_REASON
+from trame_bot.domain.pilot import GoLiveWarnings, PilotRecord
+from trame_bot.domain.values import counted
 from trame_bot.slack.blocks.notices import CATEGORY_LABELS
+from trame_bot.slack.blocks.replies import pilot_lines
 from trame_bot.slack.ids import Action, BlockId, Callback
 from trame_bot.slack.text import clean, code, escape, truncate, user
 
@@ -85,6 +88,8 @@ def promote_live_modal(
     workflow_name: str,
     channel: str,
     triggers: Sequence[str] = (),
+    record: PilotRecord | None = None,
+    warnings: GoLiveWarnings | None = None,
 ) -> dict[str, Any]:
     metadata = json.dumps({"workspace": workspace, "workflow": workflow_key, "channel": channel})
     view = View(
@@ -104,6 +109,7 @@ def promote_live_modal(
                     )
                 )
             ),
+            *_evidence_blocks(record, warnings),
             InputBlock(
                 block_id=BlockId.SIGNED_OFF_BY,
                 label=PlainTextObject(text="Who at the client signed off"),
@@ -123,6 +129,42 @@ def promote_live_modal(
         ],
     )
     return view.to_dict()
+
+
+def _evidence_blocks(
+    record: PilotRecord | None, warnings: GoLiveWarnings | None
+) -> list[SectionBlock]:
+    """The warnings first, where the signer cannot miss them, then the pilot's record. They
+    inform the sign-off and never block it: the service decides what may go live."""
+    blocks = []
+    if warnings:
+        lines = ["⚠️ *Before the client signs off*"]
+        if warnings.recent_declines:
+            latest = warnings.recent_declines[0]
+            lines.append(
+                f"• The pilot declined {counted(len(warnings.recent_declines), 'run')} in the "
+                f"last 7 days; the latest by {user(latest.by)}"
+                + (f": “{escape(truncate(latest.reason, 300))}”" if latest.reason else "")
+            )
+        if warnings.too_few_approved:
+            lines.append(
+                f"• The pilot has {counted(warnings.approved, 'approved run')} of its current "
+                f"plan; this workspace asks for at least {warnings.minimum_approved}."
+            )
+        blocks.append(
+            SectionBlock(
+                block_id=BlockId.GO_LIVE_WARNINGS,
+                text=MarkdownTextObject(text=truncate("\n".join(lines), 2900)),
+            )
+        )
+    if record is not None:
+        blocks.append(
+            SectionBlock(
+                block_id=BlockId.PILOT_RECORD,
+                text=MarkdownTextObject(text=truncate("\n".join(pilot_lines(record)), 2900)),
+            )
+        )
+    return blocks
 
 
 def _rollback_inputs(triggers: Sequence[str]) -> list[InputBlock]:

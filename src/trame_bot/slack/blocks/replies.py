@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.downtime import spoken
+from trame_bot.domain.enums import DeclineCategory, Health, Status
+from trame_bot.domain.pilot import PilotRecord
 from trame_bot.domain.values import counted
 from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
+from trame_bot.slack.blocks.notices import CATEGORY_LABELS
 from trame_bot.slack.text import code, escape, truncate, user, when
 from trame_bot.store.models import AuditEvent
 
@@ -120,7 +123,59 @@ def workflow_status_text(w: WorkflowLine, pending: Sequence[PendingView]) -> str
             f"Pending run requested by {user(p.requested_by)} {when(p.requested_at)} — "
             f"{p.approvals} of {counted(p.required_approvals, 'approval')}"
         )
+    if w.pilot is not None:
+        lines.extend(pilot_lines(w.pilot))
     return truncate("\n".join(lines), REPLY_LIMIT)
+
+
+def pilot_lines(record: PilotRecord, declines: int = 3) -> list[str]:
+    """The pilot's record as `/trame status` and the go-live form show it: counts, the latest
+    `declines` declines with their reasons, each connector's health over the pilot."""
+    runs = ", ".join(
+        f"{count} {word}"
+        for count, word in (
+            (record.approved, "approved"),
+            (len(record.declined), "declined"),
+            (record.expired, "expired"),
+            (record.pending, "pending"),
+            (record.cancelled, "cancelled"),
+            (record.refused, "refused by the gate"),
+        )
+        if count or word in ("approved", "declined")
+    )
+    lines = [
+        f"*Pilot record* since version {record.version} was saved {when(record.since)}:",
+        f"• Runs of this plan: {runs}",
+    ]
+    for d in record.declined[:declines]:
+        label = _category(d.category)
+        lines.append(
+            f"• Declined {when(d.at)} by {user(d.by)}"
+            + (f" ({escape(label)})" if label else "")
+            + (f": “{escape(truncate(d.reason, 200))}”" if d.reason else "")
+        )
+    if len(record.declined) > declines:
+        lines.append(f"• … and {counted(len(record.declined) - declines, 'earlier decline')}")
+    for c in record.connectors:
+        state = f"{HEALTH_ICON[c.health]} {c.health.value.replace('_', ' ')} now"
+        if not c.unhealthy:
+            history = "healthy throughout the pilot"
+        else:
+            history = (
+                f"unhealthy for {spoken(c.unhealthy_for)} during the pilot "
+                f"({counted(len(c.unhealthy), 'stretch', 'stretches')})"
+            )
+        lines.append(f"• Connector {code(c.key)}: {state}, {history}")
+    return lines
+
+
+def _category(category: str | None) -> str | None:
+    if not category:
+        return None
+    try:
+        return CATEGORY_LABELS[DeclineCategory(category)]
+    except ValueError:  # a category this version does not know: shown as recorded
+        return category
 
 
 def approvals_text(pending: Sequence[PendingView], limit: int = REPLY_LIMIT) -> str:

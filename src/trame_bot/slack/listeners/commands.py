@@ -17,7 +17,15 @@ from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.values import parse_moment
 from trame_bot.errors import InvalidInput
 from trame_bot.reports.render import export_file, rendered
-from trame_bot.services import audit, digests, overview, rollback, workflows, workspaces
+from trame_bot.services import (
+    audit,
+    digests,
+    overview,
+    pilot,
+    rollback,
+    workflows,
+    workspaces,
+)
 from trame_bot.services.context import Context
 from trame_bot.services.reports import ReportFormat, incident_report
 from trame_bot.slack.blocks import replies
@@ -116,17 +124,19 @@ async def promote(r: CommandRequest) -> str | None:
             raise InvalidInput(
                 "Slack sent no trigger id, so the sign-off form cannot open; try again"
             )
-        workflow = await workflows.prepare_go_live(r.ctx, r.workspace, key, r.actor)
+        form = await pilot.prepare_go_live(r.ctx, r.workspace, key, r.actor)
         # The trigger id lives 3 s: ack first, open the form right after.
         await r.ack_now()
         await r.client.views_open(
             trigger_id=r.trigger_id,
             view=promote_live_modal(
                 r.workspace,
-                workflow.key,
-                workflow.name,
+                form.workflow.key,
+                form.workflow.name,
                 r.channel,
-                [t.key for t in workflow.triggers],
+                [t.key for t in form.workflow.triggers],
+                form.record,
+                form.warnings,
             ),
         )
         return None
