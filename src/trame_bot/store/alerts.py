@@ -64,3 +64,14 @@ async def mark_acted(
         .execution_options(synchronize_session=False)
     )
     return result.one_or_none() is not None
+
+
+async def list_for(
+    session: AsyncSession, workspace_id: int, connector_id: int | None, limit: int
+) -> list[ConnectorAlert]:
+    """The workspace's alerts (of one connector, or all), newest first."""
+    query = select(ConnectorAlert).where(ConnectorAlert.workspace_id == workspace_id)
+    if connector_id is not None:
+        query = query.where(ConnectorAlert.connector_id == connector_id)
+    result = await session.execute(query.order_by(ConnectorAlert.id.desc()).limit(limit))
+    return list(result.scalars())
