@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from trame_bot.bootstrap import Deps
+from trame_bot.store.migrate import alembic_config, upgrade_async
 from trame_bot.store.models import Base
 
 
@@ -21,3 +25,30 @@ async def test_migrations_match_the_models(deps: Deps) -> None:
     async with deps.db.engine.connect() as connection:
         differences = await connection.run_sync(_differences)
     assert differences == []
+
+
+async def test_existing_workspaces_get_the_default_minimum_of_approved_pilot_runs(
+    database_url: str,
+) -> None:
+    """0005 adds the setting with a server default, so workspaces from before have 1."""
+    config = alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (key, name, approvals_channel, timezone, digest_time,"
+                    " approval_ttl_seconds, reminder_after_seconds, allow_self_approval,"
+                    " regulated, created_at) VALUES ('old', 'Old', 'C0OLD', 'UTC', '09:00',"
+                    " 86400, 14400, false, false, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade_async(database_url)
+        async with engine.connect() as conn:
+            minimum = await conn.scalar(
+                text("SELECT min_approved_pilot_runs FROM workspaces WHERE key = 'old'")
+            )
+        assert minimum == 1
+    finally:
+        await engine.dispose()
