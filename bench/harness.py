@@ -58,6 +58,14 @@ class Sizes:
     memory_runs: int = 100_000
     repeats: int = 2
     """Baseline and subject alternate this many times; the best of each is kept."""
+    teams: int = 50
+    """Installed Slack teams of rows 1–3 in distributed mode, one workspace each."""
+    slope_workflows: int = 10_000
+    """Largest workspace of the slope rows; also measured at 10 and a tenth of it."""
+    slope_workspaces: int = 1_000
+    """Most workspaces of the slope rows; also measured at 1 and a tenth of it."""
+    slope_requests: int = 200
+    """`/trame status` requests per point of the slope rows."""
 
 
 FULL = Sizes()
@@ -75,6 +83,10 @@ QUICK = Sizes(
     short_probe_timeout=0.5,
     memory_runs=100,
     repeats=1,
+    teams=3,
+    slope_workflows=200,
+    slope_workspaces=20,
+    slope_requests=20,
 )
 
 
