@@ -37,6 +37,17 @@ class NotFound(TrameError):
     code = "not_found"
 
 
+class ChannelNotBound(NotFound):
+    """A Slack channel that no workspace is bound to: say who can bind it, and how."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(
+            "This channel is not connected to a trame-bot workspace. An operator connects it "
+            f"with `trame-bot workspace set <workspace> --approvals-channel {channel}` "
+            "(or `--ops-channel`)."
+        )
+
+
 class Forbidden(TrameError):
     code = "forbidden"
 

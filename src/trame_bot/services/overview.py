@@ -9,16 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import check_reviewer
 from trame_bot.domain.enums import Health, Role, Status, Verdict
-from trame_bot.domain.plan import steps_from_dicts
+from trame_bot.domain.plan import connectors_of, steps_from_dicts
+from trame_bot.domain.roles import check_at_least
 from trame_bot.domain.scopes import over_privileged_in
 from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
-from trame_bot.errors import Forbidden
+from trame_bot.errors import ChannelNotBound, Forbidden
 from trame_bot.services import pilot as pilot_service
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
-from trame_bot.services.workflows import named_in
+from trame_bot.services.workflows import named_in, plan_of
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
+from trame_bot.store import lookups
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as workflow_store
@@ -35,18 +37,26 @@ async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
 
 
 async def workflow_glance(
-    ctx: Context, key: str, words: tuple[str, ...], actor: Actor
+    ctx: Context, channel: str, team_id: str | None, user: str, words: tuple[str, ...]
 ) -> tuple[WorkflowLine, list[PendingView]]:
-    """The workflow the words name, at a glance (`/trame status <workflow>`): its line and
-    pending runs, read without loading the rest of the workspace."""
+    """The workflow the words name in the channel's workspace, at a glance (`/trame status
+    <workflow>`, the most frequent command): its line and pending runs, in one read
+    transaction of pre-built statements (`store.lookups`), without loading the workspace."""
     async with ctx.db.reading() as session:
-        workspace = await workspace_store.get(session, key)
-        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
-        ref, _ = await named_in(session, workspace.id, words)
-        workflow = await workflow_store.get(session, workspace.id, ref)
-        keys = {s["connector"] for s in workflow.steps}
-        health = await connector_store.health_of(session, workspace.id, keys)
-        pending = await run_store.pending_of_workflow(session, workflow.id)
+        scope, workflow, _ = await lookups.channel_workflow(session, team_id, channel, user, words)
+        if scope is None:
+            raise ChannelNotBound(channel)
+        check_at_least(scope.role, Role.MEMBER, "seeing this workspace")
+        if workflow is None:
+            # Not an ASCII key or name: match as every other command does, in Python.
+            ref, _ = await named_in(session, scope.workspace_id, words)
+            workflow = lookups.workflow_row(
+                await workflow_store.get(session, scope.workspace_id, ref)
+            )
+        keys = connectors_of(plan_of(workflow))
+        health = await lookups.health_of(session, scope.workspace_id, keys)
+        triggers = await lookups.triggers(session, workflow.id)
+        pending = await lookups.pending_runs(session, workflow.id)
         pilot = (
             await pilot_service.record_in(session, workflow, ctx.clock.now())
             if workflow.status is Status.PILOT
@@ -59,11 +69,25 @@ async def workflow_glance(
         version=workflow.version,
         production=workflow.production,
         pending_runs=len(pending),
-        triggers=tuple((t.key, t.enabled) for t in workflow.triggers),
+        triggers=triggers,
         unhealthy_connectors=tuple(sorted(k for k in keys if health.get(k) is not Health.OK)),
         pilot=pilot,
     )
-    return line, [_pending(run, workspace, workflow) for run in pending]
+    return line, [
+        PendingView(
+            run_id=run.id,
+            workspace_key=scope.workspace_key,
+            workflow_key=workflow.key,
+            workflow_name=workflow.name,
+            requested_by=run.requested_by,
+            requested_at=run.requested_at,
+            approvals=run.approvals,
+            required_approvals=run.required_approvals,
+            channel=run.slack_channel or scope.approvals_channel,
+            slack_ts=run.slack_ts,
+        )
+        for run in pending
+    ]
 
 
 async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:

@@ -26,6 +26,7 @@ from trame_bot.services.workflows import check_can_go_live, plan_of
 from trame_bot.store import pilot as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Workflow
 
 
@@ -38,7 +39,7 @@ class GoLiveForm:
     warnings: GoLiveWarnings
 
 
-async def record_in(session: AsyncSession, workflow: Workflow, now: datetime) -> PilotRecord:
+async def record_in(session: AsyncSession, workflow: Workflow | WorkflowRow, now: datetime) -> PilotRecord:
     """The workflow's pilot record, inside the caller's session (one query)."""
     plan = plan_of(workflow)
     connectors = connectors_of(plan)

@@ -29,6 +29,7 @@ from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Trigger, Workflow, Workspace
 
 CREATABLE = (Status.DRAFT, Status.PILOT)
@@ -60,7 +61,7 @@ def _definition(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def plan_of(workflow: Workflow) -> tuple[Step, ...]:
+def plan_of(workflow: Workflow | WorkflowRow) -> tuple[Step, ...]:
     return steps_from_dicts(workflow.steps)
 
 

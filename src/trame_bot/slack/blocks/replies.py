@@ -64,13 +64,6 @@ def help_text(note: str | None = None) -> str:
     return f"{note}\n\n{HELP}" if note else HELP
 
 
-def unbound_channel(channel: str) -> str:
-    return (
-        f"This channel is not connected to a trame-bot workspace. An operator connects it with "
-        f"`trame-bot workspace set <workspace> --approvals-channel {channel}` (or `--ops-channel`)."
-    )
-
-
 def workflow_line(w: WorkflowLine) -> str:
     extra = []
     if w.pending_runs:

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.values import parse_moment
-from trame_bot.errors import InvalidInput
+from trame_bot.errors import ChannelNotBound, InvalidInput
 from trame_bot.reports.render import export_file, rendered
 from trame_bot.services import (
     audit,
@@ -46,12 +46,14 @@ class CommandRequest:
     ctx: Context
     client: AsyncWebClient
     ack: AsyncAck
-    workspace: str
+    team: str | None
+    """The request's Slack team in distributed mode (`team_scope`), None in one-workspace."""
     user: str
     channel: str
     trigger_id: str | None
     command: Command
     acked: bool = False
+    _workspace: str | None = None
 
     async def ack_now(self, text: str | None = None) -> None:
         """Answer Slack before slow work; the final answer then goes through `respond`."""
@@ -62,11 +64,21 @@ class CommandRequest:
     def actor(self) -> Actor:
         return Actor.slack(self.user)
 
+    async def workspace(self) -> str:
+        """The key of the channel's workspace, read once per command. Commands that read
+        everything they need in one statement (`status <workflow>`) never call this."""
+        if self._workspace is None:
+            found = await workspaces.workspace_for_channel(self.ctx, self.channel, self.team)
+            if found is None:
+                raise ChannelNotBound(self.channel)
+            self._workspace = found.key
+        return self._workspace
+
     async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:
         """The workflow the leading words name (key or name, any case) and the words after it."""
         if not self.command.words:
             raise InvalidInput(f"name a workflow: `{usage}`")
-        return await workflows.named(self.ctx, self.workspace, self.command.words)
+        return await workflows.named(self.ctx, await self.workspace(), self.command.words)
 
 
 Handler = Callable[[CommandRequest], Awaitable[str | None]]
@@ -74,23 +86,27 @@ Handler = Callable[[CommandRequest], Awaitable[str | None]]
 
 async def status(r: CommandRequest) -> str:
     if not r.command.words:
-        return replies.overview_text(await overview.overview(r.ctx, r.workspace, r.actor))
-    # One read for the name and the glance: the most frequent command, kept to one transaction.
-    line, pending = await overview.workflow_glance(r.ctx, r.workspace, r.command.words, r.actor)
+        return replies.overview_text(await overview.overview(r.ctx, await r.workspace(), r.actor))
+    # The most frequent command: channel, role, workflow and glance in one read transaction.
+    line, pending = await overview.workflow_glance(
+        r.ctx, r.channel, r.team, r.user, r.command.words
+    )
     return replies.workflow_status_text(line, pending)
 
 
 async def list_workflows(r: CommandRequest) -> str:
-    return replies.workflows_text((await overview.overview(r.ctx, r.workspace, r.actor)).workflows)
+    return replies.workflows_text(
+        (await overview.overview(r.ctx, await r.workspace(), r.actor)).workflows
+    )
 
 
 async def approvals(r: CommandRequest) -> str:
-    return replies.approvals_text(await overview.waiting_for(r.ctx, r.user, r.workspace))
+    return replies.approvals_text(await overview.waiting_for(r.ctx, r.user, await r.workspace()))
 
 
 async def connectors(r: CommandRequest) -> str:
     return replies.connectors_text(
-        (await overview.overview(r.ctx, r.workspace, r.actor)).connectors
+        (await overview.overview(r.ctx, await r.workspace(), r.actor)).connectors
     )
 
 
@@ -99,20 +115,20 @@ async def pause(r: CommandRequest) -> str:
     if not rest:
         raise InvalidInput(f"say why you pause it: `/trame pause {key} <reason>`")
     done = await workflows.change_status(
-        r.ctx, r.workspace, key, Status.PAUSED, r.actor, reason=" ".join(rest)
+        r.ctx, await r.workspace(), key, Status.PAUSED, r.actor, reason=" ".join(rest)
     )
     return f"⏸️ *{escape(done.name)}* is paused; its pending runs were cancelled. `/trame resume {done.key}` (admin) brings it back."
 
 
 async def resume(r: CommandRequest) -> str:
     key, _ = await r.workflow_and_rest("/trame resume <workflow>")
-    done = await workflows.resume(r.ctx, r.workspace, key, r.actor)
+    done = await workflows.resume(r.ctx, await r.workspace(), key, r.actor)
     return f"▶️ *{escape(done.name)}* is {done.status.value} again."
 
 
 async def roll_back(r: CommandRequest) -> str:
     key, rest = await r.workflow_and_rest("/trame rollback <workflow> [why]")
-    done = await rollback.roll_back(r.ctx, r.workspace, key, r.actor, why=" ".join(rest))
+    done = await rollback.roll_back(r.ctx, await r.workspace(), key, r.actor, why=" ".join(rest))
     return rollback_text(done)
 
 
@@ -124,13 +140,13 @@ async def promote(r: CommandRequest) -> str | None:
             raise InvalidInput(
                 "Slack sent no trigger id, so the sign-off form cannot open; try again"
             )
-        form = await pilot.prepare_go_live(r.ctx, r.workspace, key, r.actor)
+        form = await pilot.prepare_go_live(r.ctx, await r.workspace(), key, r.actor)
         # The trigger id lives 3 s: ack first, open the form right after.
         await r.ack_now()
         await r.client.views_open(
             trigger_id=r.trigger_id,
             view=promote_live_modal(
-                r.workspace,
+                await r.workspace(),
                 form.workflow.key,
                 form.workflow.name,
                 r.channel,
@@ -142,7 +158,7 @@ async def promote(r: CommandRequest) -> str | None:
         return None
     if target != "pilot":
         raise InvalidInput(f"promote to `pilot` or `live`: `/trame promote {key} pilot`")
-    done = await workflows.change_status(r.ctx, r.workspace, key, Status.PILOT, r.actor)
+    done = await workflows.change_status(r.ctx, await r.workspace(), key, Status.PILOT, r.actor)
     return f"*{escape(done.name)}* is now in pilot."
 
 
@@ -151,7 +167,7 @@ async def demote(r: CommandRequest) -> str:
     target = rest[0].lower() if rest else ""
     if target not in ("draft", "pilot"):
         raise InvalidInput(f"demote to `draft` or `pilot`: `/trame demote {key} pilot`")
-    done = await workflows.change_status(r.ctx, r.workspace, key, Status(target), r.actor)
+    done = await workflows.change_status(r.ctx, await r.workspace(), key, Status(target), r.actor)
     return f"*{escape(done.name)}* is now {done.status.value}."
 
 
@@ -160,7 +176,7 @@ async def trigger(r: CommandRequest) -> str:
     if len(rest) != 2 or rest[1].lower() not in ("on", "off"):
         raise InvalidInput(f"say which trigger and on or off: `/trame trigger {key} <trigger> off`")
     done = await workflows.set_trigger(
-        r.ctx, r.workspace, key, rest[0], rest[1].lower() == "on", r.actor
+        r.ctx, await r.workspace(), key, rest[0], rest[1].lower() == "on", r.actor
     )
     return f"Trigger {code(done.key)} of {code(key)} is {'on' if done.enabled else 'off'}."
 
@@ -180,25 +196,28 @@ def _audit_filter(words: tuple[str, ...], now: Any) -> AuditFilter:
 
 async def audit_list(r: CommandRequest) -> str:
     where = _audit_filter(r.command.words, r.ctx.clock.now())
-    return replies.audit_text(await audit.list_events(r.ctx, r.workspace, where, r.actor, limit=20))
+    return replies.audit_text(
+        await audit.list_events(r.ctx, await r.workspace(), where, r.actor, limit=20)
+    )
 
 
 async def audit_export(r: CommandRequest) -> str:
     """Streams the export to a temporary file, then uploads it to the channel."""
     where = _audit_filter(r.command.words, r.ctx.clock.now())
-    chunks = await audit.export_events(r.ctx, r.workspace, where, audit.ExportFormat.CSV, r.actor)
+    workspace = await r.workspace()
+    chunks = await audit.export_events(r.ctx, workspace, where, audit.ExportFormat.CSV, r.actor)
     await r.ack_now("⏳ Exporting the audit log…")
     handle, path = tempfile.mkstemp(prefix="trame-audit-", suffix=".csv")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             async for chunk in chunks:
                 out.write(chunk)
-        name = f"audit-{r.workspace}-{r.ctx.clock.now():%Y%m%d-%H%M}.csv"
+        name = f"audit-{workspace}-{r.ctx.clock.now():%Y%m%d-%H%M}.csv"
         await r.client.files_upload_v2(
             channel=r.channel,
             file=path,
             filename=name,
-            title=f"Audit log of {r.workspace}",
+            title=f"Audit log of {workspace}",
             initial_comment=f"Audit export requested by {user(r.user)}",
         )
     finally:
@@ -217,7 +236,7 @@ async def report(r: CommandRequest) -> str:
     await r.ack_now("⏳ Preparing the incident report…")
     bundle = await incident_report(
         r.ctx,
-        r.workspace,
+        await r.workspace(),
         f"{where.entity_type}:{where.entity_id}",
         where.since,
         where.until,
@@ -243,12 +262,12 @@ async def role(r: CommandRequest) -> str:
     if len(words) != 2 or words[1].lower() not in ROLE_WORDS:
         raise InvalidInput("usage: `/trame role @user owner|admin|member|remove`")
     new = ROLE_WORDS[words[1].lower()]
-    await workspaces.set_role(r.ctx, r.workspace, words[0], new, r.actor)
+    await workspaces.set_role(r.ctx, await r.workspace(), words[0], new, r.actor)
     return f"{user(words[0])} is now {new.value if new else 'removed from this workspace'}."
 
 
 async def digest(r: CommandRequest) -> str:
-    await digests.send_digest_now(r.ctx, r.workspace, r.actor)
+    await digests.send_digest_now(r.ctx, await r.workspace(), r.actor)
     return "📋 The digest is on its way to the ops channel."
 
 
@@ -288,17 +307,11 @@ def register(app: AsyncApp, ctx: Context) -> None:
                 await ack(text=replies.help_text(note))
                 return
             handler = HANDLERS[command.name]
-            found = await workspaces.workspace_for_channel(
-                ctx, str(body["channel_id"]), team_scope(ctx, context)
-            )
-            if found is None:
-                await ack(text=replies.unbound_channel(str(body["channel_id"])))
-                return
             request = CommandRequest(
                 ctx,
                 client,
                 ack,
-                found.key,
+                team_scope(ctx, context),
                 str(body["user_id"]),
                 str(body["channel_id"]),
                 body.get("trigger_id"),

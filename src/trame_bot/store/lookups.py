@@ -1,0 +1,225 @@
+"""The reads a Slack request makes before it can answer, as Core statements built once.
+
+A `/trame` command or a click must be answered within Slack's 3 seconds, and most of what it
+costs is not the database's work but ours around it: building a statement, compiling it,
+turning rows into ORM objects. These statements are built at import with bound parameters,
+so SQLAlchemy compiles each once per dialect and every request only binds values and reads
+plain rows. Each resolves in one statement what a request starts from: the channel's
+workspace, the person's role in it and, for commands that name one, the workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trame_bot.domain.enums import Health, Role, RunState, Status
+from trame_bot.store.models import Connector, Member, Run, Trigger, Workflow, Workspace
+
+_ws = Workspace.__table__
+_member = Member.__table__
+_wf = Workflow.__table__
+_trigger = Trigger.__table__
+_run = Run.__table__
+_connector = Connector.__table__
+
+MAX_NAME_WORDS = 8
+"""A workflow's name is matched from at most this many leading words of a command."""
+
+
+@dataclass(frozen=True)
+class ChannelScope:
+    """The workspace a channel belongs to, and the role of the person who wrote in it."""
+
+    workspace_id: int
+    workspace_key: str
+    approvals_channel: str
+    role: Role | None
+
+
+@dataclass(frozen=True)
+class WorkflowRow:
+    """A workflow's own columns, as the hot reads need them (no triggers, no ORM state)."""
+
+    id: int
+    workspace_id: int
+    key: str
+    name: str
+    status: Status
+    version: int
+    production: bool
+    steps: list[Any]
+    created_at: datetime
+
+
+def _scope_query(*, of_team: bool, naming: bool) -> Any:
+    """Channel → workspace → the person's role (→ the workflows the words may name).
+
+    `of_team`: distributed mode, where only a workspace bound to the request's Slack team
+    matches (see `store.workspaces.by_channel`). `naming`: also join the workflows whose key
+    or lowercased name is one of the `names` (the leading words, longest first)."""
+    joined = _ws.outerjoin(
+        _member,
+        and_(_member.c.workspace_id == _ws.c.id, _member.c.slack_user_id == bindparam("user")),
+    )
+    columns: list[Any] = [_ws.c.id, _ws.c.key, _ws.c.approvals_channel, _member.c.role]
+    if naming:
+        names: Any = bindparam("names", expanding=True)
+        joined = joined.outerjoin(
+            _wf,
+            and_(
+                _wf.c.workspace_id == _ws.c.id,
+                or_(_wf.c.key.in_(names), func.lower(_wf.c.name).in_(names)),
+            ),
+        )
+        columns += [
+            _wf.c.id.label("wf_id"),
+            _wf.c.key.label("wf_key"),
+            _wf.c.name.label("wf_name"),
+            _wf.c.status.label("wf_status"),
+            _wf.c.version.label("wf_version"),
+            _wf.c.production.label("wf_production"),
+            _wf.c.steps.label("wf_steps"),
+            _wf.c.created_at.label("wf_created_at"),
+        ]
+    channel: Any = bindparam("channel")
+    query = select(*columns).select_from(joined)
+    query = query.where(or_(_ws.c.approvals_channel == channel, _ws.c.ops_channel == channel))
+    if of_team:
+        query = query.where(_ws.c.slack_team_id == bindparam("team"))
+    return query.order_by(_ws.c.id)
+
+
+_SCOPE = {
+    (team, naming): _scope_query(of_team=team, naming=naming)
+    for team in (False, True)
+    for naming in (False, True)
+}
+_TRIGGERS = (
+    select(_trigger.c.key, _trigger.c.enabled)
+    .where(_trigger.c.workflow_id == bindparam("workflow"))
+    .order_by(_trigger.c.id)
+)
+_PENDING = (
+    select(
+        _run.c.id,
+        _run.c.requested_by,
+        _run.c.requested_at,
+        _run.c.approvals,
+        _run.c.required_approvals,
+        _run.c.slack_channel,
+        _run.c.slack_ts,
+    )
+    .where(_run.c.workflow_id == bindparam("workflow"), _run.c.state == RunState.PENDING)
+    .order_by(_run.c.requested_at)
+)
+_HEALTH = select(_connector.c.key, _connector.c.health).where(
+    _connector.c.workspace_id == bindparam("workspace"),
+    _connector.c.key.in_(bindparam("keys", expanding=True)),
+)
+
+
+def name_candidates(words: Sequence[str]) -> list[str]:
+    """What the leading words may name, longest first: "invoice sync now" → "invoice sync
+    now", "invoice sync", "invoice" (lowercased, as keys are and names are compared)."""
+    lowered = [w.lower() for w in words[:MAX_NAME_WORDS]]
+    return [" ".join(lowered[:size]) for size in range(len(lowered), 0, -1)]
+
+
+async def channel_scope(
+    session: AsyncSession, team_id: str | None, channel: str, user: str
+) -> ChannelScope | None:
+    """The channel's workspace and `user`'s role in it, in one statement; None if unbound."""
+    params: dict[str, Any] = {"channel": channel, "user": user}
+    if team_id is not None:
+        params["team"] = team_id
+    connection = await session.connection()
+    row = (await connection.execute(_SCOPE[team_id is not None, False], params)).first()
+    return None if row is None else _scope(row)
+
+
+async def channel_workflow(
+    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
+) -> tuple[ChannelScope | None, WorkflowRow | None, tuple[str, ...]]:
+    """The channel's workspace, `user`'s role and the workflow the leading `words` name (by
+    key or name, any case, the longest match), with the words after it — in one statement.
+
+    Names are lowercased by the database, which folds only ASCII letters on SQLite: a name
+    with other letters may not match here, and the caller then falls back to matching in
+    Python (`domain.values.match_workflow`), so the answer is the same, one read later."""
+    names = name_candidates(words)
+    params: dict[str, Any] = {"channel": channel, "user": user, "names": names or [""]}
+    if team_id is not None:
+        params["team"] = team_id
+    connection = await session.connection()
+    rows = (await connection.execute(_SCOPE[team_id is not None, True], params)).all()
+    if not rows:
+        return None, None, tuple(words)
+    first = rows[0].id
+    matched = [row for row in rows if row.id == first and row.wf_id is not None]
+    scope = _scope(rows[0])
+    for size, name in zip(range(len(names), 0, -1), names, strict=True):
+        for row in matched:
+            if name in (row.wf_key, row.wf_name.lower()):
+                return scope, _workflow(row), tuple(words[size:])
+    return scope, None, tuple(words)
+
+
+async def triggers(session: AsyncSession, workflow_id: int) -> tuple[tuple[str, bool], ...]:
+    connection = await session.connection()
+    result = await connection.execute(_TRIGGERS, {"workflow": workflow_id})
+    return tuple((key, enabled) for key, enabled in result.all())
+
+
+async def pending_runs(session: AsyncSession, workflow_id: int) -> Sequence[Any]:
+    """The workflow's pending runs, oldest first: id, requester, time, approvals, card."""
+    connection = await session.connection()
+    return (await connection.execute(_PENDING, {"workflow": workflow_id})).all()
+
+
+async def health_of(
+    session: AsyncSession, workspace_id: int, keys: Sequence[str]
+) -> dict[str, Health]:
+    """Health of those of `keys` that are this workspace's connectors; others are absent."""
+    if not keys:
+        return {}
+    connection = await session.connection()
+    result = await connection.execute(_HEALTH, {"workspace": workspace_id, "keys": list(keys)})
+    return dict(result.all())
+
+
+def workflow_row(workflow: Workflow) -> WorkflowRow:
+    return WorkflowRow(
+        id=workflow.id,
+        workspace_id=workflow.workspace_id,
+        key=workflow.key,
+        name=workflow.name,
+        status=workflow.status,
+        version=workflow.version,
+        production=workflow.production,
+        steps=workflow.steps,
+        created_at=workflow.created_at,
+    )
+
+
+def _scope(row: Any) -> ChannelScope:
+    return ChannelScope(row.id, row.key, row.approvals_channel, row.role)
+
+
+def _workflow(row: Any) -> WorkflowRow:
+    return WorkflowRow(
+        id=row.wf_id,
+        workspace_id=row.id,
+        key=row.wf_key,
+        name=row.wf_name,
+        status=row.wf_status,
+        version=row.wf_version,
+        production=row.wf_production,
+        steps=row.wf_steps,
+        created_at=row.wf_created_at,
+    )
