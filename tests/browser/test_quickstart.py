@@ -52,6 +52,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 APPROVALS = "#pane-C0APPROVALS"
+OPS = "#pane-C0OPS"
 GLOBEX_APPROVALS = "#pane-C0GLOBEXAPPROVALS"
 
 
@@ -145,6 +146,12 @@ class Walk:
     def team(self, name: str) -> None:
         self.page.locator("#teams .team", has_text=name).click()
         expect(self.page.locator("#team-name")).to_have_text(name)
+
+    def report_health(self, connector: str, status: str, error: str = "") -> None:
+        self.page.select_option("#health-connector", label=connector)
+        self.page.select_option("#health-status", status)
+        self.page.fill("#health-error", error)
+        self.page.get_by_role("button", name="Report connector health").click()
 
     def type(self, command: str) -> None:
         self.page.fill("#command", command)
@@ -278,3 +285,88 @@ def _walk(walk: Walk, url: str, tmp_path: Path) -> None:
     expect(page.locator("#pane-title")).to_have_text("# acme-approvals")
     expect(walk.card("Declined: Vendor onboarding")).to_be_visible()
     expect(page.locator(APPROVALS)).not_to_contain_text("Shipment sync")
+
+    _incident(walk, tmp_path)
+
+
+def _incident(walk: Walk, tmp_path: Path) -> None:
+    """6. An incident: a connector breaks, the alert's brake, the recovery, resume, the report."""
+    page = walk.page
+    page.get_by_role("button", name="# acme-ops").click()
+    walk.report_health("acme-salesforce (ok)", "error", "401 from Salesforce: session expired")
+    expect(page.locator("#health-result")).to_contain_text("200 · needs_attention")
+    alert = page.locator(f"{OPS} > article.msg", has_text="acme-salesforce").filter(
+        has_text="needs attention"
+    )
+    expect(alert).to_have_count(1)
+    # Live first; Invoice sync is still paused from step 3, so the brake leaves it out.
+    expect(alert).to_contain_text(
+        "Affects: Payroll export (live), Vendor onboarding (pilot), Invoice sync (paused)"
+    )
+    walk.shot("incident-alert")
+    walk.be("Mia (member)")
+    alert.get_by_role("button", name="Pause affected workflows").click()
+    dialog = page.locator("#dialog")
+    expect(dialog).to_contain_text("Pause 2 workflows?")
+    expect(dialog).to_contain_text("Pause Payroll export, Vendor onboarding.")
+    walk.shot("incident-confirm-pause")
+    dialog.get_by_role("button", name="Pause them").click()
+    expect(page.locator(f"{OPS} .ephemeral").last).to_contain_text(
+        "Paused Payroll export, Vendor onboarding."
+    )
+    # Updated in place: who paused what and when, and no button any more.
+    expect(alert).to_contain_text("@Mia paused Payroll export, Vendor onboarding")
+    expect(alert.get_by_role("button", name="Pause affected workflows")).to_have_count(0)
+    walk.shot("incident-paused")
+
+    walk.report_health("acme-salesforce (needs_attention)", "ok")
+    expect(page.locator("#health-result")).to_contain_text("200 · ok")
+    notice = page.locator(f"{OPS} > article.msg", has_text="acme-salesforce").filter(
+        has_text="healthy again"
+    )
+    expect(notice).to_contain_text(
+        "Paused from the alert and unchanged since: Payroll export, Vendor onboarding"
+    )
+    notice.get_by_role("button", name="Resume them").click()
+    dialog.get_by_role("button", name="Resume them").click()
+    expect(page.locator(f"{OPS} .ephemeral").last).to_contain_text("needs the admin role")
+    walk.be("Adam (admin)")
+    notice.get_by_role("button", name="Resume them").click()
+    expect(dialog).to_contain_text("each to the status it had")
+    walk.shot("incident-confirm-resume")
+    dialog.get_by_role("button", name="Resume them").click()
+    expect(page.locator(f"{OPS} .ephemeral").last).to_contain_text(
+        "Resumed Payroll export, Vendor onboarding."
+    )
+    expect(notice).to_contain_text("@Adam resumed Payroll export, Vendor onboarding")
+    expect(notice.get_by_role("button", name="Resume them")).to_have_count(0)
+    # Each back to the status it had; the one paused by someone else stays paused.
+    expect(page.locator("#engine-workflow")).to_contain_text("Payroll export (live)")
+    expect(page.locator("#engine-workflow")).to_contain_text("Invoice sync (paused)")
+    walk.shot("incident-resumed")
+
+    # The report for the client: the PDF and its export, checked offline.
+    walk.be("Olivia (owner)")
+    walk.type("/trame report connector:acme-salesforce")
+    files = page.locator(f"{OPS} .file a")
+    expect(files.filter(has_text=".pdf")).to_have_count(1)
+    export = files.filter(has_text=".jsonl")
+    expect(export).to_have_count(1)
+    expect(page.locator(OPS)).to_contain_text("trame-bot audit verify --file incident-")
+    walk.shot("incident-report")
+    with page.expect_download() as download:
+        export.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("incident-")
+    assert saved.suffix == ".jsonl"
+    verified = subprocess.run(
+        [*_command(), "audit", "verify", "--file", str(saved)],
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "export verified: " in verified.stdout
+    assert "of workspace acme" in verified.stdout

@@ -31,7 +31,7 @@ from trame_bot.sandbox import install, seed
 from trame_bot.sandbox.fake_slack import TEAM_ID, FakeSlack
 from trame_bot.sandbox.page import Page, dm_channel
 from trame_bot.sandbox.relay import Outcome, Relay
-from trame_bot.services import installations, workflows
+from trame_bot.services import connectors, installations, workflows
 from trame_bot.slack.oauth import REDIRECT_PATH
 
 log = logging.getLogger("trame_bot.sandbox")
@@ -213,6 +213,12 @@ async def state(request: web.Request) -> web.Response:
                 "triggers": [t.key for t in w.triggers],
             }
             for w in found
+        ],
+        # For the panel's health report (the engine's `POST /connectors/{key}/health`): a
+        # person breaks and recovers a connector as the engine would see it.
+        "connectors": [
+            {"key": c.key, "toolkit": c.toolkit, "health": c.health.value}
+            for c in await connectors.list_connectors(ctx, team.workspace)
         ],
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})

@@ -141,6 +141,7 @@ function switchTeam(button) {
   modalKey = null;
   closeOverlay();
   $("#engine-result").innerHTML = ""; // the other team's workspace answered that
+  $("#health-result").innerHTML = "";
   refresh();
 }
 
@@ -261,6 +262,10 @@ function engineForm(state, list) {
     member && member.id
   );
   sources();
+  fill(
+    $("#health-connector"),
+    (state.connectors || []).map((c) => [c.key, `${c.key} (${c.health})`])
+  );
 }
 
 function sources() {
@@ -357,6 +362,8 @@ document.addEventListener("submit", (event) => {
     post("command", { channel, text });
   } else if (form.id === "engine-form") {
     requestRun();
+  } else if (form.id === "health-form") {
+    reportHealth();
   }
 });
 
@@ -380,6 +387,31 @@ document.addEventListener("keydown", (event) => {
     closeOverlay();
   }
 });
+
+// The engine's own endpoint: a connector breaking (or recovering) is what raises the alert in
+// the ops channel, and its recovery notice.
+async function reportHealth() {
+  const key = $("#health-connector").value;
+  const body = { status: $("#health-status").value };
+  const error = $("#health-error").value.trim();
+  if (error && body.status !== "ok") body.error = error;
+  const path = `/api/v1/connectors/${encodeURIComponent(key)}/health`;
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { Authorization: "Bearer " + engine.api_key, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  const result = $("#health-result");
+  result.innerHTML = "";
+  const line = document.createElement("p");
+  line.className = "engine-line";
+  line.textContent = `POST ${path} → ${response.status}` + (answer.health ? ` · ${answer.health}` : "");
+  const pre = document.createElement("pre");
+  pre.textContent = JSON.stringify(answer, null, 2);
+  result.append(line, pre);
+  refresh();
+}
 
 async function requestRun() {
   const key = $("#engine-workflow").value;
