@@ -9,18 +9,23 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
 from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.audit_chain import encoded_hash, encoded_link
 from trame_bot.domain.enums import Status
 from trame_bot.errors import Forbidden
 from trame_bot.services import audit, workflows
 from trame_bot.services.audit import ExportFormat
+from trame_bot.store import audit as audit_store
+from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
+from trame_bot.store.models import AuditEvent
 
 
 async def seeded(deps: Deps) -> int:
@@ -172,3 +177,174 @@ async def test_only_owners_and_admins_read_the_audit_log(deps: Deps) -> None:
         with pytest.raises(Forbidden):
             await call()
     assert await audit.list_events(deps.ctx, "acme", AuditFilter(), Actor.slack(f.ADMIN))
+
+
+TRICKY_TEXT = [
+    "plain ascii",
+    'quotes " and \\ backslashes',
+    "controls \x01\x1f\b\f\n\r\t and \x7f",
+    "unicode été 日本 🎉 \u2028",
+    "decomposed e\u0301",  # not NFC: the hash covers its NFC form, the column keeps it as typed
+]
+
+
+async def append_tricky(deps: Deps) -> None:
+    async with deps.db.transaction() as session:
+        ws = await workspace_store.get(session, "acme")
+        for n, text_ in enumerate(TRICKY_TEXT):
+            await audit_store.append(
+                session,
+                ws,
+                at=deps.clock.now(),
+                actor=f"slack:{text_}",
+                action="test.tricky",
+                entity_type="workspace",
+                entity_id=text_,
+                summary=text_,
+                data={"text": text_, "n": n},
+                reason=None if n % 2 else text_,
+            )
+
+
+async def test_the_database_spells_events_as_their_hash_covers_them(deps: Deps) -> None:
+    await f.workspace(deps)
+    await append_tricky(deps)
+    async with deps.db.reading() as session:
+        ws = await workspace_store.get(session, "acme")
+        fast = [
+            row async for rows in audit_store.stream_chain(session, ws.id, "acme") for row in rows
+        ]
+        careful = [
+            row
+            async for rows in audit_store.stream_exported(session, ws.id, AuditFilter())
+            for row in rows
+        ]
+    assert len(fast) == len(careful) > len(TRICKY_TEXT)
+    for (seq, prev, encoded, stored), row in zip(fast, careful, strict=True):
+        _, at, actor, action, etype, eid, summary, reason, data, _, _ = row
+        expected = encoded_link(
+            workspace="acme",
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            entity_type=etype,
+            entity_id=eid,
+            summary=summary,
+            data=data,
+            reason=reason,
+            prev_hash=prev,
+        )
+        if "e\u0301" in summary:  # only Python normalises: verify re-encodes this one
+            assert encoded != expected
+        else:
+            assert encoded == expected
+            assert encoded_hash(encoded) == stored
+    assert (await audit.verify_chain(deps.ctx, "acme")).ok
+
+
+async def test_an_edit_of_an_unnormalised_event_is_still_caught(deps: Deps) -> None:
+    await f.workspace(deps)
+    await append_tricky(deps)
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.ok
+    await tamper(
+        deps, "UPDATE audit_events SET reason = 'changed' WHERE summary LIKE 'decomposed%'"
+    )
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.bad_seq == report.checked + 1
+    assert "edited" in (report.problem or "")
+
+
+async def test_appends_are_written_before_a_query_and_forgotten_on_rollback(deps: Deps) -> None:
+    ws = await f.workspace(deps)
+    before = (await audit.verify_chain(deps.ctx, "acme")).checked
+
+    async def append(session: AsyncSession, summary: str) -> None:
+        await audit_store.append(
+            session,
+            ws,
+            at=deps.clock.now(),
+            actor="cli",
+            action="test.appended",
+            entity_type="workspace",
+            entity_id="acme",
+            summary=summary,
+        )
+
+    count = select(func.count()).select_from(AuditEvent).where(AuditEvent.workspace_id == ws.id)
+    async with deps.db.transaction() as session:
+        await append(session, "one")
+        await append(session, "two")
+        assert await session.scalar(count) == before + 2  # the ORM query flushed them
+        await append(session, "three")
+
+    async def rolled_back() -> None:
+        async with deps.db.transaction() as session:
+            await append(session, "rolled back")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        await rolled_back()
+    async with deps.db.transaction() as session:
+        await append(session, "four")
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.ok, report.problem
+    assert report.checked == before + 4
+
+
+async def python_export(deps: Deps, where: AuditFilter, fmt: ExportFormat) -> str:
+    """The export as Python's csv module and `jsonl_line` write it: the reference."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if fmt is ExportFormat.CSV:
+        writer.writerow(audit.COLUMNS)
+    async with deps.db.reading() as session:
+        ws = await workspace_store.get(session, "acme")
+        async for rows in audit_store.stream_exported(session, ws.id, where):
+            for row in rows:
+                if fmt is ExportFormat.CSV:
+                    writer.writerow(row)
+                else:
+                    buffer.write(audit.jsonl_line(row, "acme"))
+    return buffer.getvalue()
+
+
+async def test_the_database_writes_the_export_as_python_would(deps: Deps) -> None:
+    await f.workspace(deps)
+    await append_tricky(deps)
+    async with deps.db.transaction() as session:
+        ws = await workspace_store.get(session, "acme")
+        for summary, reason in (("", ""), ("carriage\rreturn", "a\r\nb")):
+            await audit_store.append(
+                session,
+                ws,
+                at=deps.clock.now(),
+                actor="cli",
+                action="test.edges",
+                entity_type="workspace",
+                entity_id="acme",
+                summary=summary,
+                reason=reason,
+            )
+    where = AuditFilter(since=deps.clock.now() - timedelta(days=1))
+    for fmt in ExportFormat:
+        expected = await python_export(deps, where, fmt)
+        exported = await collect(audit.export_events(deps.ctx, "acme", where, fmt, Actor.cli()))
+        if fmt is ExportFormat.JSONL:
+            assert exported == expected
+            continue
+        # The same values. Python leaves a lone CR unquoted (its own reader then splits the
+        # field), the database quotes it; PostgreSQL quotes an empty text ("").
+        assert list(csv.reader(io.StringIO(exported, newline=""))) == list(
+            csv.reader(
+                io.StringIO(expected.replace("carriage\rreturn", '"carriage\rreturn"'), newline="")
+            )
+        )
+        plain = [line for line in expected.splitlines(keepends=True) if "\r" not in line]
+        if deps.db.dialect == "sqlite":
+            assert [
+                line for line in exported.splitlines(keepends=True) if "\r" not in line
+            ] == plain
+        else:
+            assert exported.splitlines()[:2] == expected.splitlines()[:2]

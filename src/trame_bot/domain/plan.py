@@ -44,9 +44,21 @@ def steps_from_dicts(raw: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
     return tuple(Step.from_dict(item) for item in raw)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""`json.dumps` with these options, built once: `dumps` builds an encoder per call."""
+
+
 def canonical_json(value: Any) -> str:
     """One spelling for equal values: sorted keys, no insignificant whitespace, NFC text."""
-    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text: str | None = _CANONICAL.encode(value)
+    except TypeError:  # a Mapping that is not a dict: only the walk below turns it into one
+        text = None
+    # NFC leaves ASCII as it is, so all-ASCII output is already canonical: the walk that
+    # normalises every string is only for the rest (every audit event passes here).
+    if text is not None and text.isascii():
+        return text
+    return _CANONICAL.encode(_normalise(value))
 
 
 def _normalise(value: Any) -> Any:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import codecs
 from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from json.encoder import encode_basestring as json_string
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.audit_chain import ChainReport, ChainVerifier, encoded_link
@@ -83,23 +83,14 @@ async def _export_chunks(
     ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, actor: Actor
 ) -> AsyncIterator[str]:
     now = ctx.clock.now()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if fmt is ExportFormat.CSV:
-        writer.writerow(COLUMNS)
-    count = 0
-    async with ctx.db.reading() as session:
-        async for rows in store.stream_exported(session, workspace.id, where):
-            count += len(rows)
-            if fmt is ExportFormat.CSV:
-                writer.writerows(rows)
-            else:
-                buffer.writelines(jsonl_line(row, workspace.key) for row in rows)
-            if buffer.tell() >= CHUNK:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
+    copied = store.Copied()
+    if ctx.db.dialect == "postgresql":
+        chunks = _copied_chunks(ctx, workspace, where, fmt, copied)
+    else:
+        chunks = _line_chunks(ctx, workspace, where, fmt, copied)
+    async for chunk in chunks:
+        yield chunk
+    count = copied.rows
     async with ctx.db.transaction() as session:
         await store.append(
             session,
@@ -121,6 +112,42 @@ async def _export_chunks(
         )
 
 
+async def _line_chunks(
+    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+) -> AsyncIterator[str]:
+    """The export's lines as SQLite writes them (`store.stream_lines`), a batch per chunk."""
+    if fmt is ExportFormat.CSV:
+        yield ",".join(COLUMNS) + "\n"
+    async with ctx.db.reading() as session:
+        async for lines in store.stream_lines(
+            session, workspace.id, workspace.key, where, jsonl=fmt is ExportFormat.JSONL
+        ):
+            copied.rows += len(lines)
+            yield "".join(lines)
+
+
+async def _copied_chunks(
+    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+) -> AsyncIterator[str]:
+    """The export written by PostgreSQL (`store.copy_exported`), gathered into chunks of at
+    least `CHUNK` and decoded as text (a multi-byte character may straddle two chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending: list[bytes] = []
+    size = 0
+    if fmt is ExportFormat.CSV:
+        yield ",".join(COLUMNS) + "\n"
+    async with ctx.db.reading() as session:
+        async for chunk in store.copy_exported(
+            session, workspace.id, workspace.key, where, copied, jsonl=fmt is ExportFormat.JSONL
+        ):
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= CHUNK:
+                yield decoder.decode(b"".join(pending))
+                pending, size = [], 0
+    yield decoder.decode(b"".join(pending), final=True)
+
+
 def jsonl_line(row: Sequence[Any], workspace: str) -> str:
     """`json.dumps(dict(zip(COLUMNS, row)), ensure_ascii=False)` and a newline, written
     directly: building a dict and a JSON encoder per row costs four times as much.
@@ -140,29 +167,50 @@ def jsonl_line(row: Sequence[Any], workspace: str) -> str:
 
 
 async def verify_chain(ctx: Context, key: str) -> ChainReport:
-    """Recompute the whole chain, streaming; names the first event that was tampered with."""
+    """Recompute the whole chain, streaming; names the first event that was tampered with.
+
+    The database spells each event as its hash covers it and Python only hashes; an event
+    that fails that way (edited, or stored with text the database cannot normalise) is read
+    again and encoded in Python, which alone decides that it was edited."""
     verifier = ChainVerifier()
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         head = await store.head(session, workspace.id)
         chain = workspace.key  # read once: an ORM attribute costs a little on every event
-        async for rows in store.stream_exported(session, workspace.id, AuditFilter()):
-            for row in rows:
-                seq, at, actor, action, etype, eid, summary, reason, data, prev, stored = row
-                encoded = encoded_link(
-                    workspace=chain,
-                    seq=seq,
-                    at=at,
-                    actor=actor,
-                    action=action,
-                    entity_type=etype,
-                    entity_id=eid,
-                    summary=summary,
-                    data=data,
-                    reason=reason,
-                    prev_hash=prev,
-                )
-                failure = verifier.feed_encoded(seq, prev, encoded, stored)
+        async for rows in store.stream_chain(session, workspace.id, chain):
+            while (index := verifier.feed_prehashed(rows)) is not None:
+                failure = await _feed_one(session, verifier, workspace.id, chain, rows[index])
                 if failure is not None:
                     return failure
+                rows = rows[index + 1 :]
     return verifier.finish(head.seq, head.hash)
+
+
+async def _feed_one(
+    session: AsyncSession,
+    verifier: ChainVerifier,
+    workspace_id: int,
+    chain: str,
+    fast: tuple[int, str, bytes | None, str],
+) -> ChainReport | None:
+    """One event checked the careful way: its columns read and encoded by `encoded_link`."""
+    seq, prev_hash, _, stored = fast
+    where = AuditFilter(first_seq=seq, last_seq=seq)
+    async for rows in store.stream_exported(session, workspace_id, where):
+        for row in rows:
+            _, at, actor, action, etype, eid, summary, reason, data, _, _ = row
+            encoded = encoded_link(
+                workspace=chain,
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=action,
+                entity_type=etype,
+                entity_id=eid,
+                summary=summary,
+                data=data,
+                reason=reason,
+                prev_hash=prev_hash,
+            )
+            return verifier.feed_encoded(seq, prev_hash, encoded, stored)
+    return verifier.feed_encoded(seq, prev_hash, b"", stored)

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring as json_string
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, case, func, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    LargeBinary,
+    Select,
+    String,
+    Text,
+    TypeDecorator,
+    case,
+    cast,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from trame_bot.domain.audit_chain import GENESIS_HASH, ChainLink, link_hash
+from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
 from trame_bot.domain.plan import canonical_json
 from trame_bot.store.models import AuditEvent, AuditHead, Workspace
 
@@ -43,60 +63,117 @@ async def append(
     summary: str,
     data: Mapping[str, Any] | None = None,
     reason: str | None = None,
-) -> AuditEvent:
-    head = await _locked_head(session, workspace.id)
-    link = ChainLink(
-        workspace=workspace.key,
-        seq=head.seq + 1,
-        at=at,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        summary=summary,
-        data=canonical_json(data or {}),
-        reason=reason,
-        prev_hash=head.hash,
+) -> None:
+    """Chain one event to the workspace's head. The row is written with the transaction's
+    other events in one `executemany` when the session next flushes (a query, or the commit):
+    an ORM object per event cost ten times the insert itself."""
+    chains = await _chains(session)
+    head = chains.heads.get(workspace.id)
+    if head is None:
+        row = await _locked_head(session, workspace.id)
+        head = chains.heads[workspace.id] = _Head(
+            row, workspace.id, workspace.key, row.seq, row.hash
+        )
+    seq, prev_hash = head.seq + 1, head.hash
+    data_json = canonical_json(data or {})
+    digest = encoded_hash(
+        encoded_link(
+            workspace=head.workspace_key,
+            seq=seq,
+            at=format_at(at),
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            summary=summary,
+            data=data_json,
+            reason=reason,
+            prev_hash=prev_hash,
+        )
     )
-    event = AuditEvent(
-        workspace_id=workspace.id,
-        seq=link.seq,
-        at=at,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        summary=summary,
-        data=link.data,
-        reason=reason,
-        prev_hash=link.prev_hash,
-        hash=link_hash(link),
+    if not chains.rows:
+        # Moving the ORM head makes the session dirty, so whatever flushes it next (a query's
+        # autoflush, the commit) calls `_write_pending` first, which moves it to the last event.
+        head.row.seq = seq
+    chains.rows.append(
+        {
+            "workspace_id": head.workspace_id,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "summary": summary,
+            "data": data_json,
+            "reason": reason,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
     )
-    session.add(event)
-    head.seq, head.hash = link.seq, event.hash
-    # No flush per event: the next query or the commit writes them all in one batch.
-    return event
+    head.seq, head.hash = seq, digest
 
 
-_LOCKED_HEADS = "trame_audit_heads"
+@dataclass(slots=True)
+class _Head:
+    """A chain head locked by this transaction, and where its appends have moved it (plain
+    attributes: an ORM attribute costs more on every event)."""
+
+    row: AuditHead
+    workspace_id: int
+    workspace_key: str
+    seq: int
+    hash: str
+
+
+@dataclass
+class _Chains:
+    """What this transaction appended: the heads it locked and the rows not yet written."""
+
+    transaction: object
+    heads: dict[int, _Head] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+_CHAINS = "trame_audit_chains"
+
+
+async def _chains(session: AsyncSession) -> _Chains:
+    """This transaction's appends. A new transaction on the same session (after a commit or a
+    rollback) starts afresh: its heads must be locked again, and rows of a rolled-back one
+    must never be written."""
+    transaction = session.sync_session.get_transaction()
+    chains: _Chains | None = session.info.get(_CHAINS)
+    if chains is None or chains.transaction is not transaction:
+        chains = session.info[_CHAINS] = _Chains(transaction)
+        sync = session.sync_session
+        if not event.contains(sync, "before_flush", _write_pending):
+            event.listen(sync, "before_flush", _write_pending)
+    return chains
+
+
+def _write_pending(session: Session, _context: Any, _instances: Any) -> None:
+    """Before the flush: the pending events in one executemany (Core, no ORM), and each head
+    moved to its last event (the flush then writes the heads' UPDATE)."""
+    chains: _Chains | None = session.info.get(_CHAINS)
+    if chains is None or not chains.rows or chains.transaction is not session.get_transaction():
+        return
+    rows, chains.rows = chains.rows, []
+    session.connection().execute(insert(AuditEvent), rows)
+    for head in chains.heads.values():
+        head.row.seq, head.row.hash = head.seq, head.hash
 
 
 async def _locked_head(session: AsyncSession, workspace_id: int) -> AuditHead:
     """The workspace's chain head, locked (`SELECT … FOR UPDATE`) by the first append of this
     transaction and kept for the next ones: the lock serializes appends per workspace until the
-    transaction ends, so nobody else can move the head in between."""
-    transaction = session.sync_session.get_transaction()
-    owner, heads = session.info.get(_LOCKED_HEADS, (None, {}))
-    if owner is not transaction:
-        heads = {}
-        session.info[_LOCKED_HEADS] = (transaction, heads)
-    if workspace_id not in heads:
-        heads[workspace_id] = (
-            await session.execute(
-                select(AuditHead).where(AuditHead.workspace_id == workspace_id).with_for_update()
-            )
-        ).scalar_one()
-    head: AuditHead = heads[workspace_id]
+    transaction ends, so nobody else can move the head in between. (SQLite has no row locks:
+    there a write transaction holds the whole database from its BEGIN IMMEDIATE.)"""
+    head: AuditHead = (
+        await session.execute(
+            select(AuditHead).where(AuditHead.workspace_id == workspace_id).with_for_update()
+        )
+    ).scalar_one()
     return head
 
 
@@ -180,6 +257,219 @@ async def stream_exported(
     result = await connection.stream(query.execution_options(yield_per=batch))
     async for partition in result.partitions():
         yield partition
+
+
+@dataclass
+class Copied:
+    """How many rows a `copy_exported` wrote, known once its last chunk is read."""
+
+    rows: int = 0
+
+
+async def copy_exported(
+    session: AsyncSession,
+    workspace_id: int,
+    workspace_key: str,
+    where: AuditFilter,
+    copied: Copied,
+    *,
+    jsonl: bool,
+) -> AsyncIterator[bytes]:
+    """PostgreSQL only: the export of the matching events, oldest first, written by the server
+    (`COPY (SELECT …) TO STDOUT`) and streamed as it arrives, in UTF-8 chunks cut anywhere.
+    No row becomes a Python object: this is what `psql \\copy` does, at its speed.
+
+    CSV rows are `EXPORTED` as PostgreSQL's CSV writes them (no header). JSON Lines are each
+    built by the server as `services.audit.jsonl_line` writes them and copied as a one-column
+    "CSV" whose quote and delimiter (0x01, 0x02) cannot occur in a JSON line (JSON escapes
+    every control character), so no line is ever quoted: the lines come out as built."""
+    connection = await session.connection()
+    table = AuditEvent.__table__.c
+    options: dict[str, str]
+    if jsonl:
+        query = select(_jsonl_text("postgresql", workspace_key))
+        options = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
+    else:
+        at = _at_text("postgresql")
+        query = select(*(at if name == "at" else table[name] for name in EXPORTED))
+        options = {"format": "csv"}
+    compiled = (
+        _where(query, workspace_id, where).order_by(table.seq).compile(dialect=connection.dialect)
+    )
+    # The filter's values as positional arguments ($1, $2 …), never spliced into the SQL: the
+    # entity comes from a Slack user. asyncpg takes aware datetimes as they are.
+    values = compiled.construct_params()
+    args = [values[name] for name in compiled.positiontup or ()]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    # A few chunks in flight at most: the COPY waits on a full queue, so memory stays flat
+    # however slowly the reader (an HTTP client, a file) takes them.
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+    async def copy() -> None:
+        try:
+            status = await driver.copy_from_query(
+                str(compiled), *args, output=chunks.put, **options
+            )
+        except Exception:
+            await chunks.put(None)  # the reader drains, stops, then awaits this task's error
+            raise
+        copied.rows = int(str(status).rpartition(" ")[2])
+        await chunks.put(None)
+
+    task = asyncio.create_task(copy())
+    try:
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+        await task
+    finally:
+        if not task.done():  # the reader stopped early: stop the COPY
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _jsonl_text(dialect: str, workspace_key: str) -> ColumnElement[str]:
+    """An export line as `services.audit.jsonl_line` writes it (no newline), by the database."""
+    table = AuditEvent.__table__.c
+    parts: list[ColumnElement[Any]] = []
+    for name in EXPORTED:
+        separator = "{" if name == "seq" else ", "
+        parts.append(literal(f'{separator}"{name}": ', String()))
+        if name == "seq":
+            parts.append(cast(table.seq, String()))
+        elif name == "at":
+            parts.append(_quoted(dialect, _at_text(dialect)))
+        else:
+            parts.append(_quoted(dialect, table[name]))
+    parts.append(literal(f', "workspace": {json_string(workspace_key)}}}', String()))
+    return _joined(parts)
+
+
+_NEEDS_NO_QUOTES = frozenset({"seq", "at", "prev_hash", "hash"})
+"""Columns whose text never holds a comma, a quote or a line break."""
+
+
+def _csv_text() -> ColumnElement[str]:
+    """An export row in CSV (no newline), by SQLite: a field is quoted, its quotes doubled,
+    when it holds a comma, a quote, a CR or a LF (RFC 4180, PostgreSQL's COPY and Python's
+    csv module quote alike, except that Python leaves a lone CR unquoted); NULL is empty."""
+    table = AuditEvent.__table__.c
+    parts: list[ColumnElement[Any]] = []
+    for n, name in enumerate(EXPORTED):
+        if n:
+            parts.append(literal(",", String()))
+        if name == "at":
+            parts.append(_at_text("sqlite"))
+        elif name in _NEEDS_NO_QUOTES:
+            parts.append(cast(table[name], String()))
+        else:
+            value = func.coalesce(table[name], "", type_=String())
+            special = or_(*(func.instr(value, char) > 0 for char in (",", '"', "\n", "\r")))
+            quoted = '"' + func.replace(value, '"', '""', type_=String()) + '"'
+            parts.append(case((special, quoted), else_=value))
+    return _joined(parts)
+
+
+async def stream_lines(
+    session: AsyncSession,
+    workspace_id: int,
+    workspace_key: str,
+    where: AuditFilter,
+    *,
+    jsonl: bool,
+    batch: int = 5_000,
+) -> AsyncIterator[Sequence[str]]:
+    """SQLite: the export's lines (each with its newline) oldest first, `batch` at a time,
+    each written by the database (`_csv_text`, `_jsonl_text`): Python only joins them. The
+    statement runs in the driver's thread, which lets go of the GIL while SQLite works, so
+    the database writes the next lines while this process writes out the last ones."""
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    line = _jsonl_text(dialect, workspace_key) if jsonl else _csv_text()
+    query = _where(select(_joined([line, literal("\n", String())])), workspace_id, where)
+    result = await connection.stream(
+        query.order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    )
+    async for lines in result.scalars().partitions():
+        yield lines
+
+
+def _quoted(dialect: str, value: ColumnElement[Any]) -> ColumnElement[str]:
+    """Text as JSON, byte for byte as `json.encoder.encode_basestring` quotes it (both
+    databases leave non-ASCII as it is and escape control characters the same way); NULL as
+    `null`."""
+    if dialect == "postgresql":
+        return func.coalesce(cast(func.to_json(value), Text()), "null", type_=String())
+    return func.json_quote(value, type_=String())
+
+
+async def stream_chain(
+    session: AsyncSession, workspace_id: int, workspace_key: str, *, batch: int = 5_000
+) -> AsyncIterator[Sequence[tuple[int, str, bytes | None, str]]]:
+    """The whole chain oldest first, `batch` at a time, as `(seq, prev_hash, encoded, hash)`:
+    `encoded` is the event's columns spelled by the database as `encoded_link` spells them,
+    so verifying costs a hash per event and no Python encoding.
+
+    The database quotes text as JSON (SQLite's `json_quote`, PostgreSQL's `to_json`, both
+    byte for byte `encode_basestring`) but cannot normalise it to NFC: for an event whose
+    text was stored unnormalised, `encoded` differs from what its hash covers, and the caller
+    re-encodes that one event in Python (`stream_exported`) before calling it edited. The
+    quoting is unambiguous, so bytes that do hash right can only come from unedited columns."""
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    table = AuditEvent.__table__.c
+    parts: list[ColumnElement[Any]] = []
+    for name, prefix in (
+        ("action", '{"action":'),
+        ("actor", ',"actor":'),
+        ("at", ',"at":'),
+        ("data", ',"data":'),
+        ("entity_id", ',"entity_id":'),
+        ("entity_type", ',"entity_type":'),
+        ("prev_hash", ',"prev_hash":'),
+        ("reason", ',"reason":'),
+        ("seq", ',"seq":'),
+        ("summary", ',"summary":'),
+    ):
+        value = _at_text(dialect) if name == "at" else table[name]
+        parts += [
+            literal(prefix, String()),
+            cast(value, String()) if name == "seq" else _quoted(dialect, value),
+        ]
+    parts.append(literal(f',"workspace":{json_string(workspace_key)}}}', String()))
+    text = _joined(parts)
+    encoded = (
+        func.convert_to(text, "UTF8", type_=_RawBytes())
+        if dialect == "postgresql"
+        else type_coerce(cast(text, LargeBinary()), _RawBytes())
+    )
+    query = (
+        select(table.seq, table.prev_hash, encoded, table.hash)
+        .where(table.workspace_id == workspace_id)
+        .order_by(table.seq)
+    )
+    result = await connection.stream(query.execution_options(yield_per=batch))
+    async for partition in result.partitions():
+        yield partition
+
+
+class _RawBytes(TypeDecorator[bytes]):
+    """Bytes as the driver returns them (both return `bytes`): no result processor per row."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
+def _joined(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
+    """`a || b || …`: NULL if any part is NULL, which fails the hash and takes the careful
+    path (only `reason` may be NULL, and it is quoted as `null` first)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.op("||", return_type=String())(part)
+    return joined
 
 
 def _at_text(dialect: str) -> ColumnElement[str]:
