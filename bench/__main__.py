@@ -4,7 +4,9 @@ the table and write `bench/results.json`.
 Each figure is a ratio against a baseline measured in the same run (or an absolute ceiling
 where the target is one), so the table holds on a noisy machine. `--quick` runs every row at a
 tiny size (a smoke test, not a measurement). `--postgres` runs on PostgreSQL, in a database of
-its own that it empties (default postgresql://postgres@127.0.0.1:5432/bench).
+its own that it empties (default postgresql://postgres@127.0.0.1:5432/bench). The slope rows
+(group `slope`) have no target: they show how cost grows with size, and are drawn as a chart
+next to the results file (`bench/results.png`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench import api_load, audit, memory, report, slack_load, sweep
+from bench import api_load, audit, chart, memory, report, slack_load, slope, sweep
 from bench.harness import FULL, QUICK, ROOT, Target
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/bench"
@@ -29,6 +31,7 @@ GROUPS: dict[str, Callable[[Target], Awaitable[list[report.Result]]]] = {
     "audit": audit.run,
     "sweep": sweep.run,
     "memory": memory.run,
+    "slope": slope.run,
 }
 
 
@@ -100,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(f"\ntrame-bot benchmarks on {target.dialect}{' (quick)' if args.quick else ''}")
     report.table(results)
-    met = sum(r.met for r in results)
-    print(f"\n{met} of {len(results)} targets met in {elapsed:.0f} s; details in {args.output}")
+    graded = report.graded(results)
+    met = sum(r.met for r in graded)
+    print(f"\n{met} of {len(graded)} targets met in {elapsed:.0f} s; details in {args.output}")
     report.save(
         args.output,
         results,
@@ -113,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": asdict(target.sizes),
         },
     )
+    drawn = chart.slope_chart(
+        [chart.load(args.output)], args.output.with_name(f"{args.output.stem}.png")
+    )
+    if drawn:
+        print(f"slope chart: {drawn}")
     return 0
 
 

@@ -9,7 +9,8 @@ A request is one of:
 - `{"command": "status wf", "user": "U…", "channel": "C…"}`: a signed `/trame` slash command;
 - `{"click": run_id, "user": "U…", "channel": "C…", "ts": "…"}`: a signed Approve click;
 - `{"post": {...}, "token": "…"}`: a JSON POST with `Authorization: Bearer`.
-A request may name its `lane`; otherwise requests are dealt round-robin. Within a lane the order
+A Slack request may name its `team` (the id it carries; `T0TEAM` otherwise, one workspace's
+Slack). A request may name its `lane`; otherwise requests are dealt round-robin. Within a lane the order
 is kept (pause before resume of the same workflow).
 """
 
@@ -72,9 +73,12 @@ def prepare(spec: Spec, item: dict[str, Any], slack: SlackRequests) -> Prepared:
 
 
 def lanes_of(spec: Spec, items: Sequence[dict[str, Any]]) -> list[list[Prepared]]:
-    slack = SlackRequests(str(spec.get("signing_secret") or ""))
+    secret = str(spec.get("signing_secret") or "")
+    teams: dict[str, SlackRequests] = {}
     lanes: list[list[Prepared]] = [[] for _ in range(int(spec["concurrency"]))]
     for n, item in enumerate(items):
+        team = str(item.get("team", "T0TEAM"))
+        slack = teams.get(team) or teams.setdefault(team, SlackRequests(secret, team_id=team))
         lanes[int(item.get("lane", n)) % len(lanes)].append(prepare(spec, item, slack))
     return [lane for lane in lanes if lane]
 

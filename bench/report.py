@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +111,53 @@ def at_most(
     )
 
 
+def measured(
+    row: str,
+    what: str,
+    value: float,
+    unit: str,
+    baseline: float,
+    baseline_what: str,
+    **details: Any,
+) -> Result:
+    """A figure with no target (how cost grows with size): the ratio is value ÷ the same
+    measure at the smallest size. Not counted among the targets met (see `graded`)."""
+    return Result(
+        row,
+        what,
+        value,
+        unit,
+        baseline,
+        baseline_what,
+        value / baseline if baseline else None,
+        SLOPE,
+        True,
+        details,
+    )
+
+
+SLOPE = "slope"
+"""The target of a `measured` figure: none, it shows how cost grows."""
+
+
+def graded(results: Sequence[Result]) -> list[Result]:
+    """The results that have a target."""
+    return [r for r in results if r.target != SLOPE]
+
+
+class Phases:
+    """Prints how long each phase of a group took, to stderr (where the run's progress goes)."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.last = time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        now = time.perf_counter()
+        print(f"   {self.group} {what}: {now - self.last:.1f} s", file=sys.stderr, flush=True)
+        self.last = now
+
+
 def check(row: str, what: str, ok: bool, **details: Any) -> Result:
     """A correctness condition measured alongside a figure (every run decided once…)."""
     return Result(row, what, float(ok), "bool", None, None, None, "true", ok, details)
@@ -134,7 +183,7 @@ def table(results: Sequence[Result], echo: Callable[[str], None] = print) -> Non
             _number(r.baseline),
             "—" if r.ratio is None else f"{r.ratio:.2f}×",
             r.target,
-            "yes" if r.met else "NO",
+            "—" if r.target == SLOPE else "yes" if r.met else "NO",
         )
         for r in results
     ]

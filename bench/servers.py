@@ -136,11 +136,15 @@ class IndexedFakeSlack(FakeSlack):
 
 def fake_slack_app() -> web.Application:
     """The fake Slack of `trame_bot.sandbox`, plus `GET /bench/stats` (calls per method and
-    outcome) and `POST /bench/cards?channel=C&count=N` (bot messages to update, as if posted).
+    outcome), `GET /bench/updates` (successful `chat.update` calls per message, "channel ts"),
+    `POST /bench/cards?channel=C&count=N` (bot messages to update, as if posted) and
+    `POST /bench/teams` (a JSON list of `{team, name, token, channels, users}`: Slack teams the
+    app is installed in, each with its bot token, channels and users; distributed mode).
     Finished calls are folded into counters every second so the fake's memory stays flat."""
     settings = load_settings()
     fake = IndexedFakeSlack(settings.slack_bot_token or "")
     counted: Counter[str] = Counter()
+    updated: Counter[str] = Counter()
 
     def fold() -> None:
         keep = []
@@ -149,6 +153,8 @@ def fake_slack_app() -> web.Application:
                 keep.append(call)
             else:
                 counted[f"{call.method} {'ok' if call.ok else call.error or call.status}"] += 1
+                if call.ok and call.method == "chat.update":
+                    updated[f"{call.args.get('channel')} {call.args.get('ts')}"] += 1
         fake.calls[:] = keep
         fake.ephemerals.clear()
         fake.responses.clear()
@@ -167,6 +173,20 @@ def fake_slack_app() -> web.Application:
         fold()
         return web.json_response(dict(counted))
 
+    async def updates(_request: web.Request) -> web.Response:
+        fold()
+        return web.json_response(dict(updated))
+
+    async def teams(request: web.Request) -> web.Response:
+        for team in await request.json():
+            fake.add_team(team["team"], team["name"])
+            fake.remember_token(team["team"], team["token"])
+            for channel in team["channels"]:
+                fake.add_channel(channel, team=team["team"])
+            for user in team["users"]:
+                fake.add_user(user, team=team["team"])
+        return web.json_response({"ok": True})
+
     async def cards(request: web.Request) -> web.Response:
         channel, count = request.query["channel"], int(request.query["count"])
         posted = [
@@ -178,6 +198,8 @@ def fake_slack_app() -> web.Application:
     app.cleanup_ctx.append(folding)
     app.router.add_get("/bench/stats", stats)
     app.router.add_post("/bench/cards", cards)
+    app.router.add_get("/bench/updates", updates)
+    app.router.add_post("/bench/teams", teams)
     return app
 
 

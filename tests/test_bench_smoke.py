@@ -15,6 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = {"1a", "1b", "1c", "2a", "2b", "3a", "3b", "4", "5", "6", "7a", "7b", "7c", "8", "6–8"}
 ROWS |= {"9", "9b", "10a", "10b"}
+ROWS |= {"1d", "1e"}
+ROWS |= {f"{row}-d" for row in ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "3a", "3b")}
+ROWS |= {f"S{n}{size}" for n in (1, 2, 3, 4) for size in "abc"}
 
 
 @pytest.mark.slow
@@ -40,3 +43,4 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
     assert document["meta"]["database"] == "sqlite"
     assert document["meta"]["quick"] is True
     assert "trame-bot benchmarks on sqlite" in done.stdout
+    assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
