@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -121,52 +121,72 @@ class OutboxWorker:
         self.wake = asyncio.Event()
 
     async def deliver_due(self, stop: asyncio.Event | None = None) -> int:
-        """Send every row that is due and has a sender here; return how many were sent.
+        """Send every row that is due (up to a batch) and has a sender here; return how many
+        were sent.
 
-        Kinds without a sender in this process (the CLI has none) wait for one that has."""
+        Kinds without a sender in this process (the CLI has none) wait for one that has. The
+        batch is claimed in one transaction and sent one row at a time, oldest first (a card
+        is posted before the replies in its thread); rows sent are marked in the background
+        (`_SentMarks`), so no send waits for a commit of its own."""
+        # A read first: an idle round takes no write lock and commits nothing (a commit would
+        # wake this worker again).
         async with self.ctx.db.reading() as session:
             due = await outbox_store.due(
                 session,
                 self.ctx.clock.now(),
-                self.batch,
+                1,
                 self.senders.keys(),
                 installed_only=self.installed_only,
             )
-        sent = 0
-        for message_id in due:
-            if stop is not None and stop.is_set():
-                break  # shutting down: the rest waits in the table for the next process
-            sent += await self._deliver(message_id)
-        return sent
-
-    async def _deliver(self, message_id: int) -> int:
-        now = self.ctx.clock.now()
-        async with self.ctx.db.transaction() as session:
-            message = await outbox_store.claim(session, message_id, now, self.lease)
-        if message is None:  # another worker took it
+        if not due:
             return 0
+        claimed_at = self.ctx.clock.now()
+        async with self.ctx.db.transaction() as session:
+            batch = await outbox_store.claim_due(
+                session,
+                claimed_at,
+                self.batch,
+                self.senders.keys(),
+                self.lease,
+                installed_only=self.installed_only,
+            )
+        marks = _SentMarks(self.ctx)
+        loop = asyncio.get_running_loop()
+        # Sends take real time whatever the clock says (tests move theirs by hand).
+        started, budget = loop.time(), self.lease.total_seconds() / 2
+        try:
+            for n, message in enumerate(batch):
+                # Each row is started well inside its lease (a send may take several Slack
+                # retries); the rest goes back to the queue for this or another worker.
+                late = loop.time() - started > budget
+                if late or (stop is not None and stop.is_set()):
+                    await self._release([m.id for m in batch[n:]])
+                    break
+                if await self._deliver(message):
+                    marks.add(message.id, self.ctx.clock.now())
+        finally:
+            await marks.flush()
+        return marks.count
+
+    async def _deliver(self, message: OutboxMessage) -> bool:
+        """One attempt at a claimed row; True when it was sent (for the caller to mark)."""
         try:
             await self.senders[message.kind](message)
         except Held as exc:
             await self._held(message, str(exc), exc.retry_after)
-            return 0
+            return False
         except DeliveryError as exc:
             await self._failed(message, str(exc), exc.retryable, exc.retry_after)
-            return 0
+            return False
         except Exception as exc:  # a bug in a sender must not stop delivery of other rows
             log.exception("outbox sender for %s crashed on message %s", message.kind, message.id)
             await self._failed(message, f"internal error: {type(exc).__name__}", True, None)
-            return 0
+            return False
+        return True
+
+    async def _release(self, ids: list[int]) -> None:
         async with self.ctx.db.transaction() as session:
-            row = await session.get(OutboxMessage, message.id)
-            assert row is not None
-            row.state, row.sent_at, row.locked_until, row.last_error = (
-                outbox_store.SENT,
-                self.ctx.clock.now(),
-                None,
-                None,
-            )
-        return 1
+            await outbox_store.release(session, ids)
 
     async def _held(self, message: OutboxMessage, reason: str, retry_after: float | None) -> None:
         """Back in the queue as if never claimed: the claim's attempt is given back."""
@@ -231,3 +251,38 @@ class OutboxWorker:
             await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+
+class _SentMarks:
+    """Marks rows sent in the background, one transaction for whatever was sent while the
+    previous one committed (group commit). The worker keeps sending meanwhile, so a batch costs
+    a few transactions rather than one per row, and a crash repeats only the deliveries whose
+    mark had not committed yet (receivers deduplicate, as for any repeat)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.count = 0
+        self._waiting: list[tuple[int, datetime]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, message_id: int, at: datetime) -> None:
+        self.count += 1
+        self._waiting.append((message_id, at))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._waiting:
+            sent, self._waiting = self._waiting, []
+            try:
+                async with self.ctx.db.transaction() as session:
+                    await outbox_store.mark_sent(session, sent)
+            except Exception:
+                # Not marked: the rows are sent again once their lease ends (at least once).
+                log.exception("could not mark %s outbox rows sent", len(sent))
+
+    async def flush(self) -> None:
+        """Wait for every mark; shielded, so that a worker cancelled at shutdown still records
+        what it sent."""
+        if self._task is not None:
+            await asyncio.shield(self._task)

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace
@@ -96,6 +107,86 @@ async def claim(
     if result.one_or_none() is None:
         return None
     return await session.get(OutboxMessage, message_id, populate_existing=True)
+
+
+async def claim_due(
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    kinds: Collection[str],
+    lease: timedelta,
+    *,
+    installed_only: Collection[str] = (),
+) -> Sequence[OutboxMessage]:
+    """Take up to `limit` due rows, oldest first, for one delivery attempt each (a lease, and
+    the attempt counted), in two statements whatever their number. On PostgreSQL rows another
+    worker is claiming are skipped rather than waited for, so concurrent workers take disjoint
+    batches; SQLite has one writer at a time."""
+    candidates = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.state == PENDING,
+            OutboxMessage.kind.in_(list(kinds)),
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
+            not_held(installed_only),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+    )
+    ids = list((await session.execute(candidates)).scalars())
+    if not ids:
+        return []
+    claimed = (
+        await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.state == PENDING,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
+            )
+            .values(locked_until=now + lease, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalars()
+    result = await session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(claimed)))
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalars().all()
+
+
+async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, datetime]]) -> None:
+    """Rows delivered (id, when), in one executemany: sent, lease and error cleared."""
+    if not sent:
+        return
+    table = cast(Table, OutboxMessage.__table__)
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(state=SENT, sent_at=bindparam("b_at"), locked_until=None, last_error=None),
+        [{"b_id": message_id, "b_at": at} for message_id, at in sent],
+    )
+
+
+async def release(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Give back claimed rows that were not attempted (the worker stops, or their lease is too
+    close to its end to start them): due again at once, the claim's attempt uncounted."""
+    if not ids:
+        return
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.state == PENDING)
+        .values(
+            locked_until=None,
+            attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def backlog(
