@@ -25,7 +25,7 @@ from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
-from trame_bot.store.models import Connector, Workspace
+from trame_bot.store.models import Connector, Workflow, Workspace
 
 ACCOUNT_TAKEN = (
     "account {account!r} is already registered in another workspace: a connector's "
@@ -138,10 +138,14 @@ async def record_health(
     report: Report,
     error: str | None,
     actor: Actor,
+    *,
+    workflows: Sequence[Workflow] | None = None,
 ) -> bool:
     """Apply a report inside the caller's transaction; True when the health changed.
 
     A transition is audited, and one that crosses ok ↔ not ok is alerted in the ops channel.
+    `workflows` are the workspace's, when a caller recording many reports has read them once
+    (the alert names those using the connector); otherwise they are read here.
     """
     before = connector.health
     after = after_report(before, report)
@@ -162,7 +166,9 @@ async def record_health(
         data={"before": before.value, "after": after.value, "error": connector.last_error},
     )
     if is_alert_transition(before, after):
-        affected = await workflow_store.using_connector(session, workspace.id, connector.key)
+        if workflows is None:
+            workflows = await workflow_store.list_for(session, workspace.id)
+        affected = workflow_store.using(workflows, connector.key)
         order = {Status.LIVE: 0, Status.PILOT: 1, Status.DRAFT: 2, Status.PAUSED: 3}
         affected.sort(key=lambda w: (order[w.status], w.key))
         await raise_alert(

@@ -9,16 +9,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.health import Finding, Report, after_report, assess
 from trame_bot.probes import Probe
 from trame_bot.services.connectors import record_health
 from trame_bot.services.context import Context
 from trame_bot.store import connectors as store
-from trame_bot.store.models import Connector, Workspace
+from trame_bot.store import workflows as workflow_store
+from trame_bot.store.models import Workflow, Workspace
 
 log = logging.getLogger(__name__)
 CHUNK = 500
+CLAIMS_AHEAD = 4
+TRANSITIONS_PER_TRANSACTION = 10
 
 
 @dataclass(frozen=True)
@@ -46,31 +51,42 @@ async def sweep(
     # at once probe each connector once, even when one finishes before the other claims.
     began = ctx.clock.now()
     async with ctx.db.reading() as session:
-        connectors = list(await store.all_for_sweep(session))
-    silent = [c for c in connectors if not c.health_url]
-    await _record(ctx, [(c.id, None) for c in silent], settings, result, probed=False)
-    with_url = [c for c in connectors if c.health_url]
+        targets = await store.sweep_targets(session)
+    recording = asyncio.Lock()
+    silent: list[tuple[int, Finding | None]] = [(cid, None) for cid, url in targets if not url]
+    await _record(ctx, silent, settings, result, recording)
+    with_url = [(cid, url) for cid, url in targets if url]
     chunks = [with_url[start : start + CHUNK] for start in range(0, len(with_url), CHUNK)]
     # One window of `concurrency` probes across the whole sweep: a chunk still waiting on a
     # health URL that never answers (up to the probe timeout) does not hold back the next
     # chunks' probes, which take the free slots at once. Each chunk's findings are recorded as
     # soon as its own probes are done.
     slots = asyncio.Semaphore(settings.concurrency)
+    # Leases are claimed by a task of their own, up to CLAIMS_AHEAD chunks before their probes
+    # start: a claim that waits for the database (SQLite's writer turn, taken by a chunk's
+    # findings being recorded) never leaves a slot idle, and no lease is taken long before
+    # its probe.
+    claimed: asyncio.Queue[tuple[list[tuple[int, str]], set[int]] | None]
+    claimed = asyncio.Queue(maxsize=CLAIMS_AHEAD)
+
+    async def claim_all() -> None:
+        for chunk in chunks:
+            await claimed.put((chunk, await _claim(ctx, chunk, began, settings, result)))
+        await claimed.put(None)
+
     async with asyncio.TaskGroup() as group:
-        leases = await _claim(ctx, chunks[0], began, settings, result) if chunks else set()
-        for n, chunk in enumerate(chunks):
-            started = _start_probes(ctx, probe, chunk, leases, settings, result, slots, group)
-            # The next chunk's leases are taken while this one's probes wait for their slots,
-            # so that no slot waits for a lease, and no lease is taken long before its probe.
-            next_chunk = chunks[n + 1] if n + 1 < len(chunks) else []
-            leases = await _claim(ctx, next_chunk, began, settings, result) if next_chunk else set()
-            await started.wait()
+        group.create_task(claim_all())
+        while (next_chunk := await claimed.get()) is not None:
+            chunk, leases = next_chunk
+            await _start_probes(
+                ctx, probe, chunk, leases, settings, result, slots, group, recording
+            ).wait()
     return result
 
 
 async def _claim(
     ctx: Context,
-    chunk: Sequence[Connector],
+    chunk: Sequence[tuple[int, str]],
     began: datetime,
     settings: SweepSettings,
     result: SweepResult,
@@ -79,7 +95,7 @@ async def _claim(
     async with ctx.db.transaction() as session:
         claimed = set(
             await store.claim_probes(
-                session, [c.id for c in chunk], ctx.clock.now(), settings.probe_lease, began
+                session, [cid for cid, _ in chunk], ctx.clock.now(), settings.probe_lease, began
             )
         )
     result.skipped += len(chunk) - len(claimed)
@@ -89,37 +105,37 @@ async def _claim(
 def _start_probes(
     ctx: Context,
     probe: Probe,
-    chunk: Sequence[Connector],
+    chunk: Sequence[tuple[int, str]],
     leases: set[int],
     settings: SweepSettings,
     result: SweepResult,
     slots: asyncio.Semaphore,
     group: asyncio.TaskGroup,
+    recording: asyncio.Lock,
 ) -> asyncio.Event:
     """Start a probe task per leased connector of the chunk, each waiting for a slot, and a task
     that records their findings once they are all in; returns an event set when every probe
     of the chunk has its slot."""
-    targets = [c for c in chunk if c.id in leases]
+    targets = [(cid, url) for cid, url in chunk if cid in leases]
     waiting = len(targets)
     all_started = asyncio.Event()
     if not targets:
         all_started.set()
 
-    async def one(connector: Connector) -> tuple[int, Finding]:
+    async def one(connector_id: int, url: str) -> tuple[int, Finding]:
         nonlocal waiting
         async with slots:
             waiting -= 1
             if waiting == 0:
                 all_started.set()
-            assert connector.health_url is not None
-            return connector.id, await probe(connector.health_url)
+            return connector_id, await probe(url)
 
-    probes = [group.create_task(one(c)) for c in targets]
+    probes = [group.create_task(one(cid, url)) for cid, url in targets]
 
     async def record() -> None:
         findings: list[tuple[int, Finding | None]] = [await task for task in probes]
         result.probed += len(findings)
-        await _record(ctx, findings, settings, result, probed=True)
+        await _record(ctx, findings, settings, result, recording, probed=True)
 
     group.create_task(record())
     return all_started
@@ -130,15 +146,17 @@ async def _record(
     findings: list[tuple[int, Finding | None]],
     settings: SweepSettings,
     result: SweepResult,
+    turn: asyncio.Lock,
     *,
-    probed: bool,
+    probed: bool = False,
 ) -> None:
-    """Apply findings in one transaction per chunk; only changed connectors are touched."""
+    """Apply findings by chunk: the probe round recorded in one statement, then the changed
+    connectors only."""
     now = ctx.clock.now()
     for start in range(0, len(findings), CHUNK):
         part = dict(findings[start : start + CHUNK])
         async with ctx.db.reading() as session:
-            current = {c.id: c for c in await store.all_by_ids(session, list(part))}
+            current = {s.id: s for s in await store.sweep_states(session, list(part))}
         verdicts = {
             cid: verdict
             for cid, found in part.items()
@@ -146,36 +164,49 @@ async def _record(
             and (verdict := _verdict(now, current[cid], found, settings)) is not None
             and _would_change(current[cid], verdict)
         }
-        if not verdicts and not probed:
-            continue
-        async with ctx.db.transaction() as session:
-            if probed:
+        if probed:
+            async with turn, ctx.db.transaction() as session:
                 await store.probed(session, list(part), now)
-            workspaces: dict[int, Workspace] = {}
-            for connector in await store.locked(session, list(verdicts)):
-                verdict = verdicts[connector.id]
-                workspace = workspaces.get(connector.workspace_id) or await session.get(
-                    Workspace, connector.workspace_id
-                )
-                assert workspace is not None
-                workspaces[workspace.id] = workspace
-                if await record_health(
-                    session,
-                    ctx,
-                    workspace,
-                    connector,
-                    verdict.report,
-                    verdict.error,
-                    Actor.system(),
-                ):
-                    result.transitions += 1
-                    result.findings[verdict.report.value] = (
-                        result.findings.get(verdict.report.value, 0) + 1
-                    )
+        # Transitions in short transactions, one chunk's at a time (`turn`): on SQLite each
+        # holds the one writer's turn, and a lease claim queued behind many of them would
+        # leave the probe slots idle.
+        changed = list(verdicts.items())
+        for first in range(0, len(changed), TRANSITIONS_PER_TRANSACTION):
+            async with turn, ctx.db.transaction() as session:
+                batch = dict(changed[first : first + TRANSITIONS_PER_TRANSACTION])
+                await _transitions(session, ctx, batch, result)
+
+
+async def _transitions(
+    session: AsyncSession, ctx: Context, verdicts: dict[int, Finding], result: SweepResult
+) -> None:
+    """Record each verdict on its locked (re-read) connector: a change another process
+    recorded meanwhile is not recorded twice. Each workspace and its workflows are read once."""
+    workspaces: dict[int, tuple[Workspace, Sequence[Workflow]]] = {}
+    for connector in await store.locked(session, list(verdicts)):
+        verdict = verdicts[connector.id]
+        if connector.workspace_id not in workspaces:
+            workspace = await session.get(Workspace, connector.workspace_id)
+            assert workspace is not None
+            workflows = await workflow_store.list_for(session, workspace.id)
+            workspaces[workspace.id] = (workspace, workflows)
+        workspace, workflows = workspaces[connector.workspace_id]
+        if await record_health(
+            session,
+            ctx,
+            workspace,
+            connector,
+            verdict.report,
+            verdict.error,
+            Actor.system(),
+            workflows=workflows,
+        ):
+            result.transitions += 1
+            result.findings[verdict.report.value] = result.findings.get(verdict.report.value, 0) + 1
 
 
 def _verdict(
-    now: datetime, connector: Connector, probe: Finding | None, settings: SweepSettings
+    now: datetime, connector: store.SweepState, probe: Finding | None, settings: SweepSettings
 ) -> Finding | None:
     seen = [t for t in (connector.last_reported_at, connector.last_checked_at) if t is not None]
     return assess(
@@ -188,7 +219,7 @@ def _verdict(
     )
 
 
-def _would_change(connector: Connector, finding: Finding) -> bool:
+def _would_change(connector: store.SweepState, finding: Finding) -> bool:
     """A new health, or a new reason for the same bad health (kept current, not re-alerted)."""
     return after_report(connector.health, finding.report) is not connector.health or (
         finding.report is not Report.OK and connector.last_error != finding.error

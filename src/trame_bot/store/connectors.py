@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -55,9 +56,39 @@ async def health_of(
     return dict(result.all())
 
 
-async def all_for_sweep(session: AsyncSession) -> Sequence[Connector]:
-    result = await session.execute(select(Connector).order_by(Connector.id))
-    return result.scalars().all()
+@dataclass(frozen=True)
+class SweepState:
+    """What the sweep judges a connector by, read as plain rows: tens of thousands of ORM
+    objects per sweep cost more than the sweep's own work."""
+
+    id: int
+    health: Health
+    last_error: str | None
+    last_reported_at: datetime | None
+    last_checked_at: datetime | None
+    expires_at: datetime | None
+
+
+async def sweep_targets(session: AsyncSession) -> list[tuple[int, str | None]]:
+    """(id, health_url) of every connector, by id."""
+    result = await session.execute(
+        select(Connector.id, Connector.health_url).order_by(Connector.id)
+    )
+    return [(connector_id, url) for connector_id, url in result.all()]
+
+
+async def sweep_states(session: AsyncSession, ids: Sequence[int]) -> list[SweepState]:
+    result = await session.execute(
+        select(
+            Connector.id,
+            Connector.health,
+            Connector.last_error,
+            Connector.last_reported_at,
+            Connector.last_checked_at,
+            Connector.expires_at,
+        ).where(Connector.id.in_(list(ids)))
+    )
+    return [SweepState(*row) for row in result.all()]
 
 
 async def claim_probes(
@@ -98,11 +129,6 @@ async def locked(session: AsyncSession, ids: Sequence[int]) -> Sequence[Connecto
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return result.scalars().all()
-
-
-async def all_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Connector]:
-    result = await session.execute(select(Connector).where(Connector.id.in_(list(ids))))
     return result.scalars().all()
 
 

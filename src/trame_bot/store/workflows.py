@@ -52,11 +52,12 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Workflo
 
 
 async def using_connector(session: AsyncSession, workspace_id: int, key: str) -> list[Workflow]:
-    return [
-        workflow
-        for workflow in await list_for(session, workspace_id)
-        if any(step.get("connector") == key for step in workflow.steps)
-    ]
+    return using(await list_for(session, workspace_id), key)
+
+
+def using(workflows: Sequence[Workflow], key: str) -> list[Workflow]:
+    """Those of `workflows` with a step through the connector `key`."""
+    return [w for w in workflows if any(step.get("connector") == key for step in w.steps)]
 
 
 async def names(session: AsyncSession, workspace_id: int) -> list[tuple[str, str]]:
