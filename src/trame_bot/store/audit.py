@@ -11,12 +11,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Dialect,
     LargeBinary,
     Select,
     String,
     Text,
-    TypeDecorator,
     case,
     cast,
     event,
@@ -27,7 +25,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
@@ -143,6 +141,9 @@ async def _chains(session: AsyncSession) -> _Chains:
     rollback) starts afresh: its heads must be locked again, and rows of a rolled-back one
     must never be written."""
     transaction = session.sync_session.get_transaction()
+    if transaction is None:  # nothing ran yet: begin, or the pending rows would match no flush
+        await session.connection()
+        transaction = session.sync_session.get_transaction()
     chains: _Chains | None = session.info.get(_CHAINS)
     if chains is None or chains.transaction is not transaction:
         chains = session.info[_CHAINS] = _Chains(transaction)
@@ -293,13 +294,7 @@ async def copy_exported(
         at = _at_text("postgresql")
         query = select(*(at if name == "at" else table[name] for name in EXPORTED))
         options = {"format": "csv"}
-    compiled = (
-        _where(query, workspace_id, where).order_by(table.seq).compile(dialect=connection.dialect)
-    )
-    # The filter's values as positional arguments ($1, $2 …), never spliced into the SQL: the
-    # entity comes from a Slack user. asyncpg takes aware datetimes as they are.
-    values = compiled.construct_params()
-    args = [values[name] for name in compiled.positiontup or ()]
+    sql, args = _positional(connection, _where(query, workspace_id, where).order_by(table.seq))
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     # A few chunks in flight at most: the COPY waits on a full queue, so memory stays flat
@@ -308,9 +303,7 @@ async def copy_exported(
 
     async def copy() -> None:
         try:
-            status = await driver.copy_from_query(
-                str(compiled), *args, output=chunks.put, **options
-            )
+            status = await driver.copy_from_query(sql, *args, output=chunks.put, **options)
         except Exception:
             await chunks.put(None)  # the reader drains, stops, then awaits this task's error
             raise
@@ -387,11 +380,8 @@ async def stream_lines(
     dialect = connection.dialect.name
     line = _jsonl_text(dialect, workspace_key) if jsonl else _csv_text()
     query = _where(select(_joined([line, literal("\n", String())])), workspace_id, where)
-    result = await connection.stream(
-        query.order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    )
-    async for lines in result.scalars().partitions():
-        yield lines
+    async for rows in _driver_batches(connection, query.order_by(AuditEvent.seq), batch):
+        yield [line for (line,) in rows]
 
 
 def _quoted(dialect: str, value: ColumnElement[Any]) -> ColumnElement[str]:
@@ -439,28 +429,54 @@ async def stream_chain(
     parts.append(literal(f',"workspace":{json_string(workspace_key)}}}', String()))
     text = _joined(parts)
     encoded = (
-        func.convert_to(text, "UTF8", type_=_RawBytes())
+        func.convert_to(text, "UTF8", type_=LargeBinary())
         if dialect == "postgresql"
-        else type_coerce(cast(text, LargeBinary()), _RawBytes())
+        else cast(text, LargeBinary())
     )
     query = (
         select(table.seq, table.prev_hash, encoded, table.hash)
         .where(table.workspace_id == workspace_id)
         .order_by(table.seq)
     )
-    result = await connection.stream(query.execution_options(yield_per=batch))
-    async for partition in result.partitions():
-        yield partition
+    async for rows in _driver_batches(connection, query, batch):
+        yield rows
 
 
-class _RawBytes(TypeDecorator[bytes]):
-    """Bytes as the driver returns them (both return `bytes`): no result processor per row."""
+async def _driver_batches(
+    connection: AsyncConnection, query: Select[Any], batch: int
+) -> AsyncIterator[list[Any]]:
+    """The query's rows as the driver makes them (tuples from sqlite3, records from asyncpg),
+    `batch` per fetch: a SQLAlchemy row per event cost as much as the database's own work
+    for the reads that go through every event (verify, export). Runs in the session's
+    transaction, so in its snapshot."""
+    sql, args = _positional(connection, query)
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if connection.dialect.name == "postgresql":
+        cursor = await driver.cursor(sql, *args)
+        while rows := await cursor.fetch(batch):
+            yield rows
+        return
+    lines = await driver.execute(sql, args)
+    try:
+        while rows := await lines.fetchmany(batch):
+            yield rows
+    finally:
+        await lines.close()
 
-    impl = LargeBinary
-    cache_ok = True
 
-    def result_processor(self, dialect: Dialect, coltype: object) -> None:
-        return None
+def _positional(connection: AsyncConnection, query: Select[Any]) -> tuple[str, list[Any]]:
+    """The query as the driver takes it: its SQL, and its values in order, each converted by
+    its column's type as SQLAlchemy would (`at`: aware datetimes, naive UTC on SQLite). The
+    values are never spliced into the SQL: an entity comes from a Slack user."""
+    dialect = connection.dialect
+    compiled = query.compile(dialect=dialect)
+    values = compiled.construct_params()
+    args = []
+    for name in compiled.positiontup or ():
+        convert = compiled.binds[name].type.bind_processor(dialect)
+        args.append(values[name] if convert is None else convert(values[name]))
+    return compiled.string, args
 
 
 def _joined(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
