@@ -39,7 +39,9 @@ class GoLiveForm:
     warnings: GoLiveWarnings
 
 
-async def record_in(session: AsyncSession, workflow: Workflow | WorkflowRow, now: datetime) -> PilotRecord:
+async def record_in(
+    session: AsyncSession, workflow: Workflow | WorkflowRow, now: datetime
+) -> PilotRecord:
     """The workflow's pilot record, inside the caller's session (one query)."""
     plan = plan_of(workflow)
     connectors = connectors_of(plan)
