@@ -15,7 +15,7 @@ from trame_bot.store.models import Run, Workflow, Workspace
 
 
 async def run_card(ctx: Context, run_id: str) -> RunCard:
-    async with ctx.db.reading() as session:
+    async with ctx.db.lookup() as session:
         run = await run_store.find(session, run_id)
         if run is None:
             raise NotFound(f"no run {run_id!r}")

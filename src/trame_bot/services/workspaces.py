@@ -224,7 +224,7 @@ async def workspace_for_channel(
     ctx: Context, channel: str, team_id: str | None = None
 ) -> Workspace | None:
     """`team_id`: the request's Slack team in distributed mode (see `store.by_channel`)."""
-    async with ctx.db.reading() as session:
+    async with ctx.db.lookup() as session:
         return await store.by_channel(session, team_id, channel)
 
 
@@ -355,6 +355,6 @@ async def list_api_keys(ctx: Context, key: str) -> Sequence[ApiKey]:
 
 async def authenticate(ctx: Context, token: str) -> tuple[Workspace, ApiKey] | None:
     """The workspace and key a bearer token belongs to, or None for an unknown or revoked one."""
-    async with ctx.db.reading() as session:
+    async with ctx.db.lookup() as session:
         found = await store.key_by_hash(session, hash_api_key(token))
     return None if found is None else (found[1], found[0])

@@ -117,7 +117,7 @@ class InstalledTeams:
     async def for_workspace(self, workspace_id: int | None) -> TeamClient:
         if workspace_id is None:
             raise Held("a message of no workspace has no Slack team")
-        async with self.ctx.db.reading() as session:
+        async with self.ctx.db.lookup() as session:
             installation = await installation_store.for_workspace(session, workspace_id)
         if installation is not None and self._expiring(installation):
             installation = await self._renewed(installation.team_id)

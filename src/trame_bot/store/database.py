@@ -2,10 +2,15 @@
 database does not answer) or `SchemaNotReady` (it answers, but its tables are missing or older
 than this code).
 
-SQLite runs in WAL mode and starts write transactions with BEGIN IMMEDIATE: writers queue on
-the busy timeout instead of failing when two of them upgrade read locks at once (the deadlock
-that plain deferred transactions hit). Read-only sessions start a deferred BEGIN, so a long
-export never blocks writers.
+SQLite runs in WAL mode and starts write transactions with BEGIN IMMEDIATE: writers queue
+instead of failing when two of them upgrade read locks at once (the deadlock that plain
+deferred transactions hit). Read-only sessions start a deferred BEGIN, so a long export never
+blocks writers.
+
+On SQLite, transactions and `lookup` reads run their statements on the event loop's own thread
+(`store.inline`): each is a few microseconds of work on a local file, and handing it to a
+driver thread and back cost more than the work (a GIL hand-off per call, ~40 calls a command).
+`reading()` keeps the driver's thread, for reads that may be long (exports, reports).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
+from trame_bot.store import inline
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +60,23 @@ class Database:
             # A server connection can drop; a SQLite file cannot, so it is not pinged per use.
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        """The driver's engine: on SQLite, statements run on aiosqlite's thread."""
+        quick = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
-        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+            path = inline.file_of(url)
+            if path is not None:
+                quick = create_async_engine(url, async_creator=inline.creator(path))
+                _configure_sqlite(quick, inline.BUSY_TIMEOUT_MS)
+        self._quick_engine = quick
+        """Short transactions and lookups: the same engine on PostgreSQL, inline on SQLite."""
+        self._writer = async_sessionmaker(quick, expire_on_commit=False)
+        read_only = {READ_ONLY: True}
+        self._looker = async_sessionmaker(
+            quick.execution_options(**read_only), expire_on_commit=False
+        )
         self._reader = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**read_only), expire_on_commit=False
         )
         self._on_commit: list[Callable[[], None]] = []
         self._busy_timeout = busy_timeout_ms / 1000
@@ -77,8 +95,15 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back when it raises."""
         try:
-            async with self._write_turn(), self._writer() as session, session.begin():
-                yield session
+            async with self._write_turn(), self._writer() as session:
+                if self._quick_engine is not self.engine:
+                    await self._take_write_lock(session)
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
         except DBAPIError as exc:
             translated = self._translated(exc)
             if translated is None:
@@ -113,11 +138,44 @@ class Database:
         finally:
             turn.release()
 
+    async def _take_write_lock(self, session: AsyncSession) -> None:
+        """BEGIN IMMEDIATE on the inline connection, waiting for another process's write
+        lock here, on the event loop, rather than in SQLite's busy handler, which would stop
+        the whole loop while it sleeps. This process's writers already take turns."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_timeout
+        pause = 0.002
+        while True:
+            try:
+                await session.connection()
+                return
+            except OperationalError as exc:
+                if not inline.is_locked(exc) or loop.time() + pause > deadline:
+                    raise
+            await session.rollback()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncSession]:
+        """A short read-only session for a request's own reads (a few indexed statements):
+        on SQLite it runs on the event loop's thread, so it must never scan or stream."""
+        async with self._read_with(self._looker) as session:
+            yield session
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session: never writes, never holds SQLite's write lock."""
+        """A read-only session: never writes, never holds SQLite's write lock; on SQLite on
+        the driver's thread, so a long read (an export, a report) never stops the loop."""
+        async with self._read_with(self._reader) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _read_with(
+        self, sessions: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
         try:
-            async with self._reader() as session, session.begin():
+            async with sessions() as session, session.begin():
                 yield session
         except DBAPIError as exc:
             translated = self._translated(exc)
@@ -161,6 +219,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._quick_engine is not self.engine:
+            await self._quick_engine.dispose()
 
 
 def _schema_missing(exc: DBAPIError) -> bool:
