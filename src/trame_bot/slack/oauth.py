@@ -234,5 +234,9 @@ def build_oauth(
         token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
         bot_only=True,
         client=client,
+        # Each request still reads its team's installation (an uninstalled or disconnected
+        # team is refused at once); what is kept is Slack's auth.test answer for a token
+        # already checked, which would otherwise be a call to Slack before every ack.
+        cache_enabled=True,
     )
     return GrantedOAuthFlow(ctx, client=client, settings=settings), authorize
