@@ -86,6 +86,10 @@ def _number(value: float | None) -> str:
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
     """The rows with a target, then the slope rows with p50 and p95."""
+
+    def what(r: dict[str, Any]) -> str:
+        return str(r["what"]).replace("|", "\\|")
+
     lines = [
         "| row | what | value | baseline | ratio | target | met |",
         "|---|---|---|---|---|---|---|",
@@ -97,7 +101,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
         unit = "" if r["unit"] == "bool" else f" {r['unit']}"
         ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}×"
         lines.append(
-            f"| {r['row']} | {r['what']} | {value}{unit} | {_number(r['baseline'])} | {ratio} "
+            f"| {r['row']} | {what(r)} | {value}{unit} | {_number(r['baseline'])} | {ratio} "
             f"| {r['target']} | {'yes' if r['met'] else '**no**'} |"
         )
     slope = slope_rows(results)
@@ -111,7 +115,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
             d = r["details"]
             ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}×"
             lines.append(
-                f"| {r['row']} | {r['what']} | {_number(d['p50_ms'])} ms "
+                f"| {r['row']} | {what(r)} | {_number(d['p50_ms'])} ms "
                 f"| {_number(d['p95_ms'])} ms | {ratio} |"
             )
     return "\n".join(lines)
