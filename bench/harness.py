@@ -50,6 +50,8 @@ class Sizes:
     api_requests: int = 3_000
     audit_appends: int = 20_000
     audit_events: int = 1_000_000
+    audit_events_grown: int = 10_000_000
+    """Row 6b: the log grown to this many events (rows 6–8 use `audit_events`)."""
     audit_queries: int = 2_000
     connectors: int = 20_000
     probe_timeout: float = 10.0
@@ -77,6 +79,7 @@ QUICK = Sizes(
     api_requests=100,
     audit_appends=500,
     audit_events=5_000,
+    audit_events_grown=20_000,
     audit_queries=50,
     connectors=300,
     probe_timeout=1.0,
