@@ -104,10 +104,12 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
             f"| {r['row']} | {what(r)} | {value}{unit} | {_number(r['baseline'])} | {ratio} "
             f"| {r['target']} | {'yes' if r['met'] else '**no**'} |"
         )
+    if len(lines) == 2:
+        lines = []  # no row with a target (a slope-only run)
     slope = slope_rows(results)
     if slope:
         lines += [
-            "",
+            *([""] if lines else []),
             "| row | what | p50 | p95 | growth of p50 |",
             "|---|---|---|---|---|",
         ]
