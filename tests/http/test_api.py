@@ -262,6 +262,8 @@ async def test_openapi_document_is_served_without_a_key(api: Api) -> None:
     assert ("POST", "/workflows/{key}/runs") in operations
     assert ("GET", "/audit") in operations
     assert ("GET", "/audit/report") in operations
-    assert len(operations) == 13
+    assert ("POST", "/connectors/{key}/pause-affected") in operations
+    assert ("POST", "/alerts/{id}/resume") in operations
+    assert len(operations) == 18
     for name in ("WorkflowDoc", "RunRequestDoc", "RunOut", "ErrorOut"):
         assert name in spec["components"]["schemas"]

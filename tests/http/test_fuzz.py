@@ -421,6 +421,7 @@ def examples_for(world: World, model: str, key: str) -> list[dict[str, Any]]:
             {"status": "error", "error": "token expired"},
             {"status": "disconnected"},
         ],
+        "AlertActionIn": [{"actor": f.ADMIN}, {"actor": f.MEMBER}, {}],
         "VerifyIn": [
             {"fingerprint": world.approved_fingerprint},
             {"fingerprint": f"  {world.approved_fingerprint.upper()} "},
@@ -686,6 +687,8 @@ KNOWN_SEGMENTS = {
     "/triggers/": ["nightly", "nightly", "no-such-trigger"],
 }
 """Real keys (and a few that exist elsewhere) for the segment after each prefix."""
+ALERT_IDS = ["1", "2", "3", "0", "2147483648"]
+"""Alert ids: the alerts the mixed test's health reports raise, and two that cannot exist."""
 
 
 def model_of(operation: dict[str, Any]) -> str | None:
@@ -725,7 +728,9 @@ def requests_for(world: World, operation_id: str) -> st.SearchStrategy[Request]:
     known = {
         "key": KNOWN_SEGMENTS["/workflows/" if path.startswith("/workflows") else "/connectors/"],
         "trigger": KNOWN_SEGMENTS["/triggers/"],
-        "id": [world.approved_id, world.pending_id, world.rejected_id],
+        "id": ALERT_IDS
+        if path.startswith("/alerts")
+        else [world.approved_id, world.pending_id, world.rejected_id],
     }
     model = model_of(operation)
     keys = field_names(world.doc, model) if model else []
@@ -776,6 +781,12 @@ def valid_requests(world: World, operation_id: str) -> list[Request]:
     def call(values: dict[str, str], query: str = "", **kw: Any) -> Request:
         return make_request(w, operation_id, values, query=query, **kw)
 
+    def health(status: str) -> Request:
+        return make_request(w, "reportHealth", {"key": "crm"}, body={"status": status})
+
+    def pause() -> Request:
+        return make_request(w, "pauseAffected", {"key": "crm"}, body={"actor": f.MEMBER})
+
     return {
         "listWorkflows": lambda: [call({})],
         "putWorkflow": lambda: [
@@ -800,6 +811,23 @@ def valid_requests(world: World, operation_id: str) -> list[Request]:
             call({}),
             call({}, "format=csv&since=7d&until=2100-01-01"),
             call({}, "entity=workflow:invoice-sync&since=2020-01-01T00:00:00%2B05:00"),
+        ],
+        # Acting on alerts needs one: the connector's health is reported first (and its
+        # recovery, to resume), each request held to its own operation's document.
+        "listAlerts": lambda: [health("error"), call({}), call({}, "connector=crm")],
+        "pauseAffected": lambda: [health("error"), call({"key": "CRM"}, body=body("", 1))],
+        "pauseAffectedByAlert": lambda: [health("error"), call({"id": "1"}, body=body(""))],
+        "resumeAffected": lambda: [
+            health("error"),
+            pause(),
+            health("ok"),
+            call({"key": "crm"}, body=body("")),
+        ],
+        "resumeByAlert": lambda: [
+            health("error"),
+            pause(),
+            health("ok"),
+            call({"id": "1"}, body=body("")),  # the outage's id: its recovery notice is meant
         ],
         "auditReport": lambda: [
             call({}, "entity=workflow:invoice-sync"),

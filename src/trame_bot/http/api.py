@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, parse
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.alerts import MAX_ALERT_ID, AlertTarget
 from trame_bot.domain.enums import Role
 from trame_bot.domain.health import Report
 from trame_bot.domain.rollback import plan_from
@@ -33,6 +34,9 @@ from trame_bot.errors import (
 from trame_bot.http import openapi
 from trame_bot.http.pulse import Pulse
 from trame_bot.http.schemas import (
+    ActedOut,
+    AlertActionIn,
+    AlertList,
     ConnectorList,
     HealthReportIn,
     StatusChangeIn,
@@ -41,9 +45,25 @@ from trame_bot.http.schemas import (
     VerifyIn,
     WorkflowList,
 )
-from trame_bot.http.views import connector_list_item, connector_out, run_out, workflow_out
+from trame_bot.http.views import (
+    alert_out,
+    connector_list_item,
+    connector_out,
+    run_out,
+    workflow_detail_out,
+    workflow_out,
+)
 from trame_bot.reports.render import rendered
-from trame_bot.services import audit, connectors, reports, runs, workflows, workspaces
+from trame_bot.services import (
+    alerts,
+    audit,
+    connectors,
+    pilot,
+    reports,
+    runs,
+    workflows,
+    workspaces,
+)
 from trame_bot.services import scopes as scope_service
 from trame_bot.services.context import Context
 from trame_bot.store.audit import AuditFilter
@@ -190,10 +210,10 @@ async def list_workflows(request: web.Request) -> web.Response:
 
 
 async def get_workflow(request: web.Request) -> web.Response:
-    found = await workflows.get_workflow(
+    found, record = await pilot.workflow_with_record(
         ctx_of(request), request[WORKSPACE], request.match_info["key"]
     )
-    return ok(workflow_out(found))
+    return ok(workflow_detail_out(found, record))
 
 
 async def change_status(request: web.Request) -> web.Response:
@@ -270,6 +290,67 @@ async def report_health(request: web.Request) -> web.Response:
         engine(request),
     )
     return ok(connector_out(connector))
+
+
+# ---- connector alerts ----------------------------------------------------------------------
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    found = await alerts.list_alerts(
+        ctx_of(request), request[WORKSPACE], request.query.get("connector") or None
+    )
+    return ok(AlertList(items=[alert_out(view) for view in found]))
+
+
+def _alert_id(request: web.Request) -> AlertTarget:
+    raw = request.match_info["id"]
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
+    # Anything but an id in range names no alert: 404, as for an unknown id.
+    return AlertTarget(alert_id=number if 0 < number <= MAX_ALERT_ID else 0)
+
+
+def _connector(request: web.Request) -> AlertTarget:
+    return AlertTarget(connector=request.match_info["key"].strip().lower())
+
+
+async def _act_on_alert(
+    request: web.Request,
+    target: AlertTarget,
+    act: Callable[[Context, str, AlertTarget, Actor], Awaitable[alerts.Acted]],
+    action: str,
+) -> web.Response:
+    """The alert buttons' services, named by alert id or by connector (its latest outage)."""
+    raw = await request.read()
+    # No body is fine: the key then acts as a member.
+    body = await body_of(request, AlertActionIn) if raw.strip() else AlertActionIn()
+    ctx = ctx_of(request)
+    done = await act(ctx, request[WORKSPACE], target, engine(request, body.actor))
+    view = await alerts.workspace_alert(ctx, request[WORKSPACE], done.alert_id)
+    acted = alert_out(view)
+    return ok(
+        ActedOut(
+            action="paused" if action == "pause" else "resumed",
+            workflows=acted.acted_on,
+            connector_health=done.connector_health,
+            alert=acted,
+        )
+    )
+
+
+async def pause_affected_by_id(request: web.Request) -> web.Response:
+    return await _act_on_alert(request, _alert_id(request), alerts.pause_affected_at, "pause")
+
+
+async def resume_by_id(request: web.Request) -> web.Response:
+    return await _act_on_alert(request, _alert_id(request), alerts.resume_at, "resume")
+
+
+async def pause_affected_by_connector(request: web.Request) -> web.Response:
+    return await _act_on_alert(request, _connector(request), alerts.pause_affected_at, "pause")
+
+
+async def resume_by_connector(request: web.Request) -> web.Response:
+    return await _act_on_alert(request, _connector(request), alerts.resume_at, "resume")
 
 
 # ---- runs ----------------------------------------------------------------------------------
@@ -407,6 +488,11 @@ def build_api(ctx: Context, pulse: Pulse) -> web.Application:
         web.get("/connectors", list_connectors),
         web.put("/connectors/{key}", put_connector),
         web.post("/connectors/{key}/health", report_health),
+        web.post("/connectors/{key}/pause-affected", pause_affected_by_connector),
+        web.post("/connectors/{key}/resume", resume_by_connector),
+        web.get("/alerts", list_alerts),
+        web.post("/alerts/{id}/pause-affected", pause_affected_by_id),
+        web.post("/alerts/{id}/resume", resume_by_id),
         web.get("/runs/{id}", get_run),
         web.post("/runs/{id}/verify", verify_run),
         web.get("/audit", export_audit),

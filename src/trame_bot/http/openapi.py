@@ -13,6 +13,9 @@ from trame_bot import __version__
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
 from trame_bot.http import rules
 from trame_bot.http.schemas import (
+    ActedOut,
+    AlertActionIn,
+    AlertList,
     ConnectorList,
     ConnectorOut,
     ErrorOut,
@@ -22,6 +25,7 @@ from trame_bot.http.schemas import (
     TriggerIn,
     VerifiedOut,
     VerifyIn,
+    WorkflowDetailOut,
     WorkflowList,
     WorkflowOut,
 )
@@ -59,7 +63,38 @@ STATUSES_409 = {
 STATUSES_404 = {
     "putWorkflow": "The URL's key holds a control character, so it names nothing.",
     "putConnector": "The URL's key holds a control character, so it names nothing.",
+    "listAlerts": "No connector of that key in this key's workspace.",
 }
+ALERT_404 = (
+    "No alert of that id in this key's workspace (another workspace's alert is not told apart "
+    "from one that does not exist)."
+)
+CONNECTOR_ALERT_404 = (
+    "No connector of that key in this key's workspace, or it has never had a “needs "
+    "attention” alert."
+)
+PAUSE_409 = (
+    "Already done from this alert (the message says by whom and when), or the alert is a "
+    "recovery notice (only a “needs attention” alert pauses)."
+)
+RESUME_409 = (
+    "Already done from this recovery notice (the message says by whom and when); the connector "
+    "is unhealthy (again), with its error; nothing paused from the outage is still paused "
+    "unchanged; or the outage has no recovery notice yet."
+)
+for operation_id, text in {
+    "pauseAffectedByAlert": ALERT_404,
+    "resumeByAlert": ALERT_404,
+    "pauseAffected": CONNECTOR_ALERT_404,
+    "resumeAffected": CONNECTOR_ALERT_404,
+}.items():
+    STATUSES_404[operation_id] = text
+STATUSES_409.update(
+    pauseAffectedByAlert=PAUSE_409,
+    pauseAffected=PAUSE_409,
+    resumeByAlert=RESUME_409,
+    resumeAffected=RESUME_409,
+)
 NO_CONTROL_STRING = {"type": "string", "pattern": rules.NO_CONTROL}
 
 
@@ -80,6 +115,27 @@ NEW_KEY = path(
     "The key to save under; the body's `key` must be the same (any case).",
 )
 RUN_ID = path("id", NO_CONTROL_STRING, "A run's id.")
+ALERT_ID = path(
+    "id",
+    {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "A connector alert's id (`GET /alerts`): for a resume, the “needs attention” alert or its "
+    "recovery notice.",
+)
+CONNECTOR_KEY = path(
+    "key",
+    NO_CONTROL_STRING,
+    "A connector's key: its latest “needs attention” alert is meant (for a resume, that "
+    "outage's recovery notice).",
+)
+ALERT_QUERY = [
+    {
+        "name": "connector",
+        "in": "query",
+        "required": False,
+        "schema": NO_CONTROL_STRING,
+        "description": "Only this connector's alerts (empty: all).",
+    }
+]
 TRIGGER = path("trigger", NO_CONTROL_STRING, "A trigger's key.")
 WAIT = {
     "name": "wait",
@@ -170,6 +226,7 @@ class Operation:
     responses: dict[str, type[BaseModel]]
     errors: tuple[str, ...]
     """Every error status the operation can answer."""
+    request_required: bool = True
 
 
 OPERATIONS: list[Operation] = [
@@ -200,7 +257,7 @@ OPERATIONS: list[Operation] = [
         "Read a workflow",
         [KEY],
         None,
-        {"200": WorkflowOut},
+        {"200": WorkflowDetailOut},
         ("400", "401", "404", "503"),
     ),
     Operation(
@@ -283,6 +340,60 @@ OPERATIONS: list[Operation] = [
         {"200": VerifiedOut},
         (*BODY, "404", "409"),
     ),
+    Operation(
+        "get",
+        "/alerts",
+        "listAlerts",
+        "List connector alerts, newest first",
+        ALERT_QUERY,
+        None,
+        {"200": AlertList},
+        ("400", "401", "404", "503"),
+    ),
+    Operation(
+        "post",
+        "/alerts/{id}/pause-affected",
+        "pauseAffectedByAlert",
+        "Pause the workflows using the alert's connector (the alert's button)",
+        [ALERT_ID],
+        AlertActionIn,
+        {"200": ActedOut},
+        (*BODY, "403", "404", "409"),
+        request_required=False,
+    ),
+    Operation(
+        "post",
+        "/alerts/{id}/resume",
+        "resumeByAlert",
+        "Resume the workflows paused from an outage alert (the recovery notice's button)",
+        [ALERT_ID],
+        AlertActionIn,
+        {"200": ActedOut},
+        (*BODY, "403", "404", "409"),
+        request_required=False,
+    ),
+    Operation(
+        "post",
+        "/connectors/{key}/pause-affected",
+        "pauseAffected",
+        "Pause the workflows using a connector, from its latest alert",
+        [CONNECTOR_KEY],
+        AlertActionIn,
+        {"200": ActedOut},
+        (*BODY, "403", "404", "409"),
+        request_required=False,
+    ),
+    Operation(
+        "post",
+        "/connectors/{key}/resume",
+        "resumeAffected",
+        "Resume the workflows paused from a connector's latest alert",
+        [CONNECTOR_KEY],
+        AlertActionIn,
+        {"200": ActedOut},
+        (*BODY, "403", "404", "409"),
+        request_required=False,
+    ),
 ]
 MODELS: list[type[BaseModel]] = [
     WorkflowDoc,
@@ -292,12 +403,16 @@ MODELS: list[type[BaseModel]] = [
     TriggerIn,
     HealthReportIn,
     VerifyIn,
+    AlertActionIn,
     WorkflowOut,
+    WorkflowDetailOut,
     WorkflowList,
     ConnectorOut,
     ConnectorList,
     RunOut,
     VerifiedOut,
+    AlertList,
+    ActedOut,
     ErrorOut,
 ]
 
@@ -344,7 +459,10 @@ def document() -> dict[str, Any]:
             },
         }
         if op.request is not None:
-            operation["requestBody"] = {"required": True, "content": _json(op.request)}
+            operation["requestBody"] = {
+                "required": op.request_required,
+                "content": _json(op.request),
+            }
         paths.setdefault(op.path, {})[op.method] = operation
     paths["/audit"] = {
         "get": {

@@ -68,6 +68,14 @@ class HealthReportIn(Body):
     error: Reason | None = None
 
 
+class AlertActionIn(Body):
+    actor: UserId | None = Field(
+        default=None,
+        description="The Slack user acting; their role applies. Without one the API key acts "
+        "as a member: it may pause, and resuming (admin) is refused.",
+    )
+
+
 class VerifyIn(Body):
     fingerprint: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
@@ -94,6 +102,18 @@ class TriggerOut(BaseModel):
     enabled: bool
 
 
+class RollbackPlanOut(BaseModel):
+    action: Literal["pause", "disable_triggers"] = Field(
+        description="What `/trame rollback` and the Roll back button do."
+    )
+    triggers: list[str] = Field(description="The triggers a `disable_triggers` plan turns off.")
+    notes: str
+    structured: bool = Field(
+        description="False for a free-text plan from before plans were structured: it pauses "
+        "the workflow, its text kept as the notes."
+    )
+
+
 class WorkflowOut(BaseModel):
     key: str
     name: str
@@ -107,7 +127,52 @@ class WorkflowOut(BaseModel):
     steps: list[StepOut]
     triggers: list[TriggerOut]
     fingerprint: str = Field(description="Fingerprint of the workflow's own plan at this version.")
+    rollback_plan: RollbackPlanOut | None = Field(
+        description="The rollback plan signed off at go-live; null before the first go-live."
+    )
     updated_at: datetime
+
+
+class DeclinedRunOut(BaseModel):
+    run_id: str
+    at: datetime
+    by: str = Field(description="Who declined it, as the audit log names them (`slack:U…`).")
+    category: str | None
+    reason: str | None
+
+
+class UnhealthySpanOut(BaseModel):
+    start: datetime = Field(description="The pilot's start when it was unhealthy already.")
+    end: datetime = Field(description="Now, while it is still unhealthy.")
+    ongoing: bool
+
+
+class PilotConnectorOut(BaseModel):
+    key: str
+    health: Health = Field(description="Its health now.")
+    unhealthy_seconds: int = Field(description="How long it was unhealthy during the pilot.")
+    unhealthy: list[UnhealthySpanOut]
+
+
+class PilotRecordOut(BaseModel):
+    """What the pilot showed since its plan last changed: only runs requested in pilot with
+    the workflow's own plan at this version count."""
+
+    version: int
+    since: datetime = Field(description="When this version of the plan was saved.")
+    approved: int
+    declined: list[DeclinedRunOut] = Field(description="Newest first.")
+    expired: int
+    pending: int
+    cancelled: int
+    refused: int = Field(description="Refused by the gate when requested.")
+    connectors: list[PilotConnectorOut] = Field(description="Each connector the plan uses.")
+
+
+class WorkflowDetailOut(WorkflowOut):
+    pilot: PilotRecordOut | None = Field(
+        description="The pilot's record while the workflow is in pilot; null otherwise."
+    )
 
 
 class ConnectorOut(BaseModel):
@@ -175,3 +240,55 @@ class ConnectorListItem(ConnectorOut):
 
 class ConnectorList(BaseModel):
     items: list[ConnectorListItem]
+
+
+class AlertWorkflowOut(BaseModel):
+    key: str
+    name: str
+    status: str = Field(description="See the list it is in.")
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: Literal["needs_attention", "recovered"]
+    connector: str
+    raised_at: datetime
+    health: Health | None = Field(description="The connector's health when the alert was raised.")
+    error: str | None
+    outage_id: int | None = Field(
+        description="On a recovery notice: the id of the “needs attention” alert it closes."
+    )
+    workflows: list[AlertWorkflowOut] = Field(
+        description="The workflows using the connector when it was raised, with their status then."
+    )
+    acted_by: str | None = Field(
+        description="Who paused (a “needs attention” alert) or resumed (a recovery notice) from "
+        "it: a Slack user id, or `cli`, `api:<key name>` when no user was named."
+    )
+    acted_at: datetime | None
+    acted_on: list[AlertWorkflowOut] = Field(
+        description="The workflows paused or resumed from it, each with the status it had "
+        "before the pause (the one a resume returns it to)."
+    )
+    to_resume: list[AlertWorkflowOut] = Field(
+        description="On a recovery notice not acted on yet: what resuming would resume now (the "
+        "workflows paused from the outage and unchanged since), each with the status it would go "
+        "back to."
+    )
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut] = Field(description="Newest first, at most 50.")
+
+
+class ActedOut(BaseModel):
+    action: Literal["paused", "resumed"]
+    workflows: list[AlertWorkflowOut] = Field(
+        description="The workflows paused or resumed, each with the status it had before the "
+        "pause; empty when pausing found every one paused already."
+    )
+    connector_health: Health = Field(description="The connector's health now.")
+    alert: AlertOut = Field(
+        description="The alert acted from, as it stands now: the outage alert for a pause, its "
+        "recovery notice for a resume. Its Slack message is updated the same way."
+    )

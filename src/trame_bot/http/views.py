@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trame_bot.domain.alerts import AlertView, AlertWorkflow
+from trame_bot.domain.enums import Health
+from trame_bot.domain.pilot import PilotRecord
 from trame_bot.domain.plan import fingerprint, steps_from_dicts
+from trame_bot.domain.rollback import read_stored
 from trame_bot.http.schemas import (
+    AlertOut,
+    AlertWorkflowOut,
     ApprovalsOut,
     ConnectorListItem,
     ConnectorOut,
     DecisionOut,
+    DeclinedRunOut,
+    PilotConnectorOut,
+    PilotRecordOut,
+    RollbackPlanOut,
     RunOut,
     StepOut,
     TriggerOut,
+    UnhealthySpanOut,
+    WorkflowDetailOut,
     WorkflowOut,
 )
 from trame_bot.services.scopes import Granted
@@ -20,6 +32,7 @@ from trame_bot.store.models import Connector, Decision, Run, Workflow
 
 
 def workflow_out(w: Workflow) -> WorkflowOut:
+    plan = read_stored(w.rollback_plan) if w.rollback_plan else None
     return WorkflowOut(
         key=w.key,
         name=w.name,
@@ -33,7 +46,50 @@ def workflow_out(w: Workflow) -> WorkflowOut:
         steps=[StepOut(**s.to_dict()) for s in steps_from_dicts(w.steps)],
         triggers=[TriggerOut(key=t.key, kind=t.kind, enabled=t.enabled) for t in w.triggers],
         fingerprint=fingerprint(steps_from_dicts(w.steps), w.version),
+        rollback_plan=None
+        if plan is None
+        else RollbackPlanOut(
+            action=plan.action.value,
+            triggers=list(plan.triggers),
+            notes=plan.notes,
+            structured=plan.structured,
+        ),
         updated_at=w.updated_at,
+    )
+
+
+def workflow_detail_out(w: Workflow, record: PilotRecord | None) -> WorkflowDetailOut:
+    return WorkflowDetailOut(
+        **workflow_out(w).model_dump(),
+        pilot=None if record is None else pilot_out(record),
+    )
+
+
+def pilot_out(record: PilotRecord) -> PilotRecordOut:
+    return PilotRecordOut(
+        version=record.version,
+        since=record.since,
+        approved=record.approved,
+        declined=[
+            DeclinedRunOut(run_id=d.run_id, at=d.at, by=d.by, category=d.category, reason=d.reason)
+            for d in record.declined
+        ],
+        expired=record.expired,
+        pending=record.pending,
+        cancelled=record.cancelled,
+        refused=record.refused,
+        connectors=[
+            PilotConnectorOut(
+                key=c.key,
+                health=c.health,
+                unhealthy_seconds=int(c.unhealthy_for.total_seconds()),
+                unhealthy=[
+                    UnhealthySpanOut(start=s.start, end=s.end, ongoing=s.open_at_end)
+                    for s in c.unhealthy
+                ],
+            )
+            for c in record.connectors
+        ],
     )
 
 
@@ -81,3 +137,30 @@ def run_out(run: Run, workflow_key: str, decisions: Sequence[Decision] = ()) -> 
             for d in decisions
         ],
     )
+
+
+def alert_out(view: AlertView) -> AlertOut:
+    health = view.data.get("health")
+    raised = [
+        AlertWorkflow(str(w.get("key")), str(w.get("name")), str(w.get("status")))
+        for w in view.data.get("workflows", [])
+    ]
+    assert view.raised_at is not None
+    return AlertOut(
+        id=view.alert_id,
+        kind="needs_attention" if view.event == "connector.needs_attention" else "recovered",
+        connector=view.connector,
+        raised_at=view.raised_at,
+        health=Health(health) if health in tuple(Health) else None,
+        error=view.data.get("error"),
+        outage_id=view.outage_id,
+        workflows=_alert_workflows(raised),
+        acted_by=view.acted_by,
+        acted_at=view.acted_at,
+        acted_on=_alert_workflows(view.acted_on),
+        to_resume=_alert_workflows(view.to_resume),
+    )
+
+
+def _alert_workflows(workflows: Sequence[AlertWorkflow]) -> list[AlertWorkflowOut]:
+    return [AlertWorkflowOut(key=w.key, name=w.name, status=w.status) for w in workflows]
