@@ -42,7 +42,7 @@ async def workflow_glance(
     """The workflow the words name in the channel's workspace, at a glance (`/trame status
     <workflow>`, the most frequent command): its line and pending runs, in one read
     transaction of pre-built statements (`store.lookups`), without loading the workspace."""
-    async with ctx.db.reading() as session:
+    async with ctx.db.lookup() as session:
         scope, workflow, _ = await lookups.channel_workflow(session, team_id, channel, user, words)
         if scope is None:
             raise ChannelNotBound(channel)
