@@ -50,18 +50,18 @@ def build_web_app(deps: Deps) -> web.Application:
     # Imported here so that CLI commands, which never serve, do not load Slack and aiohttp.
     from trame_bot.http.app import build_web_app as web_app
     from trame_bot.slack.app import build_bolt_app
-    from trame_bot.slack.client import build_client
+    from trame_bot.slack.client import SlackConnections, build_client
     from trame_bot.slack.senders import SlackSenders
     from trame_bot.slack.team_clients import team_clients
 
     mode = deps.settings.slack_mode()
     # One workspace: the client carries the bot token. Distributed: Bolt sets each team's.
     token = mode.bot_token if isinstance(mode, OneWorkspace) else ""
-    client = build_client(token, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout)
+    api_url, timeout = deps.settings.slack_api_url, deps.settings.slack_timeout
+    connections = SlackConnections()
+    client = build_client(token, api_url, timeout=timeout, connections=connections)
     # Each outbox message goes with its workspace's team's token, looked up when it is sent.
-    teams = team_clients(
-        deps.ctx, mode, deps.settings.slack_api_url, timeout=deps.settings.slack_timeout
-    )
+    teams = team_clients(deps.ctx, mode, api_url, timeout=timeout, connections=connections)
     senders = SlackSenders(deps.ctx, teams).registry()
     bolt = build_bolt_app(deps.ctx, mode, client)
-    return web_app(deps.ctx, bolt, senders, deps.metrics)
+    return web_app(deps.ctx, bolt, senders, deps.metrics, connections)

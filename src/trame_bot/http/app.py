@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from trame_bot.services import health
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, OutboxWorker, Sender
 from trame_bot.slack import bodies, oauth
+from trame_bot.slack.client import SlackConnections
 
 log = logging.getLogger(__name__)
 WORKER_GRACE = 8.0
@@ -44,11 +46,13 @@ def build_web_app(
     bolt: AsyncApp,
     senders: Mapping[str, Sender],
     metrics: Metrics,
+    connections: SlackConnections | None = None,
     *,
     backlog_limit: timedelta = timedelta(minutes=5),
 ) -> web.Application:
     """`senders` deliver outbox rows (Slack); webhooks are added here, as they need this
-    server's HTTP client session."""
+    server's HTTP client session. `connections`: the Slack clients' pool, open while the
+    server runs."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_measured(metrics)])
     app[BOLT] = bolt
     app[CONTEXT] = ctx
@@ -89,6 +93,8 @@ def build_web_app(
     webhooks = WebhookSender(ctx, lambda: app[HTTP])
     app[WORKER] = OutboxWorker(ctx, {**senders, Kind.WEBHOOK.value: webhooks})
     app.cleanup_ctx.append(_http_session)
+    if connections is not None:
+        app.cleanup_ctx.append(_opened(connections))
     app.cleanup_ctx.append(_run_worker)
     return app
 
@@ -118,6 +124,20 @@ def _measured(metrics: Metrics) -> Any:
                 metrics.ack.observe(elapsed)
 
     return measure
+
+
+def _opened(
+    connections: SlackConnections,
+) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def opened(_app: web.Application) -> AsyncIterator[None]:
+        await connections.open()
+        try:
+            yield
+        finally:
+            await connections.close()
+
+    return opened
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -36,10 +37,46 @@ PERMANENT = frozenset(
 )
 
 
-def build_client(token: str, base_url: str, *, timeout: int = 10) -> AsyncWebClient:
+class SlackConnections:
+    """One keep-alive connection pool for every Slack client of a server. Without it, the SDK
+    opens a session (a TCP, and in production a TLS, connection) for each call and closes it
+    after: most of what a card update cost. Opened when the server starts, as a session
+    belongs to the running event loop; clients attached before then get it when it opens."""
+
+    def __init__(self) -> None:
+        # Weak: a team's client is replaced when its token rotates, and must not be kept.
+        self._clients: weakref.WeakSet[AsyncWebClient] = weakref.WeakSet()
+        self._session: aiohttp.ClientSession | None = None
+
+    def attach(self, client: AsyncWebClient) -> AsyncWebClient:
+        self._clients.add(client)
+        client.session = self._session
+        return client
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession()
+        for client in self._clients:
+            client.session = self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        for client in self._clients:
+            client.session = None
+        if session is not None:
+            await session.close()
+
+
+def build_client(
+    token: str,
+    base_url: str,
+    *,
+    timeout: int = 10,
+    connections: SlackConnections | None = None,
+) -> AsyncWebClient:
     """Retries 429 (honouring Retry-After), 5xx and connection errors, a couple of times each;
-    the outbox backs off further on its own."""
-    return AsyncWebClient(
+    the outbox backs off further on its own. `connections`: the server's shared pool (a CLI
+    command's client, used once, opens its own)."""
+    client = AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
@@ -49,6 +86,7 @@ def build_client(token: str, base_url: str, *, timeout: int = 10) -> AsyncWebCli
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+    return client if connections is None else connections.attach(client)
 
 
 def delivery_error(exc: Exception) -> DeliveryError:

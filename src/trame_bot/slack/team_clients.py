@@ -18,7 +18,7 @@ from trame_bot.errors import ConfigError
 from trame_bot.services import installations
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Held
-from trame_bot.slack.client import build_client
+from trame_bot.slack.client import SlackConnections, build_client
 from trame_bot.slack.installation_store import ROTATE_BEFORE_MINUTES, TokenRefresher
 from trame_bot.store import installations as installation_store
 from trame_bot.store.models import SlackInstallation
@@ -176,12 +176,20 @@ class InstalledTeams:
         return Held(f"Slack refused the token of team {team.team_id} ({error})")
 
 
-def team_clients(ctx: Context, mode: SlackMode, api_url: str, *, timeout: int) -> TeamClients:
+def team_clients(
+    ctx: Context,
+    mode: SlackMode,
+    api_url: str,
+    *,
+    timeout: int,
+    connections: SlackConnections | None = None,
+) -> TeamClients:
     """Built once per process (bootstrap); every client has `build_client`'s URL, timeout and
-    retries."""
+    retries, and the server's shared `connections`."""
+
+    def client(token: str) -> AsyncWebClient:
+        return build_client(token, api_url, timeout=timeout, connections=connections)
+
     if isinstance(mode, OneWorkspace):
-        return ConfiguredToken(ctx, build_client(mode.bot_token, api_url, timeout=timeout))
-    refresher = TokenRefresher(ctx, mode, build_client("", api_url, timeout=timeout))
-    return InstalledTeams(
-        ctx, lambda token: build_client(token, api_url, timeout=timeout), refresher
-    )
+        return ConfiguredToken(ctx, client(mode.bot_token))
+    return InstalledTeams(ctx, client, TokenRefresher(ctx, mode, client("")))
