@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import update
 
 from trame_bot.domain.plan import steps_from_dicts
@@ -9,37 +11,35 @@ from trame_bot.domain.sensitive import masked_details, prompt_warnings
 from trame_bot.domain.views import DecisionView, RunCard, StepView
 from trame_bot.errors import NotFound
 from trame_bot.services.context import Context
-from trame_bot.store import connectors as connector_store
-from trame_bot.store import runs as run_store
-from trame_bot.store.models import Run, Workflow, Workspace
+from trame_bot.store import lookups
+from trame_bot.store.connectors import WIDENED_IN
+from trame_bot.store.models import Run
 
 
 async def run_card(ctx: Context, run_id: str) -> RunCard:
+    """What the run's card shows, from statements built once (`store.lookups`): every click and
+    every decision rebuilds a card, so this read is on the busiest path after commands."""
     async with ctx.db.lookup() as session:
-        run = await run_store.find(session, run_id)
+        run = await lookups.card_of(session, run_id)
         if run is None:
             raise NotFound(f"no run {run_id!r}")
-        workspace = await session.get(Workspace, run.workspace_id)
-        workflow = await session.get(Workflow, run.workflow_id)
-        assert workspace is not None
-        assert workflow is not None
         steps = steps_from_dicts(run.plan)
-        health = await connector_store.health_of(
-            session, workspace.id, (s.connector for s in steps)
+        keys = list(dict.fromkeys(s.connector for s in steps))
+        health = await lookups.health_of(session, run.workspace_id, keys)
+        decisions = await lookups.decisions_of(session, run.id)
+        changes = await lookups.audit_data(
+            session, run.workspace_id, WIDENED_IN, keys, run.requested_at
         )
-        decisions = await run_store.decisions(session, run.id)
-        widened = await connector_store.widened_since(
-            session, workspace.id, (s.connector for s in steps), run.requested_at
-        )
+    widened = {key for key, data in changes if json.loads(data).get("widened")}
     return RunCard(
         run_id=run.id,
-        workspace_key=workspace.key,
-        channel=run.slack_channel or workspace.approvals_channel,
+        workspace_key=run.workspace_key,
+        channel=run.slack_channel or run.approvals_channel,
         slack_ts=run.slack_ts,
-        workflow_key=workflow.key,
-        workflow_name=workflow.name,
+        workflow_key=run.workflow_key,
+        workflow_name=run.workflow_name,
         workflow_status=run.workflow_status,
-        production=workflow.production,
+        production=run.production,
         requested_by=run.requested_by,
         source=run.source,
         trigger=run.trigger_key,
@@ -55,7 +55,7 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
             for s in steps
         ),
         details=masked_details(run.details),
-        prompt_warnings=tuple(prompt_warnings(workflow.prompt)),
+        prompt_warnings=tuple(prompt_warnings(run.prompt)),
         fingerprint=run.fingerprint,
         approvals=run.approvals,
         required_approvals=run.required_approvals,
@@ -70,6 +70,15 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
             DecisionView(d.user, d.verdict, d.reason, d.category, d.at) for d in decisions
         ),
     )
+
+
+async def card_message(ctx: Context, run_id: str) -> tuple[str, str | None]:
+    """Where the run's card is: its channel and message ts (None until it is posted)."""
+    async with ctx.db.lookup() as session:
+        found = await lookups.card_message(session, run_id)
+    if found is None:
+        raise NotFound(f"no run {run_id!r}")
+    return found
 
 
 async def record_card_posted(ctx: Context, run_id: str, channel: str, ts: str) -> bool:

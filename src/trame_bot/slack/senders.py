@@ -82,13 +82,13 @@ class SlackSenders:
         await client.chat_update(channel=card.channel, ts=card.slack_ts, text=text, blocks=blocks)
 
     async def thread(self, client: AsyncWebClient, payload: dict[str, Any]) -> None:
-        card = await cards.run_card(self.ctx, payload["run_id"])
-        if card.slack_ts is None:
+        channel, ts = await cards.card_message(self.ctx, payload["run_id"])
+        if ts is None:
             raise DeliveryError("card not posted yet", retry_after=NOT_POSTED_YET)
         text, blocks = thread_reply(payload["event"], payload.get("data", {}))
         await client.chat_postMessage(
-            channel=card.channel,
-            thread_ts=card.slack_ts,
+            channel=channel,
+            thread_ts=ts,
             text=text,
             blocks=blocks,
             unfurl_links=False,

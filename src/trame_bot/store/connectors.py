@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health
 from trame_bot.errors import NotFound
-from trame_bot.store.models import AuditEvent, Connector
+from trame_bot.store.models import Connector
 
 
 async def find(session: AsyncSession, workspace_id: int, key: str) -> Connector | None:
@@ -139,23 +138,3 @@ async def count_unhealthy(session: AsyncSession) -> int:
 
 WIDENED_IN = "connector.changed"
 """The audit action whose data holds `widened` (scope words) when a change widened the scopes."""
-
-
-async def widened_since(
-    session: AsyncSession, workspace_id: int, keys: Iterable[str], since: datetime
-) -> set[str]:
-    """Those of the connectors `keys` whose scopes were widened at or after `since` (from the
-    audit log, the one record of what they were granted before)."""
-    wanted = list(dict.fromkeys(keys))
-    if not wanted:
-        return set()
-    result = await session.execute(
-        select(AuditEvent.entity_id, AuditEvent.data).where(
-            AuditEvent.workspace_id == workspace_id,
-            AuditEvent.entity_type == "connector",
-            AuditEvent.entity_id.in_(wanted),
-            AuditEvent.action == WIDENED_IN,
-            AuditEvent.at >= since,
-        )
-    )
-    return {key for key, data in result.all() if json.loads(data).get("widened")}

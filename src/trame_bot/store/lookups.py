@@ -19,7 +19,16 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health, Role, RunState, Status
-from trame_bot.store.models import Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.models import (
+    AuditEvent,
+    Connector,
+    Decision,
+    Member,
+    Run,
+    Trigger,
+    Workflow,
+    Workspace,
+)
 
 _ws = Workspace.__table__
 _member = Member.__table__
@@ -124,6 +133,48 @@ _HEALTH = select(_connector.c.key, _connector.c.health).where(
 )
 
 
+_decision = Decision.__table__
+_audit = AuditEvent.__table__
+_CARD = (
+    select(
+        _run,
+        _ws.c.key.label("workspace_key"),
+        _ws.c.approvals_channel,
+        _wf.c.key.label("workflow_key"),
+        _wf.c.name.label("workflow_name"),
+        _wf.c.production,
+        _wf.c.prompt,
+    )
+    .select_from(
+        _run.join(_ws, _ws.c.id == _run.c.workspace_id).join(_wf, _wf.c.id == _run.c.workflow_id)
+    )
+    .where(_run.c.id == bindparam("run"))
+)
+_CARD_MESSAGE = (
+    select(_run.c.slack_channel, _run.c.slack_ts, _ws.c.approvals_channel)
+    .select_from(_run.join(_ws, _ws.c.id == _run.c.workspace_id))
+    .where(_run.c.id == bindparam("run"))
+)
+_DECISIONS = (
+    select(
+        _decision.c.user,
+        _decision.c.verdict,
+        _decision.c.reason,
+        _decision.c.category,
+        _decision.c.at,
+    )
+    .where(_decision.c.run_id == bindparam("run"))
+    .order_by(_decision.c.at, _decision.c.id)
+)
+_WIDENED = select(_audit.c.entity_id, _audit.c.data).where(
+    _audit.c.workspace_id == bindparam("workspace"),
+    _audit.c.entity_type == "connector",
+    _audit.c.entity_id.in_(bindparam("keys", expanding=True)),
+    _audit.c.action == bindparam("action"),
+    _audit.c.at >= bindparam("since", type_=_audit.c.at.type),
+)
+
+
 def name_candidates(words: Sequence[str]) -> list[str]:
     """What the leading words may name, longest first: "invoice sync now" → "invoice sync
     now", "invoice sync", "invoice" (lowercased, as keys are and names are compared)."""
@@ -191,6 +242,37 @@ async def health_of(
     connection = await session.connection()
     result = await connection.execute(_HEALTH, {"workspace": workspace_id, "keys": list(keys)})
     return dict(result.all())
+
+
+async def card_of(session: AsyncSession, run_id: str) -> Any | None:
+    """A run's columns with its workspace's key and approvals channel and its workflow's key,
+    name, production flag and prompt: what its approval card shows, in one statement."""
+    connection = await session.connection()
+    return (await connection.execute(_CARD, {"run": run_id})).first()
+
+
+async def card_message(session: AsyncSession, run_id: str) -> tuple[str, str | None] | None:
+    """Where a run's card is (channel, ts), or will be posted (ts None); None: no such run."""
+    connection = await session.connection()
+    row = (await connection.execute(_CARD_MESSAGE, {"run": run_id})).first()
+    return None if row is None else (row.slack_channel or row.approvals_channel, row.slack_ts)
+
+
+async def decisions_of(session: AsyncSession, run_id: str) -> Sequence[Any]:
+    """A run's decisions in order: user, verdict, reason, category, at."""
+    connection = await session.connection()
+    return (await connection.execute(_DECISIONS, {"run": run_id})).all()
+
+
+async def audit_data(
+    session: AsyncSession, workspace_id: int, action: str, keys: Sequence[str], since: datetime
+) -> Sequence[Any]:
+    """(entity_id, data) of the workspace's connector events `action` about `keys` since."""
+    if not keys:
+        return []
+    params = {"workspace": workspace_id, "keys": list(keys), "action": action, "since": since}
+    connection = await session.connection()
+    return (await connection.execute(_WIDENED, params)).all()
 
 
 def workflow_row(workflow: Workflow) -> WorkflowRow:
