@@ -46,8 +46,9 @@ async def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
+    # Written with the transaction's next flush: a use case's messages (a card, its thread
+    # reply, a notice) go in one multi-row INSERT, in the order they were queued.
     session.add(message)
-    await session.flush()
     return message
 
 
