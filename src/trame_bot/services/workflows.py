@@ -182,9 +182,7 @@ async def change_status(
 ) -> Workflow:
     """Move a workflow to `target`. Pausing cancels its pending runs in the same transaction."""
     async with ctx.db.transaction() as session:
-        workspace = await workspace_store.get(session, key)
-        workflow = await store.get(session, workspace.id, ref, lock=True)
-        role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
+        workspace, workflow, role = await _locked_for_status(session, key, ref, actor)
         await change_status_in(
             session,
             ctx,
@@ -323,11 +321,25 @@ def check_can_go_live(workflow: Workflow, role: Role) -> None:
 
 
 async def resume(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
-    """Back to the status the workflow had before it was paused (re-checked under lock)."""
-    workflow = await get_workflow(ctx, key, ref)
-    if workflow.status is not Status.PAUSED:
-        raise InvalidTransition(f"workflow {workflow.key} is {workflow.status}, not paused")
-    return await change_status(ctx, key, ref, workflow.status_before_pause or Status.DRAFT, actor)
+    """Back to the status the workflow had before it was paused, read under the same lock."""
+    async with ctx.db.transaction() as session:
+        workspace, workflow, role = await _locked_for_status(session, key, ref, actor)
+        if workflow.status is not Status.PAUSED:
+            raise InvalidTransition(f"workflow {workflow.key} is {workflow.status}, not paused")
+        target = workflow.status_before_pause or Status.DRAFT
+        await change_status_in(session, ctx, workspace, workflow, target, actor, role)
+    return workflow
+
+
+async def _locked_for_status(
+    session: AsyncSession, key: str, ref: str, actor: Actor
+) -> tuple[Workspace, Workflow, Role]:
+    """The workspace, the workflow locked for a status change, and the actor's role (at
+    least member: anyone may pull the brake; the rules check the rest)."""
+    workspace = await workspace_store.get(session, key)
+    workflow = await store.get(session, workspace.id, ref, lock=True)
+    role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
+    return workspace, workflow, role
 
 
 async def set_trigger(
