@@ -207,7 +207,7 @@ async def decide(
                 raise Conflict(
                     f"you already {earlier.verdict}d this run at {earlier.at:%Y-%m-%d %H:%M UTC}"
                 )
-            counted = await store.count_vote(session, run.id, verdict, user, now, note)
+            counted = await store.count_vote(session, run, verdict, user, now, note)
             if counted is None:
                 refreshed = await store.find(session, run.id)
                 assert refreshed is not None
@@ -222,9 +222,6 @@ async def decide(
                 at=now,
             )
             session.add(decision)
-            await session.flush()
-            run = await store.find(session, run.id)
-            assert run is not None
             workflow = await session.get(Workflow, run.workflow_id)
             assert workflow is not None
             final = state.is_final

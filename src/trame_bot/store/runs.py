@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trame_bot.domain.enums import RunState, Status, Verdict
 from trame_bot.domain.values import storable
@@ -96,13 +97,14 @@ async def approved_pilot_runs(session: AsyncSession, workflow_id: int, fingerpri
 
 async def count_vote(
     session: AsyncSession,
-    run_id: str,
+    run: Run,
     verdict: Verdict,
     user: str,
     now: datetime,
     reason: str | None = None,
 ) -> tuple[RunState, int] | None:
     """Count one verdict in a single conditional UPDATE; None when the run is no longer pending.
+    `run` is left as the UPDATE wrote it (from its RETURNING, with no second read).
 
     On PostgreSQL the UPDATE takes the run's row lock: a concurrent vote waits, then re-checks
     `state = 'pending'` against the committed row, so exactly one vote makes the final outcome.
@@ -123,15 +125,20 @@ async def count_vote(
             Run.decided_at: case((reached, literal(now, UTCDateTime())), else_=Run.decided_at),
             Run.decided_by: case((reached, user), else_=Run.decided_by),
         }
+    written = (Run.state, Run.approvals, Run.decided_at, Run.decided_by, Run.reason)
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.state == RunState.PENDING)
+        .where(Run.id == run.id, Run.state == RunState.PENDING)
         .values(values)
-        .returning(Run.state, Run.approvals)
+        .returning(*written)
         .execution_options(synchronize_session=False)
     )
     row = result.one_or_none()
-    return None if row is None else (RunState(row[0]), int(row[1]))
+    if row is None:
+        return None
+    for column, value in zip(written, row, strict=True):
+        set_committed_value(run, column.key, value)
+    return RunState(row[0]), int(row[1])
 
 
 async def close(
