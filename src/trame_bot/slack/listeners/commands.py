@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -38,6 +39,9 @@ from trame_bot.slack.text import code, escape, user
 from trame_bot.store.audit import AuditFilter
 
 log = logging.getLogger(__name__)
+ACK_WITHIN = 2.0
+"""Seconds a command may take before it is acknowledged and answered later: Slack waits 3 s,
+and the request spent some of them reaching us."""
 ROLE_WORDS = {"owner": Role.OWNER, "admin": Role.ADMIN, "member": Role.MEMBER, "remove": None}
 
 
@@ -56,9 +60,22 @@ class CommandRequest:
     _workspace: str | None = None
 
     async def ack_now(self, text: str | None = None) -> None:
-        """Answer Slack before slow work; the final answer then goes through `respond`."""
-        await (self.ack(text=text) if text else self.ack())
+        """Answer Slack before slow work; the final answer then goes through `respond`.
+        Once only: a handler's own ack after `in_time` acked for it is skipped."""
+        if self.acked:
+            return
         self.acked = True
+        await (self.ack(text=text) if text else self.ack())
+
+    async def in_time(self, work: Awaitable[str | None]) -> str | None:
+        """`work`'s answer, acknowledged within Slack's 3 s whatever it takes: a command still
+        running after `ACK_WITHIN` (a very large workspace, the database busy) is acked with a
+        note that the answer follows, and its answer goes through `respond`."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=ACK_WITHIN)
+        if not done and not self.acked:
+            await self.ack_now("⏳ Working on it: the answer follows in a moment.")
+        return await task
 
     @property
     def actor(self) -> Actor:
@@ -317,7 +334,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
                 body.get("trigger_id"),
                 command,
             )
-            answer = await handler(request)
+            answer = await request.in_time(handler(request))
             if not request.acked:
                 await (ack(text=answer) if answer else ack())
             elif answer:
