@@ -25,6 +25,7 @@ from trame_bot.store import outbox as outbox_store
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Run, Workflow, Workspace
 
 
@@ -94,7 +95,7 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
     """The workspace at a glance, inside the caller's session (the digest's transaction)."""
     connectors = await connector_store.list_for(session, workspace.id)
     health = {c.key: c.health for c in connectors}
-    workflows = await workflow_store.list_for(session, workspace.id)
+    workflows, triggers = await lookups.workflows_of(session, workspace.id)
     pending = await run_store.pending_in(session, workspace.id)
     pending_by_workflow = Counter(run.workflow_id for run in pending)
     names = {w.id: w for w in workflows}
@@ -115,7 +116,7 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
                 version=w.version,
                 production=w.production,
                 pending_runs=pending_by_workflow[w.id],
-                triggers=tuple((t.key, t.enabled) for t in w.triggers),
+                triggers=tuple(triggers.get(w.id, ())),
                 unhealthy_connectors=tuple(
                     sorted(
                         {
@@ -147,7 +148,7 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
     )
 
 
-def _pending(run: Run, workspace: Workspace, workflow: Workflow) -> PendingView:
+def _pending(run: Run, workspace: Workspace, workflow: Workflow | WorkflowRow) -> PendingView:
     return PendingView(
         run_id=run.id,
         workspace_key=workspace.key,

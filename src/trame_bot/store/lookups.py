@@ -175,6 +175,29 @@ _WIDENED = select(_audit.c.entity_id, _audit.c.data).where(
 )
 
 
+_WORKFLOWS = (
+    select(
+        _wf.c.id,
+        _wf.c.workspace_id,
+        _wf.c.key,
+        _wf.c.name,
+        _wf.c.status,
+        _wf.c.version,
+        _wf.c.production,
+        _wf.c.steps,
+        _wf.c.created_at,
+    )
+    .where(_wf.c.workspace_id == bindparam("workspace"))
+    .order_by(_wf.c.key)
+)
+_WORKSPACE_TRIGGERS = (
+    select(_trigger.c.workflow_id, _trigger.c.key, _trigger.c.enabled)
+    .select_from(_trigger.join(_wf, _wf.c.id == _trigger.c.workflow_id))
+    .where(_wf.c.workspace_id == bindparam("workspace"))
+    .order_by(_trigger.c.id)
+)
+
+
 def name_candidates(words: Sequence[str]) -> list[str]:
     """What the leading words may name, longest first: "invoice sync now" → "invoice sync
     now", "invoice sync", "invoice" (lowercased, as keys are and names are compared)."""
@@ -219,6 +242,20 @@ async def channel_workflow(
             if name in (row.wf_key, row.wf_name.lower()):
                 return scope, _workflow(row), tuple(words[size:])
     return scope, None, tuple(words)
+
+
+async def workflows_of(
+    session: AsyncSession, workspace_id: int
+) -> tuple[list[WorkflowRow], dict[int, list[tuple[str, bool]]]]:
+    """Every workflow of the workspace by key, as rows, with each one's triggers: what the
+    overview lists (two statements, however many workflows there are)."""
+    connection = await session.connection()
+    params = {"workspace": workspace_id}
+    rows = [WorkflowRow(*row) for row in (await connection.execute(_WORKFLOWS, params)).all()]
+    triggers: dict[int, list[tuple[str, bool]]] = {}
+    for workflow_id, key, enabled in (await connection.execute(_WORKSPACE_TRIGGERS, params)).all():
+        triggers.setdefault(workflow_id, []).append((key, enabled))
+    return rows, triggers
 
 
 async def triggers(session: AsyncSession, workflow_id: int) -> tuple[tuple[str, bool], ...]:
