@@ -101,6 +101,19 @@ async def test_steps_naming_another_workspaces_connector_are_rejected(deps: Deps
     assert "'globex-only' is not a connector of this workspace" in (run.reason or "")
 
 
+async def test_steps_writing_through_a_read_only_connector_are_rejected(deps: Deps) -> None:
+    """Least privilege holds for a run's own steps as for a saved plan: crm is granted read."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    writes = {"name": "Update", "tool": "salesforce.update", "connector": "crm", "access": "write"}
+    run = await f.request(deps, steps=[writes])
+    assert run.state is RunState.REJECTED
+    assert "steps.0.access" in (run.reason or "")
+    assert "'crm'" in (run.reason or "")
+    reads = {**writes, "access": "read"}
+    assert (await f.request(deps, steps=[reads])).state is RunState.PENDING
+
+
 async def test_same_idempotency_key_returns_same_run_and_other_body_conflicts(deps: Deps) -> None:
     await f.governed_workspace(deps)
     await f.workflow(deps)

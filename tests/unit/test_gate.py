@@ -122,6 +122,33 @@ def test_every_reason_is_listed() -> None:
     assert decision.reason == "; ".join(decision.reasons)
 
 
+def test_a_step_writing_through_a_read_only_connector_is_refused() -> None:
+    steps = [Step("a", "salesforce", "crm", Access.READ), Step("b", "sheets", "crm", Access.WRITE)]
+    healthy = {"crm": Health.OK}
+    refused = decide(
+        Status.LIVE,
+        Source.MANUAL,
+        None,
+        steps,
+        triggers={},
+        connectors=healthy,
+        scopes={"crm": ["read"]},
+    )
+    assert refused.state is REJECTED
+    assert len(refused.reasons) == 1
+    assert refused.reasons[0].startswith("steps.1.access: ")
+    granted = decide(
+        Status.LIVE,
+        Source.MANUAL,
+        None,
+        steps,
+        triggers={},
+        connectors=healthy,
+        scopes={"crm": ["read", "write"]},
+    )
+    assert granted.state is not REJECTED
+
+
 @pytest.mark.parametrize("status", list(Status))
 def test_a_plan_without_steps_is_refused(status: Status) -> None:
     decision = decide(status, Source.MANUAL, None, [], triggers={}, connectors={})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from trame_bot.domain.enums import Health, RunState, Source, Status
 from trame_bot.domain.plan import Step, connectors_of
+from trame_bot.domain.scopes import write_refusals
 
 NEEDS_APPROVAL = {Status.DRAFT, Status.PILOT, Status.PAUSED}
 
@@ -30,10 +31,13 @@ def decide(
     *,
     triggers: Mapping[str, bool],
     connectors: Mapping[str, Health],
+    scopes: Mapping[str, Sequence[str]] | None = None,
 ) -> GateDecision:
     """`triggers` maps the workflow's trigger keys to enabled; `connectors` maps the keys of the
-    workspace's own connectors to their health. Every refusal reason is listed, not just one,
-    so the engine can fix them all at once.
+    workspace's own connectors to their health, and `scopes` to what they are granted: a step
+    that writes through a connector granted only read is refused, as when a workflow is saved
+    (a run may bring steps of its own). Every refusal reason is listed, not just one, so the
+    engine can fix them all at once.
     """
     reasons: list[str] = []
     if source is Source.TRIGGER:
@@ -59,6 +63,8 @@ def decide(
                 f"connector {key!r} {state}: running would risk a partial run; "
                 "reconnect it in Trame → Settings → Connectors"
             )
+    refused = write_refusals([(s.connector, s.access) for s in steps], scopes or {})
+    reasons.extend(f"{where}: {why}" for where, why in refused.items())
     if reasons:
         return GateDecision(RunState.REJECTED, tuple(reasons))
     if status in NEEDS_APPROVAL:

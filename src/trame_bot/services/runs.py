@@ -106,13 +106,17 @@ async def _request_run(
             if doc.steps is not None
             else steps_from_dicts(workflow.steps)
         )
+        health, scopes = await connector_store.health_and_scopes(
+            session, workspace.id, connectors_of(steps)
+        )
         verdict = gate.decide(
             workflow.status,
             doc.source,
             doc.trigger,
             steps,
             triggers={t.key: t.enabled for t in workflow.triggers},
-            connectors=await connector_store.health_of(session, workspace.id, connectors_of(steps)),
+            connectors=health,
+            scopes=scopes,
         )
         pending = verdict.state is RunState.PENDING
         requested_by = doc.requested_by or actor.requester

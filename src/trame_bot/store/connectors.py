@@ -40,6 +40,22 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connect
     return result.scalars().all()
 
 
+async def health_and_scopes(
+    session: AsyncSession, workspace_id: int, keys: Iterable[str]
+) -> tuple[dict[str, Health], dict[str, list[str]]]:
+    """Health and granted scopes of those of `keys` that are this workspace's connectors."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}, {}
+    result = await session.execute(
+        select(Connector.key, Connector.health, Connector.scopes).where(
+            Connector.workspace_id == workspace_id, Connector.key.in_(wanted)
+        )
+    )
+    rows = result.all()
+    return {key: health for key, health, _ in rows}, {key: scopes for key, _, scopes in rows}
+
+
 async def health_of(
     session: AsyncSession, workspace_id: int, keys: Iterable[str]
 ) -> dict[str, Health]:
