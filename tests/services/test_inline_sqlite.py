@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -94,3 +95,39 @@ async def test_lookups_and_transactions_see_each_others_commits(
     async with deps.db.reading() as session:
         same = await session.scalar(text("SELECT role FROM members WHERE slack_user_id = 'U0NEW'"))
     assert role == same == "admin"
+
+
+async def test_a_new_file_is_switched_to_wal_without_stopping_the_loop(
+    deps: Deps, sqlite_file: str, tmp_path: Path
+) -> None:
+    """A file not yet in WAL mode (never migrated, or made by another tool) must be had alone
+    for a moment to switch; a reader elsewhere is waited for on the loop."""
+    path = str(tmp_path / "fresh.db")
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
+    holding = threading.Event()
+
+    def read_a_while() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN")
+        other.execute("SELECT count(*) FROM t").fetchall()
+        holding.set()
+        threading.Event().wait(0.4)
+        other.execute("COMMIT")
+        other.close()
+
+    reader = asyncio.create_task(asyncio.to_thread(read_a_while))
+    await asyncio.to_thread(holding.wait, 5)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+
+        async def look() -> object:
+            async with db.lookup() as session:
+                return await session.scalar(text("PRAGMA journal_mode"))
+
+        looking = asyncio.create_task(look())
+        ticks = await _ticks_while(looking)  # type: ignore[arg-type]
+        assert await looking == "wal"
+        assert ticks >= 20
+    finally:
+        await reader
+        await db.dispose()

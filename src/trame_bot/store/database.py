@@ -66,7 +66,9 @@ class Database:
             _configure_sqlite(self.engine, busy_timeout_ms)
             path = inline.file_of(url)
             if path is not None:
-                quick = create_async_engine(url, async_creator=inline.creator(path))
+                quick = create_async_engine(
+                    url, async_creator=inline.creator(path, busy_timeout_ms / 1000)
+                )
                 _configure_sqlite(quick, inline.BUSY_TIMEOUT_MS)
         self._quick_engine = quick
         """Short transactions and lookups: the same engine on PostgreSQL, inline on SQLite."""

@@ -49,21 +49,52 @@ class _RunAtOnce:
                 future.set_result(result)
 
 
-def creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
-    """SQLAlchemy's `async_creator`: an aiosqlite connection to `path` that runs inline."""
+def creator(path: str, wait: float = 5.0) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    """SQLAlchemy's `async_creator`: an aiosqlite connection to `path` that runs inline, in
+    WAL mode. Switching a new file to WAL needs it to itself for a moment: that is waited for
+    here, on the loop, for up to `wait` seconds (as the engine's other connections would in
+    SQLite's busy handler), never with the loop stopped."""
 
     async def connect() -> aiosqlite.Connection:
         def open_file() -> sqlite3.Connection:
-            return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # sqlite3's own default would block the loop up to 5 s on a lock.
+            return sqlite3.connect(
+                path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
 
         connection = aiosqlite.Connection(open_file, iter_chunk_size=64)
         run_at_once = _RunAtOnce()
         # The two attributes aiosqlite (pinned in pyproject) hands its calls to.
         connection._tx = run_at_once  # type: ignore[assignment]
         connection._thread = run_at_once  # type: ignore[assignment]
-        return await connection
+        await connection
+        try:
+            await _in_wal_mode(connection, wait)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
 
     return connect
+
+
+async def _in_wal_mode(connection: aiosqlite.Connection, wait: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    pause = 0.002
+    while True:
+        try:
+            cursor = await connection.execute("PRAGMA journal_mode=WAL")
+            await cursor.close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def file_of(url: str) -> str | None:
