@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +28,7 @@ from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.lookups import WorkflowRow
-from trame_bot.store.models import Run, Workflow, Workspace
+from trame_bot.store.models import Workflow, Workspace
 
 
 async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
@@ -75,19 +77,7 @@ async def workflow_glance(
         pilot=pilot,
     )
     return line, [
-        PendingView(
-            run_id=run.id,
-            workspace_key=scope.workspace_key,
-            workflow_key=workflow.key,
-            workflow_name=workflow.name,
-            requested_by=run.requested_by,
-            requested_at=run.requested_at,
-            approvals=run.approvals,
-            required_approvals=run.required_approvals,
-            channel=run.slack_channel or scope.approvals_channel,
-            slack_ts=run.slack_ts,
-        )
-        for run in pending
+        _pending(run, scope.workspace_key, scope.approvals_channel, workflow) for run in pending
     ]
 
 
@@ -141,24 +131,44 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
             )
             for c in connectors
         ),
-        pending=tuple(_pending(run, workspace, names[run.workflow_id]) for run in pending),
+        pending=tuple(
+            _pending(run, workspace.key, workspace.approvals_channel, names[run.workflow_id])
+            for run in pending
+        ),
         failed_deliveries=failed,
         audit_head=head.hash,
         audit_events=head.seq,
     )
 
 
-def _pending(run: Run, workspace: Workspace, workflow: Workflow | WorkflowRow) -> PendingView:
+class _PendingRun(Protocol):
+    """A pending run as a glance shows it: an ORM `Run` or a row of `lookups.pending_runs`."""
+
+    id: str
+    requested_by: str | None
+    requested_at: datetime
+    approvals: int
+    required_approvals: int
+    slack_channel: str | None
+    slack_ts: str | None
+
+
+def _pending(
+    run: _PendingRun,
+    workspace_key: str,
+    approvals_channel: str,
+    workflow: Workflow | WorkflowRow,
+) -> PendingView:
     return PendingView(
         run_id=run.id,
-        workspace_key=workspace.key,
+        workspace_key=workspace_key,
         workflow_key=workflow.key,
         workflow_name=workflow.name,
         requested_by=run.requested_by,
         requested_at=run.requested_at,
         approvals=run.approvals,
         required_approvals=run.required_approvals,
-        channel=run.slack_channel or workspace.approvals_channel,
+        channel=run.slack_channel or approvals_channel,
         slack_ts=run.slack_ts,
     )
 
@@ -188,7 +198,7 @@ async def waiting_for(
             )
         except Forbidden:
             continue
-        waiting.append(_pending(run, workspace, workflow))
+        waiting.append(_pending(run, workspace.key, workspace.approvals_channel, workflow))
     return waiting
 
 
