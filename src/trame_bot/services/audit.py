@@ -195,21 +195,8 @@ async def _verify_in_python(
     costs more than `encoded_link`, and its thread would need the GIL for every row."""
     async for rows in store.stream_exported(session, workspace_id, AuditFilter()):
         for row in rows:
-            seq, at, actor, action, etype, eid, summary, reason, data, prev, stored = row
-            encoded = encoded_link(
-                workspace=chain,
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=action,
-                entity_type=etype,
-                entity_id=eid,
-                summary=summary,
-                data=data,
-                reason=reason,
-                prev_hash=prev,
-            )
-            failure = verifier.feed_encoded(seq, prev, encoded, stored)
+            seq, prev, stored = row[0], row[9], row[10]
+            failure = verifier.feed_encoded(seq, prev, _encoded(chain, row, prev), stored)
             if failure is not None:
                 return failure
     return verifier.finish(head.seq, head.hash)
@@ -233,8 +220,14 @@ async def _feed_one(
         ]
     if not found:
         return verifier.feed_encoded(seq, prev_hash, b"", stored)  # fails on its sequence number
-    _, at, actor, action, etype, eid, summary, reason, data, _, _ = found[0]
-    encoded = encoded_link(
+    return verifier.feed_encoded(seq, prev_hash, _encoded(chain, found[0], prev_hash), stored)
+
+
+def _encoded(chain: str, row: Sequence[Any], prev_hash: str) -> bytes:
+    """The bytes an exported row's hash covers (`store.EXPORTED` order), linked to
+    `prev_hash`: the chain's, in the careful check, not necessarily the row's own."""
+    seq, at, actor, action, etype, eid, summary, reason, data, _, _ = row
+    return encoded_link(
         workspace=chain,
         seq=seq,
         at=at,
@@ -247,4 +240,3 @@ async def _feed_one(
         reason=reason,
         prev_hash=prev_hash,
     )
-    return verifier.feed_encoded(seq, prev_hash, encoded, stored)
