@@ -59,8 +59,9 @@ async def test_a_writer_waits_for_another_process_without_stopping_the_loop(
     ticks = await _ticks_while(change)  # type: ignore[arg-type]
     await holder
     assert (await change) is not None
-    # 0.4 s of waiting at 5 ms a tick: a loop stopped by SQLite's busy handler ticks ~once.
-    assert ticks >= 20
+    # 0.4 s of waiting at 5 ms a tick: a loop stopped by a busy handler ticks once or twice,
+    # one that keeps turning ticks dozens of times (5 leaves room for a loaded machine).
+    assert ticks >= 5
 
 
 async def test_a_lock_held_past_the_busy_timeout_is_unavailable(
@@ -127,7 +128,7 @@ async def test_a_new_file_is_switched_to_wal_without_stopping_the_loop(
         looking = asyncio.create_task(look())
         ticks = await _ticks_while(looking)  # type: ignore[arg-type]
         assert await looking == "wal"
-        assert ticks >= 20
+        assert ticks >= 5  # see above: a stopped loop ticks once or twice
     finally:
         await reader
         await db.dispose()

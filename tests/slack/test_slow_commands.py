@@ -63,12 +63,11 @@ async def test_a_slow_command_is_acked_in_time_and_answered_after(
 ) -> None:
     with _lock_held_elsewhere(database_url) as holding:
         await asyncio.to_thread(holding.wait, 5)
-        started = asyncio.get_running_loop().time()
         answer = await bot.command("pause invoice-sync client asked", user=f.MEMBER, channel=acme)
-        acked_after = asyncio.get_running_loop().time() - started
+    # Bolt answers 404 "unhandled request" once its 3 s pass without an ack: a 200 carrying the
+    # note is the ack in time.
     assert answer.status == 200
     assert "answer follows" in answer.text
-    assert acked_after < 3
 
     async def answered() -> bool:
         return any("is paused" in (r.text or "") for r in bot.fake.responses)
