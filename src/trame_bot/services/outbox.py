@@ -22,6 +22,7 @@ from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.audit import ChainOwner
 from trame_bot.store.models import OutboxMessage, Workspace
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ async def held_messages(ctx: Context, workspace_key: str) -> int:
 
 
 async def enqueue(
-    session: AsyncSession, ctx: Context, workspace: Workspace | None, kind: Kind, **payload: Any
+    session: AsyncSession, ctx: Context, workspace: ChainOwner | None, kind: Kind, **payload: Any
 ) -> None:
     await outbox_store.enqueue(
         session,

@@ -26,6 +26,7 @@ from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.audit import ChainOwner
 from trame_bot.store.models import Decision, Run, Workflow, Workspace
 
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -195,21 +196,17 @@ async def decide(
     now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
-            run = await store.find(session, run_id)
-            workspace = None if run is None else await session.get(Workspace, run.workspace_id)
-            if (
-                run is None
-                or workspace is None
-                or (workspace_key and workspace.key != workspace_key)
-            ):
+            found = await store.decision_context(session, run_id, user)
+            if found is None or (workspace_key and found.workspace.key != workspace_key):
                 raise InvalidInput(
                     "this run is not known here; the card may belong to another workspace"
                 )
-            await _check_open_to(session, run, workspace, user, verdict)
-            earlier = await store.decision_of(session, run.id, user)
-            if earlier is not None:
+            run, workspace = found.run, found.workspace
+            _check_reviewer(run, user, verdict, found.role, workspace.allow_self_approval)
+            if found.earlier is not None:
+                earlier_verdict, earlier_at = found.earlier
                 raise Conflict(
-                    f"you already {earlier.verdict}d this run at {earlier.at:%Y-%m-%d %H:%M UTC}"
+                    f"you already {earlier_verdict}d this run at {earlier_at:%Y-%m-%d %H:%M UTC}"
                 )
             counted = await store.count_vote(session, run, verdict, user, now, note)
             if counted is None:
@@ -217,17 +214,15 @@ async def decide(
                 assert refreshed is not None
                 raise AlreadyDecided(refreshed)
             state, received = counted
-            decision = Decision(
-                run_id=run.id,
-                user=user,
-                verdict=verdict,
+            decision = store.record_decision(
+                session,
+                run.id,
+                user,
+                verdict,
+                now,
                 reason=note,
                 category=category.value if category else None,
-                at=now,
             )
-            session.add(decision)
-            workflow = await session.get(Workflow, run.workflow_id)
-            assert workflow is not None
             final = state.is_final
             action = {
                 RunState.APPROVED: "run.approved",
@@ -241,11 +236,11 @@ async def decide(
                 action=action,
                 entity_type="run",
                 entity_id=run.id,
-                summary=f"run of {workflow.key}: {verdict}d by {user} "
+                summary=f"run of {found.workflow_key}: {verdict}d by {user} "
                 f"({received} of {values.counted(run.required_approvals, 'approval')})"
                 + (f" → {state}" if final else ""),
                 data={
-                    "workflow": workflow.key,
+                    "workflow": found.workflow_key,
                     "verdict": verdict.value,
                     "state": state.value,
                     "approvals": received,
@@ -274,7 +269,15 @@ async def decide(
             )
             await enqueue(session, ctx, workspace, Kind.SLACK_CARD, run_id=run.id)
             if final:
-                await _announce_outcome(session, ctx, workspace, workflow, run, "run.decided")
+                await _announce_outcome(
+                    session,
+                    ctx,
+                    workspace,
+                    workspace.webhook_url,
+                    (found.workflow_key, found.workflow_name),
+                    run,
+                    "run.decided",
+                )
     except IntegrityError:
         # The same reviewer's concurrent click committed first (unique run + user).
         raise Conflict("your decision on this run is already recorded") from None
@@ -300,6 +303,13 @@ async def _check_open_to(
     session: AsyncSession, run: Run, workspace: Workspace, user: str, verdict: Verdict
 ) -> None:
     """The run still waits, and `user` is one of its reviewers for this verdict."""
+    role = await workspace_store.role_of(session, workspace.id, user)
+    _check_reviewer(run, user, verdict, role, workspace.allow_self_approval)
+
+
+def _check_reviewer(
+    run: Run, user: str, verdict: Verdict, role: Role | None, allow_self_approval: bool
+) -> None:
     if run.state.is_final:
         raise AlreadyDecided(run)
     approvals.check_reviewer(
@@ -307,8 +317,8 @@ async def _check_open_to(
         verdict,
         requester=run.requested_by,
         named_reviewers=run.reviewers,
-        is_member=await workspace_store.role_of(session, workspace.id, user) is not None,
-        allow_self_approval=workspace.allow_self_approval,
+        is_member=role is not None,
+        allow_self_approval=allow_self_approval,
     )
 
 
@@ -362,18 +372,29 @@ async def close_run(
         data={"state": final.value, "reason": reason},
     )
     await enqueue(session, ctx, workspace, Kind.SLACK_CARD, run_id=run_id)
-    await _announce_outcome(session, ctx, workspace, workflow, run, f"run.{final.value}")
+    await _announce_outcome(
+        session,
+        ctx,
+        workspace,
+        workspace.webhook_url,
+        (workflow.key, workflow.name),
+        run,
+        f"run.{final.value}",
+    )
     return True
 
 
 async def _announce_outcome(
     session: AsyncSession,
     ctx: Context,
-    workspace: Workspace,
-    workflow: Workflow,
+    workspace: ChainOwner,
+    webhook_url: str | None,
+    workflow: tuple[str, str],
     run: Run,
     event: str,
 ) -> None:
+    """The requester's DM and the engine's webhook, for `workflow` (its key and name)."""
+    workflow_key, workflow_name = workflow
     if is_slack_user(run.requested_by):
         await enqueue(
             session,
@@ -384,14 +405,14 @@ async def _announce_outcome(
             event=event,
             data={
                 "run_id": run.id,
-                "workflow": workflow.key,
-                "name": workflow.name,
+                "workflow": workflow_key,
+                "name": workflow_name,
                 "state": run.state.value,
                 "decided_by": run.decided_by,
                 "reason": run.reason,
             },
         )
-    if workspace.webhook_url:
+    if webhook_url:
         await enqueue(
             session,
             ctx,
@@ -400,7 +421,7 @@ async def _announce_outcome(
             id=uuid.uuid4().hex,
             type=event,
             run=run.id,
-            workflow=workflow.key,
+            workflow=workflow_key,
             state=run.state.value,
             decided_by=run.decided_by,
             reason=run.reason,

@@ -4,33 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from json.encoder import encode_basestring as json_string
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     LargeBinary,
     Select,
     String,
     Text,
+    bindparam,
     case,
     cast,
-    event,
     func,
-    insert,
     literal,
     or_,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
 
 from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
 from trame_bot.domain.plan import canonical_json
-from trame_bot.store.models import AuditEvent, AuditHead, Workspace
+from trame_bot.store import pending
+from trame_bot.store.models import AuditEvent, AuditHead, Workspace, table
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,19 @@ async def start_chain(session: AsyncSession, workspace: Workspace) -> None:
     await session.flush()
 
 
+class ChainOwner(Protocol):
+    """A workspace as the chain needs it: an ORM `Workspace` or a row read with Core."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
+
+
 async def append(
     session: AsyncSession,
-    workspace: Workspace,
+    workspace: ChainOwner,
     *,
     at: datetime,
     actor: str,
@@ -62,16 +74,16 @@ async def append(
     data: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Chain one event to the workspace's head. The row is written with the transaction's
-    other events in one `executemany` when the session next flushes (a query, or the commit):
-    an ORM object per event cost ten times the insert itself."""
-    chains = await _chains(session)
-    head = chains.heads.get(workspace.id)
+    """Chain one event to the workspace's head. The head is locked by the transaction's first
+    append and followed in memory; the events are written with the transaction's other queued
+    rows (`store.pending`: one `executemany`, before anything reads them, at the latest at
+    commit) and the head is moved to the last of them: an ORM object per event cost ten times
+    the insert itself."""
+    heads = pending.per_transaction(session, _HEADS, dict[int, _Head])
+    head = heads.get(workspace.id)
     if head is None:
-        row = await _locked_head(session, workspace.id)
-        head = chains.heads[workspace.id] = _Head(
-            row, workspace.id, workspace.key, row.seq, row.hash
-        )
+        head = heads[workspace.id] = await _locked_head(session, workspace)
+        pending.on_write(session, _HEADS, partial(_move_heads, heads))
     seq, prev_hash = head.seq + 1, head.hash
     data_json = canonical_json(data or {})
     digest = encoded_hash(
@@ -89,11 +101,9 @@ async def append(
             prev_hash=prev_hash,
         )
     )
-    if not chains.rows:
-        # Moving the ORM head makes the session dirty, so whatever flushes it next (a query's
-        # autoflush, the commit) calls `_write_pending` first, which moves it to the last event.
-        head.row.seq = seq
-    chains.rows.append(
+    pending.queue(
+        session,
+        _EVENTS,
         {
             "workspace_id": head.workspace_id,
             "seq": seq,
@@ -107,75 +117,58 @@ async def append(
             "reason": reason,
             "prev_hash": prev_hash,
             "hash": digest,
-        }
+        },
     )
     head.seq, head.hash = seq, digest
 
 
 @dataclass(slots=True)
 class _Head:
-    """A chain head locked by this transaction, and where its appends have moved it (plain
-    attributes: an ORM attribute costs more on every event)."""
+    """A chain head locked by this transaction, where its appends have moved it, and where
+    the row in the database stands (`written_seq`)."""
 
-    row: AuditHead
     workspace_id: int
     workspace_key: str
     seq: int
     hash: str
+    written_seq: int
 
 
-@dataclass
-class _Chains:
-    """What this transaction appended: the heads it locked and the rows not yet written."""
-
-    transaction: object
-    heads: dict[int, _Head] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-_CHAINS = "trame_audit_chains"
-
-
-async def _chains(session: AsyncSession) -> _Chains:
-    """This transaction's appends. A new transaction on the same session (after a commit or a
-    rollback) starts afresh: its heads must be locked again, and rows of a rolled-back one
-    must never be written."""
-    transaction = session.sync_session.get_transaction()
-    if transaction is None:  # nothing ran yet: begin, or the pending rows would match no flush
-        await session.connection()
-        transaction = session.sync_session.get_transaction()
-    chains: _Chains | None = session.info.get(_CHAINS)
-    if chains is None or chains.transaction is not transaction:
-        chains = session.info[_CHAINS] = _Chains(transaction)
-        sync = session.sync_session
-        if not event.contains(sync, "before_flush", _write_pending):
-            event.listen(sync, "before_flush", _write_pending)
-    return chains
+_HEADS = "audit_heads"
+_EVENTS = table(AuditEvent)
+_HEAD_TABLE = table(AuditHead)
+_LOCK_HEAD = (
+    select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash)
+    .where(_HEAD_TABLE.c.workspace_id == bindparam("workspace_id"))
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    update(_HEAD_TABLE)
+    .where(_HEAD_TABLE.c.workspace_id == bindparam("head"))
+    .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+)
 
 
-def _write_pending(session: Session, _context: Any, _instances: Any) -> None:
-    """Before the flush: the pending events in one executemany (Core, no ORM), and each head
-    moved to its last event (the flush then writes the heads' UPDATE)."""
-    chains: _Chains | None = session.info.get(_CHAINS)
-    if chains is None or not chains.rows or chains.transaction is not session.get_transaction():
-        return
-    rows, chains.rows = chains.rows, []
-    session.connection().execute(insert(AuditEvent), rows)
-    for head in chains.heads.values():
-        head.row.seq, head.row.hash = head.seq, head.hash
-
-
-async def _locked_head(session: AsyncSession, workspace_id: int) -> AuditHead:
+async def _locked_head(session: AsyncSession, workspace: ChainOwner) -> _Head:
     """The workspace's chain head, locked (`SELECT … FOR UPDATE`) by the first append of this
     transaction and kept for the next ones: the lock serializes appends per workspace until the
     transaction ends, so nobody else can move the head in between. (SQLite has no row locks:
     there a write transaction holds the whole database from its BEGIN IMMEDIATE.)"""
-    head: AuditHead = (
-        await session.execute(
-            select(AuditHead).where(AuditHead.workspace_id == workspace_id).with_for_update()
+    connection = await session.connection()
+    seq, hash_ = (await connection.execute(_LOCK_HEAD, {"workspace_id": workspace.id})).one()
+    return _Head(workspace.id, workspace.key, seq, hash_, seq)
+
+
+def _move_heads(heads: dict[int, _Head], connection: Connection) -> None:
+    """After the events are written: each head moved to its last event."""
+    moved = [head for head in heads.values() if head.written_seq != head.seq]
+    if moved:
+        connection.execute(
+            _MOVE_HEAD,
+            [{"head": h.workspace_id, "to_seq": h.seq, "to_hash": h.hash} for h in moved],
         )
-    ).scalar_one()
-    return head
+    for head in moved:
+        head.written_seq = head.seq
 
 
 async def head(session: AsyncSession, workspace_id: int) -> AuditHead:

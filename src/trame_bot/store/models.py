@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -91,6 +92,12 @@ class Base(DeclarativeBase):
         TriggerKind: _enum(TriggerKind),
         Verdict: _enum(Verdict),
     }
+
+
+def table(entity: type[Base]) -> Table:
+    """The entity's Core table, for statements without the ORM (mypy knows `__table__` only
+    as a FromClause)."""
+    return cast(Table, entity.__table__)
 
 
 class Workspace(Base):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Table,
     bindparam,
     case,
     exists,
@@ -24,9 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace
+from trame_bot.store import pending
+from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace, table
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+_OUTBOX = table(OutboxMessage)
 
 
 async def enqueue(
@@ -36,20 +37,23 @@ async def enqueue(
     *,
     workspace_id: int | None,
     now: datetime,
-) -> OutboxMessage:
-    message = OutboxMessage(
-        workspace_id=workspace_id,
-        kind=kind,
-        payload=dict(payload),
-        state=PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+) -> None:
+    """Queued with the transaction's other rows (`store.pending`): a use case's messages (a
+    card, its thread reply, a notice) go in one `executemany`, in the order they were queued,
+    and nothing is sent unless the transaction commits."""
+    pending.queue(
+        session,
+        _OUTBOX,
+        {
+            "workspace_id": workspace_id,
+            "kind": kind,
+            "payload": dict(payload),
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     )
-    # Written with the transaction's next flush: a use case's messages (a card, its thread
-    # reply, a notice) go in one multi-row INSERT, in the order they were queued.
-    session.add(message)
-    return message
 
 
 async def due(
@@ -165,10 +169,9 @@ async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, datetime]])
     """Rows delivered (id, when), in one executemany: sent, lease and error cleared."""
     if not sent:
         return
-    table = cast(Table, OutboxMessage.__table__)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("b_id"))
         .values(state=SENT, sent_at=bindparam("b_at"), locked_until=None, last_error=None),
         [{"b_id": message_id, "b_at": at} for message_id, at in sent],
     )

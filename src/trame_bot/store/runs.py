@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from trame_bot.domain.enums import RunState, Status, Verdict
+from trame_bot.domain.enums import Role, RunState, Status, Verdict
 from trame_bot.domain.values import storable
 from trame_bot.errors import NotFound
-from trame_bot.store.models import Decision, Run, UTCDateTime, Workflow, Workspace
+from trame_bot.store import pending
+from trame_bot.store.models import (
+    Decision,
+    Member,
+    Run,
+    UTCDateTime,
+    Workflow,
+    Workspace,
+    table,
+)
 
 
 async def find(session: AsyncSession, run_id: str) -> Run | None:
@@ -95,6 +105,124 @@ async def approved_pilot_runs(session: AsyncSession, workflow_id: int, fingerpri
     return int(result.scalar_one())
 
 
+@dataclass(frozen=True)
+class DecisionContext:
+    """What deciding a run starts from, read in one statement: the run, its workspace and
+    workflow, the reviewer's role there and their earlier decision on it, if any."""
+
+    run: Run
+    workspace: RunWorkspace
+    workflow_key: str
+    workflow_name: str
+    role: Role | None
+    earlier: tuple[Verdict, datetime] | None
+
+
+@dataclass(frozen=True)
+class RunWorkspace:
+    """The run's workspace, as deciding it needs it (the audit chain, the outbox, the rules)."""
+
+    id: int
+    key: str
+    allow_self_approval: bool
+    webhook_url: str | None
+
+
+_run = table(Run)
+_ws = table(Workspace)
+_wf = table(Workflow)
+_member = table(Member)
+_decision = table(Decision)
+_RUN_COLUMNS = tuple(column.key for column in _run.c)
+
+_DECISION_CONTEXT = (
+    select(
+        _run,
+        _ws.c.key.label("ws_key"),
+        _ws.c.allow_self_approval.label("ws_allow_self_approval"),
+        _ws.c.webhook_url.label("ws_webhook_url"),
+        _wf.c.key.label("wf_key"),
+        _wf.c.name.label("wf_name"),
+        _member.c.role.label("reviewer_role"),
+        _decision.c.verdict.label("earlier_verdict"),
+        _decision.c.at.label("earlier_at"),
+    )
+    .join(_ws, _ws.c.id == _run.c.workspace_id)
+    .join(_wf, _wf.c.id == _run.c.workflow_id)
+    .outerjoin(
+        _member,
+        and_(
+            _member.c.workspace_id == _run.c.workspace_id,
+            _member.c.slack_user_id == bindparam("reviewer"),
+        ),
+    )
+    .outerjoin(
+        _decision,
+        and_(_decision.c.run_id == _run.c.id, _decision.c.user == bindparam("reviewer")),
+    )
+    .where(_run.c.id == bindparam("run_id"))
+)
+
+
+async def decision_context(
+    session: AsyncSession, run_id: str, reviewer: str
+) -> DecisionContext | None:
+    if not storable(run_id):  # a forged id (a button value, a form's metadata) names no run
+        return None
+    connection = await session.connection()
+    row = (
+        await connection.execute(_DECISION_CONTEXT, {"run_id": run_id, "reviewer": reviewer})
+    ).one_or_none()
+    if row is None:
+        return None
+    found = row._mapping
+    return DecisionContext(
+        run=Run(**{name: found[name] for name in _RUN_COLUMNS}),
+        workspace=RunWorkspace(
+            found["workspace_id"],
+            found["ws_key"],
+            found["ws_allow_self_approval"],
+            found["ws_webhook_url"],
+        ),
+        workflow_key=found["wf_key"],
+        workflow_name=found["wf_name"],
+        role=found["reviewer_role"],
+        earlier=None
+        if found["earlier_verdict"] is None
+        else (found["earlier_verdict"], found["earlier_at"]),
+    )
+
+
+_VOTED = (_run.c.state, _run.c.approvals, _run.c.decided_at, _run.c.decided_by, _run.c.reason)
+_still_pending = and_(_run.c.id == bindparam("run_id"), _run.c.state == RunState.PENDING)
+_reached = _run.c.approvals + 1 >= _run.c.required_approvals
+_DECLINE = (
+    update(_run)
+    .where(_still_pending)
+    .values(
+        state=RunState.DECLINED,
+        decided_at=bindparam("now", type_=UTCDateTime()),
+        decided_by=bindparam("reviewer", type_=_run.c.decided_by.type),
+        reason=bindparam("reason", type_=_run.c.reason.type),
+    )
+    .returning(*_VOTED)
+)
+_APPROVE = (
+    update(_run)
+    .where(_still_pending)
+    .values(
+        approvals=_run.c.approvals + 1,
+        state=case((_reached, RunState.APPROVED.value), else_=_run.c.state),
+        decided_at=case((_reached, bindparam("now", type_=UTCDateTime())), else_=_run.c.decided_at),
+        decided_by=case(
+            (_reached, bindparam("reviewer", type_=_run.c.decided_by.type)),
+            else_=_run.c.decided_by,
+        ),
+    )
+    .returning(*_VOTED)
+)
+
+
 async def count_vote(
     session: AsyncSession,
     run: Run,
@@ -109,36 +237,41 @@ async def count_vote(
     On PostgreSQL the UPDATE takes the run's row lock: a concurrent vote waits, then re-checks
     `state = 'pending'` against the committed row, so exactly one vote makes the final outcome.
     """
-    values: dict[Any, Any]
+    connection = await session.connection()
+    params: dict[str, Any] = {"run_id": run.id, "reviewer": user, "now": now}
     if verdict is Verdict.DECLINE:
-        values = {
-            Run.state: RunState.DECLINED,
-            Run.decided_at: now,
-            Run.decided_by: user,
-            Run.reason: reason,
-        }
-    else:
-        reached = Run.approvals + 1 >= Run.required_approvals
-        values = {
-            Run.approvals: Run.approvals + 1,
-            Run.state: case((reached, RunState.APPROVED.value), else_=Run.state),
-            Run.decided_at: case((reached, literal(now, UTCDateTime())), else_=Run.decided_at),
-            Run.decided_by: case((reached, user), else_=Run.decided_by),
-        }
-    written = (Run.state, Run.approvals, Run.decided_at, Run.decided_by, Run.reason)
-    result = await session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.state == RunState.PENDING)
-        .values(values)
-        .returning(*written)
-        .execution_options(synchronize_session=False)
-    )
-    row = result.one_or_none()
+        params["reason"] = reason
+    statement = _DECLINE if verdict is Verdict.DECLINE else _APPROVE
+    row = (await connection.execute(statement, params)).one_or_none()
     if row is None:
         return None
-    for column, value in zip(written, row, strict=True):
+    for column, value in zip(_VOTED, row, strict=True):
         set_committed_value(run, column.key, value)
     return RunState(row[0]), int(row[1])
+
+
+def record_decision(
+    session: AsyncSession,
+    run_id: str,
+    user: str,
+    verdict: Verdict,
+    now: datetime,
+    *,
+    reason: str | None,
+    category: str | None,
+) -> Decision:
+    """Queued with the transaction's rows (`store.pending`); the unique (run, user) pair makes
+    a second decision of the same reviewer fail the commit."""
+    values = {
+        "run_id": run_id,
+        "user": user,
+        "verdict": verdict,
+        "reason": reason,
+        "category": category,
+        "at": now,
+    }
+    pending.queue(session, _decision, values)
+    return Decision(**values)
 
 
 async def close(

@@ -1,0 +1,103 @@
+"""Rows a write transaction adds without the ORM: queued in memory, written as one `executemany`
+per table, first-queued first, before anything in the transaction could read them.
+
+A use case writes a handful of rows nobody reads back in the same transaction (its audit
+events, its outbox messages, a decision). As ORM objects each cost the unit of work's
+bookkeeping at flush, several times the INSERT itself; queued here they cost a dict. They are
+written when the session next flushes, before any ORM-level statement it executes (so a query
+in the same transaction sees them, as autoflush would show ORM objects), and at the latest
+when it commits. A rolled-back transaction's rows are dropped with it: a new transaction on
+the same session starts an empty queue.
+
+Writers (`on_write`) run after each write-out, for state that follows the rows (the audit
+chain's head moves to its last event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Insert, Table, event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+
+Writer = Callable[[Connection], None]
+T = TypeVar("T")
+
+
+@dataclass
+class _Queue:
+    transaction: object
+    rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    writers: dict[str, Writer] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+_KEY = "trame_pending_rows"
+
+
+def queue(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Add `row` to `table` within the session's current write transaction."""
+    _queue(session.sync_session).rows.setdefault(table, []).append(row)
+
+
+def on_write(session: AsyncSession, name: str, writer: Writer) -> None:
+    """Call `writer` after each write-out of this transaction (once per `name`)."""
+    _queue(session.sync_session).writers.setdefault(name, writer)
+
+
+def per_transaction(session: AsyncSession, name: str, factory: Callable[[], T]) -> T:
+    """State kept for the session's current transaction only (made by `factory` on first use):
+    what its rows depend on, such as the audit chain heads it has locked."""
+    state = _queue(session.sync_session).state
+    found: T | None = state.get(name)
+    if found is None:
+        found = state[name] = factory()
+    return found
+
+
+def _queue(session: Session) -> _Queue:
+    transaction = session.get_transaction() or session.begin()
+    found: _Queue | None = session.info.get(_KEY)
+    if found is None or found.transaction is not transaction:
+        found = session.info[_KEY] = _Queue(transaction)
+    return found
+
+
+def write(session: Session) -> None:
+    """Write what is queued now (the hooks below call it; so may a caller that reads with Core
+    on the session's connection and needs its own rows)."""
+    found: _Queue | None = session.info.get(_KEY)
+    if found is None or not found.rows or found.transaction is not session.get_transaction():
+        return
+    rows, found.rows = found.rows, {}
+    connection = session.connection()
+    for table, values in rows.items():
+        connection.execute(_insert_into(table), values)
+    for writer in found.writers.values():
+        writer(connection)
+
+
+@cache
+def _insert_into(table: Table) -> Insert:
+    """One INSERT construct per table: SQLAlchemy then finds its compiled form by identity
+    instead of building and hashing a new statement for every write-out."""
+    return insert(table)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_execute(state: ORMExecuteState) -> None:
+    write(state.session)
