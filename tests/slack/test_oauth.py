@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, text
 from yarl import URL
@@ -34,7 +35,7 @@ from trame_bot.sandbox.slack_requests import SignedRequest, SlackRequests
 from trame_bot.services import install_links, installations, workspaces
 from trame_bot.slack.ids import Action
 from trame_bot.slack.installation_store import TokenRefresher
-from trame_bot.slack.oauth import bot_scopes
+from trame_bot.slack.oauth import AUTHORIZED_TOKENS, RecentResults, bot_scopes, build_oauth
 from trame_bot.store.models import AuditEvent, Base, SlackInstallation
 from trame_bot.vault import new_key
 
@@ -445,3 +446,22 @@ async def test_no_token_or_client_secret_reaches_a_log_line(
         handler_filter.filter(record)
         line = written.format(record)
         assert not [s for s in secrets if s in line], line
+
+
+async def test_bolt_keeps_a_bounded_number_of_checked_tokens(
+    deps: Deps, settings: Settings
+) -> None:
+    """Bolt's authorize keeps `auth.test` answers by token; rotating tokens are new keys every
+    12 hours, so the oldest answers go once there are AUTHORIZED_TOKENS of them."""
+    mode = settings.slack_mode()
+    assert isinstance(mode, Distributed)
+    _, authorize = build_oauth(deps.ctx, mode, AsyncWebClient())
+    kept = authorize.authorize_result_cache
+    assert isinstance(kept, RecentResults)
+    assert kept.limit == AUTHORIZED_TOKENS
+    for n in range(AUTHORIZED_TOKENS + 5):
+        kept[f"xoxb-{n}"] = AuthorizeResult(enterprise_id=None, team_id=TEAM, bot_token=f"xoxb-{n}")
+    assert len(kept) == AUTHORIZED_TOKENS
+    assert "xoxb-4" not in kept
+    assert kept["xoxb-5"].bot_token == "xoxb-5"
+    assert f"xoxb-{AUTHORIZED_TOKENS + 4}" in kept

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -43,6 +44,11 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 _BOLT_LOG = logging.getLogger("trame_bot.slack.oauth.bolt")
 # Bolt's flow logs a refused code exchange with the code in it: we say it ourselves instead.
 _BOLT_LOG.setLevel(logging.ERROR)
+AUTHORIZED_TOKENS = 1_000
+"""How many `auth.test` answers the authorize keeps. Bolt keys them by token and never drops
+one, and a rotating token is a new key every 12 hours: fifty teams would add 36,500 entries a
+year (~1.6 KB each, ~58 MB, spent tokens in clear among them). A thousand holds a current and
+a previous token for 500 teams in ~1.6 MB; past it, a team's next request calls `auth.test`."""
 
 
 @cache
@@ -198,6 +204,21 @@ async def web_response(answer: BoltResponse) -> web.Response:
 # ---- construction ----------------------------------------------------------------------------
 
 
+class RecentResults(dict[str, AuthorizeResult]):
+    """Bolt's authorize cache, bounded: past `limit` entries the oldest one goes (first in,
+    first out; Bolt only reads with `in` and `[]`, and evicting a live token costs one
+    `auth.test`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, token: str, result: AuthorizeResult) -> None:
+        super().__setitem__(token, result)
+        while len(self) > self.limit:
+            del self[next(iter(self))]
+
+
 def build_oauth(
     ctx: Context, mode: Distributed, client: AsyncWebClient
 ) -> tuple[GrantedOAuthFlow, AsyncInstallationStoreAuthorize]:
@@ -239,4 +260,5 @@ def build_oauth(
         # already checked, which would otherwise be a call to Slack before every ack.
         cache_enabled=True,
     )
+    authorize.authorize_result_cache = RecentResults(AUTHORIZED_TOKENS)
     return GrantedOAuthFlow(ctx, client=client, settings=settings), authorize
