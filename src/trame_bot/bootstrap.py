@@ -4,8 +4,7 @@ dependencies here, once, and hands them down. Nothing is built at import time.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from trame_bot.clock import Clock, SystemClock
 from trame_bot.config import OneWorkspace, Settings, load_settings
@@ -13,6 +12,9 @@ from trame_bot.metrics import Metrics
 from trame_bot.services.context import Context
 from trame_bot.store.database import Database
 from trame_bot.vault import Vault
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @dataclass

@@ -4,11 +4,11 @@ API keys."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from trame_bot.cli.app import Deps, cli, table, with_deps
+from trame_bot.cli.app import cli, table, with_deps
 from trame_bot.config import load_settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
@@ -16,6 +16,9 @@ from trame_bot.domain.values import format_duration, parse_duration
 from trame_bot.services import install_links, installations
 from trame_bot.services import workspaces as service
 from trame_bot.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 
 @cli.group()

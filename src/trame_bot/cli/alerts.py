@@ -4,13 +4,18 @@ command line queues the update; it does not talk to Slack itself)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from trame_bot.cli.app import Deps, cli, table, with_deps
+from trame_bot.cli.app import cli, table, with_deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.alerts import AlertView, AlertWorkflow, parse_target
 from trame_bot.services import alerts as alert_service
 from trame_bot.store.alerts import NEEDS_ATTENTION
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 TARGET_HELP = (
     "TARGET is a connector key (its latest “needs attention” alert) or an alert id "

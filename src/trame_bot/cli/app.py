@@ -1,4 +1,8 @@
-"""The command group, its error translation, and the helpers every command uses."""
+"""The command group, its error translation, and the helpers every command uses.
+
+Each command's module is imported when that command runs (`COMMANDS`), not when the CLI
+starts: `trame-bot audit export` loads the database layer and nothing of Slack, aiohttp, the
+scheduler or the PDF report, and a one-shot command does not pay for all of them at start."""
 
 from __future__ import annotations
 
@@ -6,25 +10,59 @@ import asyncio
 import logging
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from trame_bot import __version__
-from trame_bot.bootstrap import Deps, build
-from trame_bot.config import load_settings
 from trame_bot.errors import ConfigError, InvalidInput, SchemaNotReady, TrameError
-from trame_bot.logs import configure_logging
-from trame_bot.store.migrate import check_schema
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("trame_bot.cli")
 P = ParamSpec("P")
 T = TypeVar("T")
 
+COMMANDS = {
+    "alert": "trame_bot.cli.alerts",
+    "apikey": "trame_bot.cli.admin",
+    "audit": "trame_bot.cli.audit",
+    "connector": "trame_bot.cli.governance",
+    "db": "trame_bot.cli.admin",
+    "keys": "trame_bot.cli.keys",
+    "manifest": "trame_bot.cli.manifest",
+    "member": "trame_bot.cli.admin",
+    "run": "trame_bot.cli.governance",
+    "scheduler": "trame_bot.cli.server",
+    "serve": "trame_bot.cli.server",
+    "workflow": "trame_bot.cli.governance",
+    "workspace": "trame_bot.cli.admin",
+}
+"""Each top-level command and the module that defines it (and attaches it to `cli`)."""
 
-class Group(click.Group):
+
+class LazyGroup(click.Group):
+    """A group whose commands are defined in modules imported on first use: `lazy` maps a
+    command's name to its module, which attaches the command to this group when imported."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import_module(self.lazy[cmd_name])
+        return self.commands.get(cmd_name)
+
+
+class Group(LazyGroup):
     """Turns every error into one line on stderr; unexpected ones get a reference id.
 
     Exit codes: 1 an action refused (or the database down: try again), 2 the configuration
@@ -55,7 +93,7 @@ class Group(click.Group):
             sys.exit(70)
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, lazy=COMMANDS)
 @click.version_option(__version__, prog_name="trame-bot")
 def cli() -> None:
     """trame-bot: approvals, governance and audit for Trame workflows, in Slack."""
@@ -72,6 +110,11 @@ def with_deps(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        from trame_bot.bootstrap import build
+        from trame_bot.config import load_settings
+        from trame_bot.logs import configure_logging
+        from trame_bot.store.migrate import check_schema
+
         settings = load_settings()
         configure_logging(settings)
 
@@ -109,4 +152,4 @@ def read_file(path: str) -> str:
         raise InvalidInput(f"{path} is not UTF-8 text") from None
 
 
-__all__ = ["Deps", "cli", "main", "read_file", "table", "with_deps"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "read_file", "table", "with_deps"]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from trame_bot.cli.app import Deps, cli, table, with_deps
+from trame_bot.cli.app import LazyGroup, cli, table, with_deps
 from trame_bot.cli.audit_file import verify_export
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.values import counted, parse_moment
 from trame_bot.errors import InvalidInput
 from trame_bot.services import audit as service
 from trame_bot.store.audit import AuditFilter
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 
 def _filter(entity: str | None, since: str | None, until: str | None, now: datetime) -> AuditFilter:
@@ -39,7 +42,7 @@ def filter_options(fn: Any) -> Any:
     return fn
 
 
-@cli.group()
+@cli.group(cls=LazyGroup, lazy={"report": "trame_bot.cli.report"})
 def audit() -> None:
     """The tamper-evident audit log."""
 

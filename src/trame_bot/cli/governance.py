@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from trame_bot.cli.app import Deps, cli, read_file, table, with_deps
+from trame_bot.cli.app import cli, read_file, table, with_deps
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, load_documents, parse
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Source, Status, Verdict
@@ -17,6 +19,9 @@ from trame_bot.services import runs as run_service
 from trame_bot.services import scopes as scope_service
 from trame_bot.services import workflows as workflow_service
 from trame_bot.store.models import Run
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 
 @cli.group()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from trame_bot.cli.app import Deps, cli, with_deps
+from trame_bot.cli.app import cli, with_deps
 from trame_bot.services import installations
 from trame_bot.vault import KEY_VARIABLE, new_key
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 
 @cli.group()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from trame_bot.cli.app import Deps, with_deps
+from trame_bot.cli.app import with_deps
 from trame_bot.cli.audit import audit
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.values import counted, parse_moment
@@ -14,6 +15,9 @@ from trame_bot.errors import InvalidInput
 from trame_bot.reports.render import export_file, render
 from trame_bot.services import reports
 from trame_bot.services.reports import ReportFormat
+
+if TYPE_CHECKING:
+    from trame_bot.bootstrap import Deps
 
 
 @audit.command("report")
