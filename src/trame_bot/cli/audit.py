@@ -103,16 +103,16 @@ async def audit_export(
     """Export workspace KEY's events, oldest first, streamed (CSV or JSON Lines)."""
     where = _filter(entity, since, until, deps.clock.now())
     total = await service.count_events(deps.ctx, key, where, Actor.cli())
-    chunks = await service.export_events(
+    chunks = await service.export_bytes(
         deps.ctx, key, where, service.ExportFormat(fmt), Actor.cli()
     )
     if output is None:
         async for chunk in chunks:
-            sys.stdout.write(chunk)
+            sys.stdout.buffer.write(chunk)
         return
     try:
         # A one-shot CLI process: nothing else waits on this loop while the file is written.
-        handle = open(output, "w", encoding="utf-8", newline="")  # noqa: ASYNC230, SIM115
+        handle = open(output, "wb")  # noqa: ASYNC230, SIM115
     except OSError as exc:
         raise InvalidInput(f"cannot write {output}: {exc.strerror}") from None
     with (
@@ -123,7 +123,7 @@ async def audit_export(
     ):
         async for chunk in chunks:
             handle.write(chunk)
-            bar.update(chunk.count("\n"))
+            bar.update(chunk.count(b"\n"))
     click.echo(f"wrote {counted(total, 'event')} to {output}", err=True)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +13,7 @@ from json.encoder import encode_basestring as json_string
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     LargeBinary,
@@ -356,24 +359,233 @@ def _csv_text() -> ColumnElement[str]:
 
 
 async def stream_lines(
-    session: AsyncSession,
+    sessions: Sequence[AsyncSession],
     workspace_id: int,
     workspace_key: str,
     where: AuditFilter,
     *,
     jsonl: bool,
     batch: int = 5_000,
-) -> AsyncIterator[Sequence[str]]:
-    """SQLite: the export's lines (each with its newline) oldest first, `batch` at a time,
-    each written by the database (`_csv_text`, `_jsonl_text`): Python only joins them. The
-    statement runs in the driver's thread, which lets go of the GIL while SQLite works, so
-    the database writes the next lines while this process writes out the last ones."""
-    connection = await session.connection()
-    dialect = connection.dialect.name
-    line = _jsonl_text(dialect, workspace_key) if jsonl else _csv_text()
-    query = _where(select(_joined([line, literal("\n", String())])), workspace_id, where)
-    async for rows in _driver_batches(connection, query.order_by(AuditEvent.seq), batch):
-        yield [line for (line,) in rows]
+) -> AsyncIterator[tuple[int, bytes]]:
+    """SQLite: the export's lines (each with its newline) oldest first, as chunks of UTF-8
+    bytes and how many lines each holds, written by the database. Neither a line nor a value
+    becomes a Python object, and SQLite works without the GIL while this process writes out
+    what it already has.
+
+    Each chunk is one statement (`_chunk_query`) over a span of `batch` sequence numbers,
+    which concatenates the lines of that span (`group_concat`); the spans are shared out in
+    turn between `sessions` (each its own connection, and driver thread), so that several
+    cores write the export. Their snapshots may differ, but not below the last event the
+    first session saw, which is where the export ends: events are never changed once written.
+
+    A line is one `printf` of the stored text where that text needs no quoting or escaping
+    (`_quick_line`), as in nearly every event; the text that decides it comes back beside
+    the chunk and is looked through here (`_needs_care`). A chunk where some of it does is
+    read again, the same events, each field spelled with care (`_csv_text`, `_jsonl_text`).
+
+    An export of one entity reads that entity's index in one statement instead (its events
+    are few, and spread over the whole log), each line spelled with care."""
+    first = sessions[0]
+    connection = await first.connection()
+    careful = _joined(
+        [_jsonl_text("sqlite", workspace_key) if jsonl else _csv_text(), literal("\n", String())]
+    )
+    if where.entity_type is not None or where.entity_id is not None:
+        query = _where(select(careful), workspace_id, where).order_by(AuditEvent.seq)
+        async for rows in _driver_batches(connection, query, batch):
+            yield len(rows), "".join([line for (line,) in rows]).encode()
+        return
+    bounds: list[ColumnElement[Any]] = [func.min(AuditEvent.seq), func.max(AuditEvent.seq)]
+    span = _where(select(*bounds), workspace_id, where)
+    low, high = (await connection.execute(span)).one()
+    if low is None:
+        return
+    quick, decisive = _quick_line(workspace_key, careful, jsonl=jsonl)
+    special = _JSON_SPECIAL if jsonl else _CSV_SPECIAL
+    readers = [
+        await _ChunkReader.open(session, workspace_id, where, quick, decisive, careful, batch)
+        for session in sessions
+    ]
+    starts = iter(range(low - 1, high, batch))
+    pending: deque[tuple[_ChunkReader, int, asyncio.Future[tuple[int, bytes, bytes]]]] = deque()
+
+    def ask(n: int) -> None:
+        for start in itertools.islice(starts, n):
+            reader = readers[(start - low + 1) // batch % len(readers)]
+            pending.append((reader, start, asyncio.ensure_future(reader.quick(start))))
+
+    # Two spans per reader asked for ahead: each reader always has the next one to write.
+    ask(2 * len(readers))
+    try:
+        while pending:
+            reader, start, chunk = pending.popleft()
+            count, lines, text = await chunk
+            ask(1)
+            if count and _needs_care(text, special):
+                count, lines = await reader.careful(start)
+            if count:
+                yield count, lines
+    finally:
+        for _, _, chunk in pending:
+            chunk.cancel()
+        await asyncio.gather(*(chunk for _, _, chunk in pending), return_exceptions=True)
+
+
+class _ChunkReader:
+    """One connection's statements for `stream_lines`: a span's lines written quickly, or
+    with care."""
+
+    def __init__(self, driver: Any, quick: _Statement, careful: _Statement) -> None:
+        self._driver = driver
+        self._quick = quick
+        self._careful = careful
+
+    @classmethod
+    async def open(
+        cls,
+        session: AsyncSession,
+        workspace_id: int,
+        where: AuditFilter,
+        quick: ColumnElement[str],
+        decisive: ColumnElement[str],
+        careful: ColumnElement[str],
+        batch: int,
+    ) -> _ChunkReader:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        quickly = _chunk_query(workspace_id, where, quick, decisive, batch)
+        carefully = _chunk_query(workspace_id, where, careful, literal("", String()), batch)
+        return cls(
+            driver,
+            _Statement.of(connection, quickly, batch),
+            _Statement.of(connection, carefully, batch),
+        )
+
+    async def quick(self, start: int) -> tuple[int, bytes, bytes]:
+        count, lines, text = await self._run(self._quick, start)
+        return count, lines, text
+
+    async def careful(self, start: int) -> tuple[int, bytes]:
+        count, lines, _ = await self._run(self._careful, start)
+        return count, lines
+
+    async def _run(self, statement: _Statement, start: int) -> tuple[int, bytes, bytes]:
+        (row,) = await self._driver.execute_fetchall(statement.sql, statement.values(start))
+        count, lines, text = row
+        return int(count), lines or b"", text or b""
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A compiled `_chunk_query`, and where its span's bounds go among its values."""
+
+    sql: str
+    args: tuple[Any, ...]
+    start_slot: int
+    end_slot: int
+    batch: int
+
+    @classmethod
+    def of(cls, connection: AsyncConnection, query: Select[Any], batch: int) -> _Statement:
+        sql, args = _positional(connection, query)
+        names = list(query.compile(dialect=connection.dialect).positiontup or [])
+        return cls(sql, tuple(args), names.index(_START), names.index(_END), batch)
+
+    def values(self, start: int) -> list[Any]:
+        values = list(self.args)
+        values[self.start_slot], values[self.end_slot] = start, start + self.batch
+        return values
+
+
+_START, _END = "trame_span_start", "trame_span_end"
+_CSV_SPECIAL = tuple(char.encode() for char in ',"\n\r\0')
+"""What makes a CSV field need quotes (and NUL, which `printf` would cut a text at)."""
+_JSON_SPECIAL = (b'"', b"\\", *(bytes([code]) for code in range(0x20)))
+"""What JSON escapes in a string (`encode_basestring` with non-ASCII left as it is)."""
+
+
+def _needs_care(text: bytes, special: Sequence[bytes]) -> bool:
+    """Whether `text` holds any of `special` (a `memchr` each: far cheaper than a regex)."""
+    return any(char in text for char in special)
+
+
+def _chunk_query(
+    workspace_id: int,
+    where: AuditFilter,
+    line: ColumnElement[str],
+    decisive: ColumnElement[str],
+    batch: int,
+) -> Select[Any]:
+    """The matching events numbered after `_START` and up to `_END` (`batch` numbers), as
+    one row: how many, their `line`s concatenated oldest first, and their `decisive` texts
+    concatenated, both as bytes. The LIMIT (never reached) keeps the ORDER BY, which SQLite
+    follows as it feeds `group_concat` (a sub-select without a LIMIT may lose it)."""
+    table = AuditEvent.__table__.c
+    columns: list[ColumnElement[Any]] = [line.label("line"), decisive.label("decisive")]
+    chosen = (
+        _where(select(*columns), workspace_id, where)
+        .where(
+            table.seq > bindparam(_START, 0, type_=BigInteger()),
+            table.seq <= bindparam(_END, 0, type_=BigInteger()),
+        )
+        .order_by(table.seq)
+        .limit(batch)
+        .subquery()
+    )
+    outer: list[ColumnElement[Any]] = [
+        func.count(),
+        cast(func.group_concat(chosen.c.line, ""), LargeBinary()),
+        cast(func.group_concat(chosen.c.decisive, ""), LargeBinary()),
+    ]
+    return select(*outer)
+
+
+def _quick_line(
+    workspace_key: str, careful: ColumnElement[str], *, jsonl: bool
+) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """An export line written by one `printf` of the stored text, and the text that decides
+    whether that is the line: it is when the decisive text holds no character that a CSV
+    field would quote (`_CSV_SPECIAL`) or a JSON string would escape (`_JSON_SPECIAL`).
+    `at` must be stored as `UTCDateTime` writes it; in CSV, `data` must be a JSON object,
+    which holds quotes (so it is quoted whole: `%w` doubles them) unless it is `{}`. Other
+    events take the `careful` line, and their decisive text is empty."""
+    table = AuditEvent.__table__.c
+    raw_at = type_coerce(table.at, String())
+    stored_at = func.length(raw_at) == 26
+    fields = [table.actor, table.action, table.entity_type, table.entity_id, table.summary]
+    if jsonl:
+        workspace = json_string(workspace_key).replace("%", "%%")
+        quick = func.printf(
+            '{"seq": %d, "at": "%.10sT%s+00:00", "actor": "%s", "action": "%s", '
+            '"entity_type": "%s", "entity_id": "%s", "summary": "%s", "reason": %s, '
+            f'"data": %s, "prev_hash": "%s", "hash": "%s", "workspace": {workspace}}}\n',
+            table.seq,
+            raw_at,
+            func.substr(raw_at, 12),
+            *fields,
+            func.json_quote(table.reason),
+            func.json_quote(table.data),
+            table.prev_hash,
+            table.hash,
+            type_=String(),
+        )
+        # `||`, not printf: a NUL stays in the text, and is found, instead of ending it.
+        decisive = _joined([*fields, table.prev_hash, table.hash])
+        return case((stored_at, quick), else_=careful), case((stored_at, decisive), else_="")
+    values = [table.seq, raw_at, func.substr(raw_at, 12), *fields, table.reason, table.data]
+    start = "%d,%.10sT%s+00:00,%s,%s,%s,%s,%s,%s,"
+    end = ",%s,%s\n"
+    hashes = [table.prev_hash, table.hash]
+    quoted = func.printf(start + '"%w"' + end, *values, *hashes, type_=String())
+    plain = func.printf(start + "%s" + end, *values, *hashes, type_=String())
+    quotes = (func.instr(table.data, '"') > 0) & (func.instr(table.data, "\0") == 0)
+    empty = table.data == "{}"
+    decisive = _joined([*fields, func.coalesce(table.reason, "", type_=String())])
+    return (
+        case((stored_at & quotes, quoted), (stored_at & empty, plain), else_=careful),
+        case((stored_at & (quotes | empty), decisive), else_=""),
+    )
 
 
 _FREE_TEXT = frozenset({"summary", "reason"})
