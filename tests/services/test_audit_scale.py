@@ -50,6 +50,7 @@ async def bulk_events(deps: Deps, workspace_id: int, count: int) -> None:
                 "reason": None,
                 "prev_hash": "0" * 64,
                 "hash": "1" * 64,
+                "encoded": b"",
             }
             for i in range(offset, min(offset + BATCH, count))
         ]

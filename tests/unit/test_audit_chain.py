@@ -5,10 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from trame_bot.domain.audit_chain import GENESIS_HASH, ChainLink, link_hash, verify
+from trame_bot.domain.audit_chain import (
+    GENESIS_HASH,
+    ChainLink,
+    ChainVerifier,
+    link_bytes,
+    link_hash,
+    verify,
+)
 
 Chain = list[tuple[ChainLink, str]]
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -172,3 +180,54 @@ def test_an_event_of_another_workspace_is_refused() -> None:
     link, stored_hash = chain[3]
     chain[3] = (replace(link, workspace="globex"), stored_hash)
     assert _verify(chain) == (False, 4)
+
+
+ENDING = b',"workspace":"acme"}'
+
+
+def _stored_rows(chain: Chain) -> list[tuple[int, str, bytes, str]]:
+    """The chain as `store.audit.stream_chain` reads it: seq, prev_hash, bytes, hash."""
+    return [(link.seq, link.prev_hash, link_bytes(link), stored) for link, stored in chain]
+
+
+def _run(rows: list[tuple[int, str, bytes, str]]) -> dict[str, Any]:
+    """The rows as `store.audit.stream_packed` packs them."""
+    return {
+        "count": len(rows),
+        "seqs": ",".join(str(seq) for seq, _, _, _ in rows),
+        "prev_hashes": "".join(prev for _, prev, _, _ in rows),
+        "hashes": "".join(stored for _, _, _, stored in rows),
+        "encoded": b"".join(encoded for _, _, encoded, _ in rows),
+        "lengths": [len(encoded) for _, _, encoded, _ in rows],
+    }
+
+
+def test_stored_bytes_verify_row_by_row_and_packed_alike() -> None:
+    rows = _stored_rows(_chain(6))
+    by_row, packed = ChainVerifier(), ChainVerifier()
+    assert by_row.feed_prehashed(rows[:3], ENDING) is None
+    assert by_row.feed_prehashed(rows[3:], ENDING) is None
+    assert packed.feed_packed(**_run(rows[:3]))
+    assert packed.feed_packed(**_run(rows[3:]))
+    for verifier in (by_row, packed):
+        assert verifier.finish(6, rows[-1][3]).ok
+
+
+BROKEN_RUNS = {
+    "edited bytes": lambda rows: [*rows[:2], (3, rows[2][1], rows[2][2] + b" ", rows[2][3])],
+    "a removed event": lambda rows: [*rows[:2], *rows[3:]],
+    "two swapped": lambda rows: [rows[0], rows[2], rows[1], *rows[3:]],
+    "another chain's bytes": lambda rows: [
+        *rows[:2],
+        (3, rows[2][1], rows[2][2].replace(b'"acme"', b'"evil"'), rows[2][3]),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_RUNS, ids=list(BROKEN_RUNS))
+def test_a_broken_run_is_refused_whole_and_named_row_by_row(case: str) -> None:
+    rows = BROKEN_RUNS[case](_stored_rows(_chain(5)))
+    packed = ChainVerifier()
+    assert not packed.feed_packed(**_run(rows))
+    assert packed.checked == 0  # nothing fed: the caller reads the run again row by row
+    assert ChainVerifier().feed_prehashed(rows, ENDING) is not None

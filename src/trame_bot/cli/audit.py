@@ -137,7 +137,15 @@ async def audit_export(
 )
 @click.option("--after", metavar="HASH", help="With --file: the hash its first event follows.")
 @click.option("--last", metavar="HASH", help="With --file: the hash its last event must have.")
-def audit_verify(key: str | None, path: str | None, after: str | None, last: str | None) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Have the database spell every event instead of reading its index of the events "
+    "that do not spell their stored bytes (slower; after a restore of copied files).",
+)
+def audit_verify(
+    key: str | None, path: str | None, after: str | None, last: str | None, full: bool
+) -> None:
     """Recompute workspace KEY's hash chain; exits 1 naming the first tampered event.
 
     With --file EXPORT.jsonl, check an export (`audit export --format jsonl`, or the one
@@ -149,18 +157,18 @@ def audit_verify(key: str | None, path: str | None, after: str | None, last: str
     entity has gaps by design and cannot be verified.
     """
     if path is not None:
-        if key is not None:
+        if key is not None or full:
             raise InvalidInput("give a workspace KEY or --file EXPORT.jsonl, not both")
         verify_export(path, after=after, last=last)
         return
     if key is None or after is not None or last is not None:
         raise InvalidInput("name a workspace KEY, or check an export: --file EXPORT.jsonl")
-    _verify_chain(key)
+    _verify_chain(key, full)
 
 
 @with_deps
-async def _verify_chain(deps: Deps, key: str) -> None:
-    report = await service.verify_chain(deps.ctx, key)
+async def _verify_chain(deps: Deps, key: str, full: bool) -> None:
+    report = await service.verify_chain(deps.ctx, key, full=full)
     if not report.ok:
         click.echo(
             f"audit chain BROKEN after {counted(report.checked, 'good event')}: {report.problem}",

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate, pairwise
 from json.encoder import encode_basestring as json_string
 
 GENESIS_HASH = "0" * 64
@@ -153,27 +154,69 @@ class ChainVerifier:
         self.expected_prev, self.checked = stored_hash, expected_seq
         return None
 
-    def feed_prehashed(self, rows: Sequence[tuple[int, str, bytes | None, str]]) -> int | None:
-        """Feed `(seq, prev_hash, encoded, stored_hash)` rows, `encoded` as written elsewhere
-        (by the database, see `store.audit.stream_chain`); the index of the first row that
-        fails here, for the caller to check through `feed_encoded` with its own encoding, or
-        None when all held. The loop is the whole cost of verifying a million events, so it
-        does the least per row: bytes that hash to the stored hash need no other check."""
+    def feed_prehashed(
+        self, rows: Sequence[tuple[int, str, bytes, str]], ending: bytes
+    ) -> int | None:
+        """Feed `(seq, prev_hash, encoded, stored_hash)` rows, `encoded` being the bytes stored
+        with the event (`store.audit.stream_chain`) and `ending` how every event of this chain
+        ends (`,"workspace":<key>}`); the index of the first row that fails here, for the
+        caller to check through `feed_encoded` with its own encoding, or None when all held.
+        The loop is the whole cost of verifying a million events, so it does the least per
+        row; that the other columns spell `encoded` is the database's check, made apart."""
         seq = self.checked
         previous = self.expected_prev
         sha256 = hashlib.sha256
-        for index, (row_seq, row_prev, encoded, stored) in enumerate(rows):
-            if (
-                row_seq != seq + 1
-                or row_prev != previous
-                or encoded is None
-                or sha256(encoded).hexdigest() != stored
-            ):
-                self.checked, self.expected_prev = seq, previous
-                return index
-            seq, previous = row_seq, stored
+        index = 0
+        try:
+            for index, (row_seq, row_prev, encoded, stored) in enumerate(rows):
+                if (
+                    row_seq != seq + 1
+                    or row_prev != previous
+                    or not encoded.endswith(ending)
+                    or sha256(encoded).hexdigest() != stored
+                ):
+                    self.checked, self.expected_prev = seq, previous
+                    return index
+                seq, previous = row_seq, stored
+        except (TypeError, AttributeError):  # `encoded` is not bytes: stored by hand
+            self.checked, self.expected_prev = seq, previous
+            return index
         self.checked, self.expected_prev = seq, previous
         return None
+
+    def feed_packed(
+        self,
+        *,
+        count: int,
+        seqs: str,
+        prev_hashes: str,
+        hashes: str,
+        encoded: bytes,
+        lengths: Sequence[int],
+    ) -> bool:
+        """Feed a run of events as one (`store.audit.stream_packed`): `count` events, their
+        sequence numbers (`"1,2,3"`), `prev_hash`es and `hash`es run together, their stored
+        bytes run together and the length of each. True when the whole run holds; False
+        (nothing fed) for the caller to feed the run event by event, which names the first
+        bad one. No Python runs per event but the hashing itself: the rest is one comparison
+        of strings each."""
+        first = self.checked + 1
+        if (
+            not count
+            or seqs != ",".join(map(str, range(first, first + count)))
+            or prev_hashes != self.expected_prev + hashes[:-64]
+        ):
+            return False
+        ends = list(accumulate(lengths))
+        if len(ends) != count or ends[-1] != len(encoded):
+            return False
+        view = memoryview(encoded)
+        sha256 = hashlib.sha256
+        digests = [sha256(view[start:end]).hexdigest() for start, end in pairwise([0, *ends])]
+        if "".join(digests) != hashes:
+            return False
+        self.checked, self.expected_prev = first - 1 + count, hashes[-64:]
+        return True
 
     def finish(self, head_seq: int, head_hash: str) -> ChainReport:
         """Compare the end of the chain with its head, which catches a cut or rewritten tail."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import codecs
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from enum import StrEnum
 from json.encoder import encode_basestring as json_string
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +26,7 @@ from trame_bot.services.context import Context
 from trame_bot.store import audit as store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
-from trame_bot.store.models import AuditEvent, AuditHead, Workspace
+from trame_bot.store.models import AuditEvent, Workspace
 
 ENTITY_TYPES = ("workflow", "connector", "run", "member", "workspace", "api_key", "outbox")
 COLUMNS = store.EXPORTED
@@ -188,40 +191,105 @@ def jsonl_line(row: Sequence[Any], workspace: str) -> str:
     )
 
 
-async def verify_chain(ctx: Context, key: str) -> ChainReport:
+async def verify_chain(ctx: Context, key: str, *, full: bool = False) -> ChainReport:
     """Recompute the whole chain, streaming; names the first event that was tampered with.
 
-    The database spells each event as its hash covers it and Python only hashes; an event
-    that fails that way (edited, or stored with text the database cannot normalise) is read
-    again and encoded in Python, which alone decides that it was edited."""
+    Each event's stored bytes (`encoded`) are hashed and linked here, and nothing else is
+    done per event: that the columns people read still spell those bytes, the database
+    answers from the index it keeps of the rows that do not (`store.audit_spelling`). Those
+    few rows (an edit, or text SQL cannot spell as Python does) are read again and encoded
+    in Python, which alone decides that one was edited. With `full`, the database spells
+    every event instead of trusting its index: slower, and right even after an edit of the
+    database's own files."""
     verifier = ChainVerifier()
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         head = await store.head(session, workspace.id)
         chain = workspace.key  # read once: an ORM attribute costs a little on every event
-        if ctx.db.dialect != "postgresql":
-            return await _verify_in_python(session, verifier, workspace.id, chain, head)
-        async for rows in store.stream_chain(session, workspace.id, chain):
-            while (index := verifier.feed_prehashed(rows)) is not None:
-                failure = await _feed_one(ctx, verifier, workspace.id, chain, rows[index])
+        ending = f',"workspace":{json_string(chain)}}}'.encode()
+        suspects = await store.mismatched(session, workspace.id, full=full)
+        checking = _Checking(ctx, verifier, workspace.id, chain, ending, suspects)
+        if ctx.db.dialect == "postgresql":
+            failure = await checking.packed(session)
+        else:
+            failure = await checking.rows(session)
+        if failure is not None:
+            return failure
+    return verifier.finish(head.seq, head.hash)
+
+
+@dataclass
+class _Checking:
+    """One verify's reading of the chain, fed to its `verifier`."""
+
+    ctx: Context
+    verifier: ChainVerifier
+    workspace_id: int
+    chain: str
+    ending: bytes
+    suspects: list[int]
+    """Events whose columns do not spell their bytes (`store.mismatched`), in order."""
+
+    async def rows(
+        self, session: AsyncSession, first_seq: int | None = None, last_seq: int | None = None
+    ) -> ChainReport | None:
+        """The events (all, or `first_seq`..`last_seq`) a row each: a hash per event, and an
+        event that fails that way, or that the database named, checked the careful way."""
+        async for batch in store.stream_chain(
+            session, self.workspace_id, first_seq=first_seq, last_seq=last_seq
+        ):
+            rows = batch
+            while rows:
+                cut = _next_suspect(rows, self.suspects)
+                index = self.verifier.feed_prehashed(rows[:cut], self.ending)
+                if index is None:
+                    if cut == len(rows):
+                        break
+                    index = cut
+                failure = await _feed_one(
+                    self.ctx, self.verifier, self.workspace_id, self.chain, rows[index]
+                )
                 if failure is not None:
                     return failure
                 rows = rows[index + 1 :]
-    return verifier.finish(head.seq, head.hash)
+        return None
 
-
-async def _verify_in_python(
-    session: AsyncSession, verifier: ChainVerifier, workspace_id: int, chain: str, head: AuditHead
-) -> ChainReport:
-    """SQLite: each event's columns encoded here. SQLite's own JSON quoting (`stream_chain`)
-    costs more than `encoded_link`, and its thread would need the GIL for every row."""
-    async for rows in store.stream_exported(session, workspace_id, AuditFilter()):
-        for row in rows:
-            seq, prev, stored = row[0], row[9], row[10]
-            failure = verifier.feed_encoded(seq, prev, _encoded(chain, row, prev), stored)
+    async def packed(self, session: AsyncSession) -> ChainReport | None:
+        """PostgreSQL: the events a run at a time (`store.stream_packed`), which spares asyncpg
+        a Python object per value; a run that does not hold as a whole, or holds an event the
+        database named, is read again a row per event, in a session of its own (the run's
+        stream is reading ahead on this one)."""
+        async for run in store.stream_packed(session, self.workspace_id, self.ending):
+            named = bisect_right(self.suspects, run.last) > bisect_left(self.suspects, run.first)
+            if (
+                not named
+                and run.ends_right
+                and self.verifier.feed_packed(
+                    count=run.count,
+                    seqs=run.seqs,
+                    prev_hashes=run.prev_hashes,
+                    hashes=run.hashes,
+                    encoded=run.encoded,
+                    lengths=run.lengths,
+                )
+            ):
+                continue
+            async with self.ctx.db.reading() as again:
+                failure = await self.rows(again, run.first, run.last)
             if failure is not None:
                 return failure
-    return verifier.finish(head.seq, head.hash)
+        return None
+
+
+def _next_suspect(rows: Sequence[tuple[int, str, bytes, str]], suspects: list[int]) -> int:
+    """Where in `rows` (in sequence order) the first event the database named stands, or
+    `len(rows)`: the events before it are fed as they are, it goes the careful way."""
+    if not suspects or not rows:
+        return len(rows)
+    first = bisect_left(suspects, rows[0][0])
+    if first == len(suspects) or suspects[first] > rows[-1][0]:
+        return len(rows)
+    return bisect_left(rows, suspects[first], key=itemgetter(0))
 
 
 async def _feed_one(
@@ -229,20 +297,22 @@ async def _feed_one(
     verifier: ChainVerifier,
     workspace_id: int,
     chain: str,
-    fast: tuple[int, str, bytes | None, str],
+    fast: tuple[int, str, bytes, str],
 ) -> ChainReport | None:
-    """One event checked the careful way: its columns read and encoded by `encoded_link`.
+    """One event checked the careful way: its columns read and encoded by `encoded_link`,
+    which must give its stored bytes exactly (so an edit of either is named) and its hash.
     In a session of its own: the chain's stream is reading ahead on the first one (rows are
     never changed by the application, so both see the same event)."""
     seq, prev_hash, _, stored = fast
-    where = AuditFilter(first_seq=seq, last_seq=seq)
     async with ctx.db.reading() as session:
-        found = [
-            r async for rows in store.stream_exported(session, workspace_id, where) for r in rows
-        ]
-    if not found:
+        found = await store.one_event(session, workspace_id, seq)
+    if found is None:
         return verifier.feed_encoded(seq, prev_hash, b"", stored)  # fails on its sequence number
-    return verifier.feed_encoded(seq, prev_hash, _encoded(chain, found[0], prev_hash), stored)
+    row, stored_bytes = found
+    encoded = _encoded(chain, row, prev_hash)
+    if stored_bytes != encoded:
+        encoded = b""  # the columns and the stored bytes differ: one of them was edited
+    return verifier.feed_encoded(seq, prev_hash, encoded, stored)
 
 
 def _encoded(chain: str, row: Sequence[Any], prev_hash: str) -> bytes:

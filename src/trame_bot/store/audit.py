@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    TextClause,
     bindparam,
     case,
     cast,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -34,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
 from trame_bot.domain.plan import canonical_json
-from trame_bot.store import pending
+from trame_bot.store import audit_spelling, pending
 from trame_bot.store.models import AuditEvent, AuditHead, Workspace, table
 
 
@@ -89,21 +91,20 @@ async def append(
         pending.on_write(session, _HEADS, partial(_move_heads, heads))
     seq, prev_hash = head.seq + 1, head.hash
     data_json = canonical_json(data or {})
-    digest = encoded_hash(
-        encoded_link(
-            workspace=head.workspace_key,
-            seq=seq,
-            at=format_at(at),
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            summary=summary,
-            data=data_json,
-            reason=reason,
-            prev_hash=prev_hash,
-        )
+    encoded = encoded_link(
+        workspace=head.workspace_key,
+        seq=seq,
+        at=format_at(at),
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        summary=summary,
+        data=data_json,
+        reason=reason,
+        prev_hash=prev_hash,
     )
+    digest = encoded_hash(encoded)
     pending.queue(
         session,
         _EVENTS,
@@ -120,6 +121,7 @@ async def append(
             "reason": reason,
             "prev_hash": prev_hash,
             "hash": digest,
+            "encoded": encoded,
         },
     )
     head.seq, head.hash = seq, digest
@@ -588,21 +590,6 @@ def _quick_line(
     )
 
 
-_FREE_TEXT = frozenset({"summary", "reason"})
-"""Columns where people's text, line breaks included, is usual: quoted exactly (the others
-are names, keys, hashes and JSON text, which JSON already escaped)."""
-
-
-def _quoted_plainly(value: ColumnElement[Any]) -> ColumnElement[str]:
-    """Text as JSON for text without control characters: backslashes and quotes escaped
-    (`replace` costs half of `to_json` on PostgreSQL); NULL as `null`. Text with a control
-    character comes out unescaped, so it fails its hash and is checked in Python: the stored
-    bytes never hold a raw control character (JSON escapes them all), so bytes that hash right
-    are always the exact JSON quoting of unedited text."""
-    escaped = func.replace(func.replace(value, "\\", "\\\\"), '"', '\\"', type_=String())
-    return func.coalesce(literal('"', String()) + escaped + '"', "null", type_=String())
-
-
 def _quoted(dialect: str, value: ColumnElement[Any]) -> ColumnElement[str]:
     """Text as JSON, byte for byte as `json.encoder.encode_basestring` quotes it (both
     databases leave non-ASCII as it is and escape control characters the same way); NULL as
@@ -613,56 +600,161 @@ def _quoted(dialect: str, value: ColumnElement[Any]) -> ColumnElement[str]:
 
 
 async def stream_chain(
-    session: AsyncSession, workspace_id: int, workspace_key: str, *, batch: int = 5_000
-) -> AsyncIterator[Sequence[tuple[int, str, bytes | None, str]]]:
-    """The whole chain oldest first, `batch` at a time, as `(seq, prev_hash, encoded, hash)`:
-    `encoded` is the event's columns spelled by the database as `encoded_link` spells them,
-    so verifying costs a hash per event and no Python encoding.
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    first_seq: int | None = None,
+    last_seq: int | None = None,
+    batch: int = 5_000,
+) -> AsyncIterator[Sequence[tuple[int, str, bytes, str]]]:
+    """The chain oldest first (or its events `first_seq`..`last_seq`), `batch` at a time, as
+    `(seq, prev_hash, encoded, hash)` straight from the driver: verifying costs a hash per
+    event and nothing else. Whether the other columns spell `encoded` is for the database to
+    say (`mismatched`)."""
+    connection = await session.connection()
+    table = AuditEvent.__table__.c
+    query = select(table.seq, table.prev_hash, table.encoded, table.hash).where(
+        table.workspace_id == workspace_id
+    )
+    if first_seq is not None:
+        query = query.where(table.seq >= first_seq)
+    if last_seq is not None:
+        query = query.where(table.seq <= last_seq)
+    async for rows in _driver_batches(connection, query.order_by(table.seq), batch):
+        yield rows
 
-    The database quotes text as JSON (SQLite's `json_quote`, PostgreSQL's `to_json`, both
-    byte for byte `encode_basestring`) but cannot normalise it to NFC: for an event whose
-    text was stored unnormalised, `encoded` differs from what its hash covers, and the caller
-    re-encodes that one event in Python (`stream_exported`) before calling it edited. The
-    quoting is unambiguous, so bytes that do hash right can only come from unedited columns."""
+
+@dataclass(frozen=True, slots=True)
+class PackedEvents:
+    """The events numbered `first`..`last` of a chain as one row (PostgreSQL's `string_agg`):
+    `count` of them, their sequence numbers (`"1,2,3"`), `prev_hash`es and `hash`es (each
+    run together), stored bytes run together and the length of each, and whether every one
+    ends with the chain's `ending`. Empty when none is there."""
+
+    first: int
+    last: int
+    count: int
+    seqs: str
+    prev_hashes: str
+    hashes: str
+    encoded: bytes
+    lengths: Sequence[int]
+    ends_right: bool
+
+
+_PACKED = """
+SELECT count(*), string_agg(seq::text, ','), string_agg(prev_hash, ''), string_agg(hash, ''),
+    string_agg(encoded, ''::bytea), array_agg(length(encoded)),
+    bool_and(substring(encoded from length(encoded) - $1 + 1) = $2)
+FROM (SELECT seq, prev_hash, hash, encoded FROM audit_events
+    WHERE workspace_id = $3 AND seq >= $4 AND seq <= $5 ORDER BY seq) AS run
+"""
+"""The aggregates take the rows in the sub-select's order (an order PostgreSQL keeps, which
+the caller's checks do not take on trust: a run out of order fails them)."""
+
+
+async def stream_packed(
+    session: AsyncSession, workspace_id: int, ending: bytes, *, batch: int = 5_000
+) -> AsyncIterator[PackedEvents]:
+    """PostgreSQL: the whole chain oldest first as `PackedEvents` of `batch` sequence
+    numbers, up to the last event there is. As rows, a million events cost asyncpg a Python
+    object per value (more than hashing them); a row per `batch` events costs it nothing,
+    and the server builds the next one while the caller hashes this one."""
+    connection = await session.connection()
+    table = AuditEvent.__table__.c
+    bottom, top = (
+        await connection.execute(
+            select(func.min(table.seq), func.max(table.seq)).where(
+                table.workspace_id == workspace_id
+            )
+        )
+    ).one()
+    if top is None:
+        return
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    statement = await driver.prepare(_PACKED)
+
+    def fetch(first: int) -> asyncio.Future[Any]:
+        args = (len(ending), ending, workspace_id, first, first + batch - 1)
+        fetched: asyncio.Future[Any] = asyncio.ensure_future(statement.fetchrow(*args))
+        return fetched
+
+    first = min(bottom, 1)  # an event numbered below 1 is read, and named out of place
+    ahead = fetch(first)
+    try:
+        while first <= top:
+            count, seqs, prevs, hashes, encoded, lengths, ends_right = await ahead
+            if first + batch <= top:
+                ahead = fetch(first + batch)
+            yield PackedEvents(
+                first,
+                first + batch - 1,
+                count,
+                seqs or "",
+                prevs or "",
+                hashes or "",
+                encoded or b"",
+                lengths or [],
+                bool(ends_right),
+            )
+            first += batch
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
+
+
+async def mismatched(session: AsyncSession, workspace_id: int, *, full: bool = False) -> list[int]:
+    """The workspace's events whose columns do not spell their `encoded` bytes, by sequence
+    number (`store.audit_spelling`): read from the partial index the database keeps on every
+    write, a few rows. With `full`, the index is not used and every event is spelled here and
+    now (seconds per million): right even if the engine's files or catalogs were edited."""
     connection = await session.connection()
     dialect = connection.dialect.name
+    settings = ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan")
+    if full and dialect == "postgresql":
+        for setting in settings:
+            await connection.execute(text(f"SET LOCAL {setting} = off"))
+    rows = await connection.execute(
+        mismatched_statement(dialect, full=full), {"workspace_id": workspace_id}
+    )
+    seqs = [int(seq) for (seq,) in rows.all()]
+    if full and dialect == "postgresql":
+        for setting in settings:  # the chain's stream that follows reads through its index
+            await connection.execute(text(f"RESET {setting}"))
+    return seqs
+
+
+def mismatched_statement(dialect: str, *, full: bool = False) -> TextClause:
+    """`mismatched`'s query: the index's own predicate, written out, so the database answers
+    from the index (SQLite and PostgreSQL use a partial index only for a query that states
+    its predicate) or, without it, by spelling every event. `full` on SQLite: `NOT INDEXED`
+    (on PostgreSQL the caller switches index scans off)."""
+    source = "audit_events NOT INDEXED" if full and dialect == "sqlite" else "audit_events"
+    predicate = audit_spelling.predicate(dialect).replace(":", "\\:")
+    return text(
+        f"SELECT seq FROM {source} WHERE workspace_id = :workspace_id AND {predicate} ORDER BY seq"
+    )
+
+
+async def one_event(
+    session: AsyncSession, workspace_id: int, seq: int
+) -> tuple[Sequence[Any], bytes | None] | None:
+    """One event as `stream_exported` reads it (`EXPORTED`), and its stored bytes: for the
+    careful check of an event the fast pass could not clear."""
+    connection = await session.connection()
     table = AuditEvent.__table__.c
-    parts: list[ColumnElement[Any]] = []
-    for name, prefix in (
-        ("action", '{"action":'),
-        ("actor", ',"actor":'),
-        ("at", ',"at":'),
-        ("data", ',"data":'),
-        ("entity_id", ',"entity_id":'),
-        ("entity_type", ',"entity_type":'),
-        ("prev_hash", ',"prev_hash":'),
-        ("reason", ',"reason":'),
-        ("seq", ',"seq":'),
-        ("summary", ',"summary":'),
-    ):
-        value = _at_text(dialect) if name == "at" else table[name]
-        parts += [
-            literal(prefix, String()),
-            cast(value, String())
-            if name == "seq"
-            else _quoted(dialect, value)
-            if name in _FREE_TEXT
-            else _quoted_plainly(value),
-        ]
-    parts.append(literal(f',"workspace":{json_string(workspace_key)}}}', String()))
-    text = _joined(parts)
-    encoded = (
-        func.convert_to(text, "UTF8", type_=LargeBinary())
-        if dialect == "postgresql"
-        else cast(text, LargeBinary())
+    dialect = connection.dialect.name
+    columns = [_at_text(dialect) if name == "at" else table[name] for name in EXPORTED]
+    query = select(*columns, table.encoded).where(
+        table.workspace_id == workspace_id, table.seq == seq
     )
-    query = (
-        select(table.seq, table.prev_hash, encoded, table.hash)
-        .where(table.workspace_id == workspace_id)
-        .order_by(table.seq)
-    )
-    async for rows in _driver_batches(connection, query, batch):
-        yield rows
+    found = [row async for rows in _driver_batches(connection, query, 1) for row in rows]
+    if not found:
+        return None
+    *row, encoded = found[0]
+    return row, encoded if isinstance(encoded, bytes) else None
 
 
 async def _driver_batches(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -33,6 +34,7 @@ from trame_bot.domain.enums import (
     TriggerKind,
     Verdict,
 )
+from trame_bot.store import audit_spelling
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -306,6 +308,13 @@ class AuditEvent(Base):
         UniqueConstraint("workspace_id", "seq"),
         Index("ix_audit_events_entity", "workspace_id", "entity_type", "entity_id", "at"),
         Index("ix_audit_events_workspace_id_at", "workspace_id", "at"),
+        Index(
+            audit_spelling.INDEX,
+            "workspace_id",
+            "seq",
+            sqlite_where=audit_spelling.clause(audit_spelling.SQLITE),
+            postgresql_where=audit_spelling.clause(audit_spelling.POSTGRES),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -321,6 +330,9 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    encoded: Mapped[bytes] = mapped_column(LargeBinary)
+    """The bytes `hash` covers (`encoded_link`), kept so that verify only hashes; the index
+    above lists the rows whose columns do not spell them (`store.audit_spelling`)."""
 
 
 class AuditHead(Base):
