@@ -75,7 +75,7 @@ async def run(target: Target) -> list[Result]:
         loaded, blobs = await _load(deps, ws.id, "acme", target.sizes.audit_events)
         query = await _queries(deps, target.sizes.audit_queries)
         exports = await _exports(target, deps, database, ws.id)
-        verify = await _verify(deps, database, target.workdir, blobs)
+        verify = await _verify(deps, database, blobs, target.sizes.repeats)
         del blobs
         # Last: the grown log's filler events do not chain (rows 7 and 8 are done with it).
         grown = await _grow(deps, ws.id, target.sizes.audit_events_grown)
@@ -554,14 +554,19 @@ def _count_lines(path: Path) -> int:
 # ---- row 8 -----------------------------------------------------------------------------------
 
 
-async def _verify(deps: Deps, database: str, workdir: Path, blobs: list[bytes]) -> list[Result]:
-    started = time.perf_counter()
-    digests = [hashlib.sha256(blob).hexdigest() for blob in blobs]
-    baseline = time.perf_counter() - started
-    del digests
-    started, cpu = time.perf_counter(), time.process_time()
-    report = await audit.verify_chain(deps.ctx, "acme")
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+async def _verify(deps: Deps, database: str, blobs: list[bytes], repeats: int) -> list[Result]:
+    """Baseline then verify, `repeats` times, the best of each kept (as rows 1–4): on a
+    shared machine one run of either can be slowed by a neighbour for seconds."""
+    baseline = seconds = cpu_seconds = float("inf")
+    for _ in range(max(repeats, 1)):
+        started = time.perf_counter()
+        digests = [hashlib.sha256(blob).hexdigest() for blob in blobs]
+        baseline = min(baseline, time.perf_counter() - started)
+        del digests
+        started, cpu = time.perf_counter(), time.process_time()
+        report = await audit.verify_chain(deps.ctx, "acme")
+        if time.perf_counter() - started < seconds:
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     cli_seconds, _, status = await _timed(
         [sys.executable, "-m", "trame_bot", "audit", "verify", "acme"], child_env(database)
     )

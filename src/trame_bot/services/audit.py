@@ -209,10 +209,7 @@ async def verify_chain(ctx: Context, key: str, *, full: bool = False) -> ChainRe
         ending = f',"workspace":{json_string(chain)}}}'.encode()
         suspects = await store.mismatched(session, workspace.id, full=full)
         checking = _Checking(ctx, verifier, workspace.id, chain, ending, suspects)
-        if ctx.db.dialect == "postgresql":
-            failure = await checking.packed(session)
-        else:
-            failure = await checking.rows(session)
+        failure = await checking.packed(session)
         if failure is not None:
             return failure
     return verifier.finish(head.seq, head.hash)
@@ -255,8 +252,8 @@ class _Checking:
         return None
 
     async def packed(self, session: AsyncSession) -> ChainReport | None:
-        """PostgreSQL: the events a run at a time (`store.stream_packed`), which spares asyncpg
-        a Python object per value; a run that does not hold as a whole, or holds an event the
+        """The events a run at a time (`store.stream_packed`), which spares the driver a
+        Python object per value; a run that does not hold as a whole, or holds an event the
         database named, is read again a row per event, in a session of its own (the run's
         stream is reading ahead on this one)."""
         async for run in store.stream_packed(session, self.workspace_id, self.ending):

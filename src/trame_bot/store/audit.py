@@ -626,10 +626,10 @@ async def stream_chain(
 
 @dataclass(frozen=True, slots=True)
 class PackedEvents:
-    """The events numbered `first`..`last` of a chain as one row (PostgreSQL's `string_agg`):
-    `count` of them, their sequence numbers (`"1,2,3"`), `prev_hash`es and `hash`es (each
-    run together), stored bytes run together and the length of each, and whether every one
-    ends with the chain's `ending`. Empty when none is there."""
+    """The events numbered `first`..`last` of a chain as one row (`string_agg`,
+    `group_concat`): `count` of them, their sequence numbers (`"1,2,3"`), `prev_hash`es and
+    `hash`es (each run together), stored bytes run together and the length of each, and
+    whether every one ends with the chain's `ending`. Empty when none is there."""
 
     first: int
     last: int
@@ -642,24 +642,34 @@ class PackedEvents:
     ends_right: bool
 
 
-_PACKED = """
+_PACKED_POSTGRES = """
 SELECT count(*), string_agg(seq::text, ','), string_agg(prev_hash, ''), string_agg(hash, ''),
     string_agg(encoded, ''::bytea), array_agg(length(encoded)),
     bool_and(substring(encoded from length(encoded) - $1 + 1) = $2)
 FROM (SELECT seq, prev_hash, hash, encoded FROM audit_events
     WHERE workspace_id = $3 AND seq >= $4 AND seq <= $5 ORDER BY seq) AS run
 """
-"""The aggregates take the rows in the sub-select's order (an order PostgreSQL keeps, which
-the caller's checks do not take on trust: a run out of order fails them)."""
+_PACKED_SQLITE = """
+SELECT count(*), group_concat(seq), group_concat(prev_hash, ''), group_concat(hash, ''),
+    CAST(group_concat(encoded, '') AS BLOB), group_concat(length(encoded)),
+    min(substr(encoded, -?) = ?)
+FROM (SELECT seq, prev_hash, hash, encoded FROM audit_events
+    WHERE workspace_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?)
+"""
+"""The aggregates take the rows in the sub-select's order (SQLite follows it when the
+sub-select has a LIMIT, never reached; PostgreSQL keeps it). The caller's checks do not take
+that order on trust: a run out of order fails them."""
 
 
 async def stream_packed(
     session: AsyncSession, workspace_id: int, ending: bytes, *, batch: int = 5_000
 ) -> AsyncIterator[PackedEvents]:
-    """PostgreSQL: the whole chain oldest first as `PackedEvents` of `batch` sequence
-    numbers, up to the last event there is. As rows, a million events cost asyncpg a Python
-    object per value (more than hashing them); a row per `batch` events costs it nothing,
-    and the server builds the next one while the caller hashes this one."""
+    """The whole chain oldest first as `PackedEvents` of `batch` sequence numbers, up to the
+    last event there is. As rows, a million events cost the driver a Python object per value
+    (more than hashing them, and on SQLite done in its thread under the GIL, so it cannot
+    overlap the hashing); a row per `batch` events costs it nothing, and the database builds
+    the next one (the server; SQLite in the driver's thread, without the GIL) while the
+    caller hashes this one."""
     connection = await session.connection()
     table = AuditEvent.__table__.c
     bottom, top = (
@@ -673,31 +683,39 @@ async def stream_packed(
         return
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    statement = await driver.prepare(_PACKED)
+    postgres = connection.dialect.name == "postgresql"
+    statement = await driver.prepare(_PACKED_POSTGRES) if postgres else None
 
-    def fetch(first: int) -> asyncio.Future[Any]:
-        args = (len(ending), ending, workspace_id, first, first + batch - 1)
-        fetched: asyncio.Future[Any] = asyncio.ensure_future(statement.fetchrow(*args))
-        return fetched
+    async def read(first: int) -> PackedEvents:
+        last = first + batch - 1
+        if statement is not None:
+            row = await statement.fetchrow(len(ending), ending, workspace_id, first, last)
+            lengths = row[5] or []
+        else:
+            args = (len(ending), ending, workspace_id, first, last, batch)
+            (row,) = await driver.execute_fetchall(_PACKED_SQLITE, args)
+            lengths = [int(n) for n in row[5].split(",")] if row[5] else []
+        count, seqs, prevs, hashes, encoded = row[:5]
+        return PackedEvents(
+            first,
+            last,
+            count,
+            seqs or "",
+            prevs or "",
+            hashes or "",
+            encoded or b"",
+            lengths,
+            row[6] in (True, 1),
+        )
 
     first = min(bottom, 1)  # an event numbered below 1 is read, and named out of place
-    ahead = fetch(first)
+    ahead = asyncio.ensure_future(read(first))
     try:
         while first <= top:
-            count, seqs, prevs, hashes, encoded, lengths, ends_right = await ahead
+            run = await ahead
             if first + batch <= top:
-                ahead = fetch(first + batch)
-            yield PackedEvents(
-                first,
-                first + batch - 1,
-                count,
-                seqs or "",
-                prevs or "",
-                hashes or "",
-                encoded or b"",
-                lengths or [],
-                bool(ends_right),
-            )
+                ahead = asyncio.ensure_future(read(first + batch))
+            yield run
             first += batch
     finally:
         if not ahead.done():
