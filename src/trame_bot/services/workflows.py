@@ -14,18 +14,19 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.changes import changed_fields
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.plan import Step, connectors_of, fingerprint, steps_from_dicts
-from trame_bot.domain.roles import check_trigger_toggle
+from trame_bot.domain.roles import check_at_least, check_trigger_toggle
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, check_triggers
 from trame_bot.domain.scopes import write_refusals
 from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
 from trame_bot.domain.values import match_workflow
-from trame_bot.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from trame_bot.errors import ChannelNotBound, Conflict, InvalidInput, InvalidTransition, NotFound
 from trame_bot.services import runs as run_service
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
+from trame_bot.store import lookups
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as store
 from trame_bot.store import workspaces as workspace_store
@@ -236,7 +237,9 @@ async def change_status_in(
         go_live=go_live,
     )
     if go_live is not None and plan is not None:
-        check_triggers(plan, [t.key for t in workflow.triggers])
+        check_triggers(
+            plan, [t.key for t in (await store.with_triggers(session, workflow)).triggers]
+        )
     data: dict[str, Any] = {"before": current.value, "after": target.value}
     # Lock order: workflow, then its runs, then the audit head (see pending_of_workflow).
     to_cancel = (
@@ -335,11 +338,15 @@ async def _locked_for_status(
     session: AsyncSession, key: str, ref: str, actor: Actor
 ) -> tuple[Workspace, Workflow, Role]:
     """The workspace, the workflow locked for a status change, and the actor's role (at
-    least member: anyone may pull the brake; the rules check the rest)."""
-    workspace = await workspace_store.get(session, key)
-    workflow = await store.get(session, workspace.id, ref, lock=True)
-    role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
-    return workspace, workflow, role
+    least member: anyone may pull the brake; the rules check the rest), in one read."""
+    found = await store.with_role(session, key, ref, actor.user, lock=True)
+    if found is None:  # each `get` raises NotFound naming what is missing
+        workspace = await workspace_store.get(session, key)
+        await store.get(session, workspace.id, ref)
+        raise NotFound(f"no workflow {ref!r} in this workspace")  # both appeared meanwhile
+    workspace, workflow, member_role = found
+    role = actor.authority if actor.user is None else member_role
+    return workspace, workflow, check_at_least(role, Role.MEMBER, "changing a workflow's status")
 
 
 async def set_trigger(
@@ -388,12 +395,21 @@ async def set_trigger_in(
     return trigger
 
 
-async def named(ctx: Context, key: str, words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """The key of the workflow the leading words name (key or name, any case) and the words
-    after it, as someone typed them."""
-    async with ctx.db.reading() as session:
-        workspace = await workspace_store.get(session, key)
-        return await named_in(session, workspace.id, words)
+async def named_in_channel(
+    ctx: Context, channel: str, team_id: str | None, user: str, words: tuple[str, ...]
+) -> tuple[str, str, tuple[str, ...]]:
+    """The channel's workspace key, the key of the workflow the leading words name (key or
+    name, any case) and the words after it, in one read of pre-built statements."""
+    async with ctx.db.lookup() as session:
+        scope, workflow, rest = await lookups.channel_workflow(
+            session, team_id, channel, user, words
+        )
+        if scope is None:
+            raise ChannelNotBound(channel)
+        if workflow is None:  # not an ASCII key or name: matched in Python
+            key, rest = await named_in(session, scope.workspace_id, words)
+            return scope.workspace_key, key, rest
+        return scope.workspace_key, workflow.key, rest
 
 
 async def named_in(

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health
@@ -40,6 +40,12 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connect
     return result.scalars().all()
 
 
+_HEALTH_AND_SCOPES = select(Connector.key, Connector.health, Connector.scopes).where(
+    Connector.workspace_id == bindparam("workspace"),
+    Connector.key.in_(bindparam("keys", expanding=True)),
+)
+
+
 async def health_and_scopes(
     session: AsyncSession, workspace_id: int, keys: Iterable[str]
 ) -> tuple[dict[str, Health], dict[str, list[str]]]:
@@ -47,11 +53,7 @@ async def health_and_scopes(
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}, {}
-    result = await session.execute(
-        select(Connector.key, Connector.health, Connector.scopes).where(
-            Connector.workspace_id == workspace_id, Connector.key.in_(wanted)
-        )
-    )
+    result = await session.execute(_HEALTH_AND_SCOPES, {"workspace": workspace_id, "keys": wanted})
     rows = result.all()
     return {key: health for key, health, _ in rows}, {key: scopes for key, _, scopes in rows}
 

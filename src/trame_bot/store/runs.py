@@ -67,9 +67,15 @@ async def pending_of_workflow(
     """With `lock`, the rows stay locked (PostgreSQL) until the transaction ends, taken in id
     order: take them before the audit chain's head, as every transaction does, or a decision
     holding one run while it waits for the head would deadlock with us."""
-    query = select(Run).where(Run.workflow_id == workflow_id, Run.state == RunState.PENDING)
-    query = query.order_by(Run.id).with_for_update() if lock else query.order_by(Run.requested_at)
-    return (await session.execute(query)).scalars().all()
+    query = _PENDING_LOCKED if lock else _PENDING_OLDEST_FIRST
+    return (await session.execute(query, {"workflow_id": workflow_id})).scalars().all()
+
+
+_pending_of = select(Run).where(
+    Run.workflow_id == bindparam("workflow_id"), Run.state == RunState.PENDING
+)
+_PENDING_LOCKED = _pending_of.order_by(Run.id).with_for_update()
+_PENDING_OLDEST_FIRST = _pending_of.order_by(Run.requested_at)
 
 
 async def pending_in(session: AsyncSession, workspace_id: int) -> Sequence[Run]:
@@ -248,6 +254,14 @@ async def count_vote(
     for column, value in zip(_VOTED, row, strict=True):
         set_committed_value(run, column.key, value)
     return RunState(row[0]), int(row[1])
+
+
+def add_run(session: AsyncSession, **values: Any) -> Run:
+    """A new run, queued with the transaction's rows (`store.pending`): the returned object is
+    not in the session. A reused idempotency key fails the commit (a unique index)."""
+    values.setdefault("approvals", 0)
+    pending.queue(session, _run, values)
+    return Run(**values)
 
 
 def record_decision(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import BindParameter, and_, bindparam, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from trame_bot.domain.enums import Role
 from trame_bot.errors import NotFound
-from trame_bot.store.models import Workflow
+from trame_bot.store.models import Member, Workflow, Workspace
 
 
 async def find(
@@ -38,6 +39,45 @@ async def get(
     workflow = await find(session, workspace_id, ref, lock=lock)
     if workflow is None:
         raise NotFound(f"no workflow {ref!r} in this workspace (see `/trame workflows`)")
+    return workflow
+
+
+_ref: BindParameter[str] = bindparam("ref")
+_WITH_ROLE = (
+    select(Workspace, Workflow, Member.role)
+    .join(Workflow, Workflow.workspace_id == Workspace.id)
+    .outerjoin(
+        Member,
+        and_(Member.workspace_id == Workspace.id, Member.slack_user_id == bindparam("user")),
+    )
+    .where(
+        Workspace.key == bindparam("workspace"),
+        or_(func.lower(Workflow.key) == _ref, func.lower(Workflow.name) == _ref),
+    )
+    .order_by((func.lower(Workflow.key) == _ref).desc(), Workflow.id)
+    .limit(1)
+)
+_LOCKED_WITH_ROLE = _WITH_ROLE.with_for_update(of=Workflow)
+
+
+async def with_role(
+    session: AsyncSession, workspace_key: str, ref: str, user: str | None, *, lock: bool = False
+) -> tuple[Workspace, Workflow, Role | None] | None:
+    """The workspace, its workflow `ref` (as `find` matches it; with `lock`, locked for a
+    change) and the role of `user` there, in one statement built once; None when either is
+    missing. The workflow's triggers are not loaded (`with_triggers` loads them)."""
+    found = (
+        await session.execute(
+            _LOCKED_WITH_ROLE if lock else _WITH_ROLE,
+            {"workspace": workspace_key, "ref": ref.strip().lower(), "user": user or ""},
+        )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1], found[2])
+
+
+async def with_triggers(session: AsyncSession, workflow: Workflow) -> Workflow:
+    if "triggers" in inspect(workflow).unloaded:
+        await session.refresh(workflow, ["triggers"])
     return workflow
 
 

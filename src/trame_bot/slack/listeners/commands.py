@@ -95,7 +95,10 @@ class CommandRequest:
         """The workflow the leading words name (key or name, any case) and the words after it."""
         if not self.command.words:
             raise InvalidInput(f"name a workflow: `{usage}`")
-        return await workflows.named(self.ctx, await self.workspace(), self.command.words)
+        self._workspace, key, rest = await workflows.named_in_channel(
+            self.ctx, self.channel, self.team, self.user, self.command.words
+        )
+        return key, rest
 
 
 Handler = Callable[[CommandRequest], Awaitable[str | None]]
