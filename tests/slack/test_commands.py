@@ -85,6 +85,22 @@ async def test_status_workflows_connectors_and_approvals(bot: Bot, acme: str) ->
     assert "is for members of this workspace" in stranger
 
 
+async def test_a_name_sqlite_cannot_fold_is_matched_all_the_same(bot: Bot, acme: str) -> None:
+    """SQLite lowercases only ASCII: `ÉTÉ` names no row in the one-statement reads, and the
+    glance and the pause fall back to matching in Python, with the same answer."""
+    await f.workflow(bot.deps, key="summer-sync", name="Été sync")
+    await f.request(bot.deps, wf="summer-sync", by=f.OWNER)
+    glance = (await bot.command("status ÉTÉ SYNC", user=f.MEMBER, channel=acme)).text
+    assert "*Été sync* `summer-sync`" in glance
+    assert "1 pending" in glance
+    assert "Trigger `nightly`: on" in glance
+    paused = await bot.command("pause été SYNC heat wave", user=f.MEMBER, channel=acme)
+    assert "*Été sync* is paused" in paused.text
+    assert (await workflows.get_workflow(bot.deps.ctx, "acme", "summer-sync")).status is (
+        Status.PAUSED
+    )
+
+
 async def test_pause_cancels_pending_runs_and_is_announced(bot: Bot, acme: str) -> None:
     run = await f.request(bot.deps)
     await bot.delivered()

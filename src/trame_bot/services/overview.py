@@ -46,20 +46,19 @@ async def workflow_glance(
     <workflow>`, the most frequent command): its line and pending runs, in one read
     transaction of pre-built statements (`store.lookups`), without loading the workspace."""
     async with ctx.db.lookup() as session:
-        scope, workflow, _ = await lookups.channel_workflow(session, team_id, channel, user, words)
+        scope, glance, _ = await lookups.channel_glance(session, team_id, channel, user, words)
         if scope is None:
             raise ChannelNotBound(channel)
         check_at_least(scope.role, Role.MEMBER, "seeing this workspace")
-        if workflow is None:
+        if glance is None:
             # Not an ASCII key or name: match as every other command does, in Python.
             ref, _ = await named_in(session, scope.workspace_id, words)
-            workflow = lookups.workflow_row(
-                await workflow_store.get(session, scope.workspace_id, ref)
+            glance = await lookups.glance_of(
+                session, await workflow_store.get(session, scope.workspace_id, ref)
             )
+        workflow, triggers, pending = glance.workflow, glance.triggers, glance.pending
         keys = connectors_of(plan_of(workflow))
-        health = await lookups.health_of(session, scope.workspace_id, keys)
-        triggers = await lookups.triggers(session, workflow.id)
-        pending = await lookups.pending_runs(session, workflow.id)
+        health = glance.health
         pilot = (
             await pilot_service.record_in(session, workflow, ctx.clock.now())
             if workflow.status is Status.PILOT
@@ -142,15 +141,22 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
 
 
 class _PendingRun(Protocol):
-    """A pending run as a glance shows it: an ORM `Run` or a row of `lookups.pending_runs`."""
+    """A pending run as a glance shows it: an ORM `Run` or a `lookups.PendingRow`."""
 
-    id: str
-    requested_by: str | None
-    requested_at: datetime
-    approvals: int
-    required_approvals: int
-    slack_channel: str | None
-    slack_ts: str | None
+    @property
+    def id(self) -> str: ...
+    @property
+    def requested_by(self) -> str | None: ...
+    @property
+    def requested_at(self) -> datetime: ...
+    @property
+    def approvals(self) -> int: ...
+    @property
+    def required_approvals(self) -> int: ...
+    @property
+    def slack_channel(self) -> str | None: ...
+    @property
+    def slack_ts(self) -> str | None: ...
 
 
 def _pending(

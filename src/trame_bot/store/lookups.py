@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import JSON, FunctionElement, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 
 from trame_bot.domain.enums import Health, Role, RunState, Status
 from trame_bot.store.models import (
@@ -29,6 +30,29 @@ from trame_bot.store.models import (
     Workflow,
     Workspace,
 )
+
+
+class json_rows(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
+    """An aggregate: the group's rows as one JSON array of arrays, in the database's own
+    functions (SQLite `json_group_array(json_array(…))`, PostgreSQL `json_agg(json_build_array
+    (…))`, `[]` for no rows). Lets one statement carry a workflow's triggers, pending runs and
+    connectors beside its own columns, instead of a statement for each. Values come back as
+    JSON spells them: booleans may be 0/1, times are text."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    inner = compiler.process(element.clauses, **kw)
+    return f"coalesce(json_agg(json_build_array({inner})), '[]'::json)"
+
 
 _ws = Workspace.__table__
 _member = Member.__table__
@@ -66,12 +90,13 @@ class WorkflowRow:
     created_at: datetime
 
 
-def _scope_query(*, of_team: bool, naming: bool) -> Any:
+def _scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
     """Channel → workspace → the person's role (→ the workflows the words may name).
 
     `of_team`: distributed mode, where only a workspace bound to the request's Slack team
     matches (see `store.workspaces.by_channel`). `naming`: also join the workflows whose key
-    or lowercased name is one of the `names` (the leading words, longest first)."""
+    or lowercased name is one of the `names` (the leading words, longest first). `glance`:
+    also each workflow's triggers, pending runs and its workspace's connectors (`json_rows`)."""
     joined = _ws.outerjoin(
         _member,
         and_(_member.c.workspace_id == _ws.c.id, _member.c.slack_user_id == bindparam("user")),
@@ -96,6 +121,31 @@ def _scope_query(*, of_team: bool, naming: bool) -> Any:
             _wf.c.steps.label("wf_steps"),
             _wf.c.created_at.label("wf_created_at"),
         ]
+    if naming and glance:
+        columns += [
+            select(json_rows(_trigger.c.id, _trigger.c.key, _trigger.c.enabled))
+            .where(_trigger.c.workflow_id == _wf.c.id)
+            .scalar_subquery()
+            .label("wf_triggers"),
+            select(
+                json_rows(
+                    _run.c.requested_at,
+                    _run.c.id,
+                    _run.c.requested_by,
+                    _run.c.approvals,
+                    _run.c.required_approvals,
+                    _run.c.slack_channel,
+                    _run.c.slack_ts,
+                )
+            )
+            .where(_run.c.workflow_id == _wf.c.id, _run.c.state == RunState.PENDING)
+            .scalar_subquery()
+            .label("wf_pending"),
+            select(json_rows(_connector.c.key, _connector.c.health))
+            .where(_connector.c.workspace_id == _ws.c.id)
+            .scalar_subquery()
+            .label("ws_connectors"),
+        ]
     channel: Any = bindparam("channel")
     query = select(*columns).select_from(joined)
     query = query.where(or_(_ws.c.approvals_channel == channel, _ws.c.ops_channel == channel))
@@ -109,6 +159,7 @@ _SCOPE = {
     for team in (False, True)
     for naming in (False, True)
 }
+_GLANCE = {team: _scope_query(of_team=team, naming=True, glance=True) for team in (False, True)}
 _TRIGGERS = (
     select(_trigger.c.key, _trigger.c.enabled)
     .where(_trigger.c.workflow_id == bindparam("workflow"))
@@ -126,6 +177,9 @@ _PENDING = (
     )
     .where(_run.c.workflow_id == bindparam("workflow"), _run.c.state == RunState.PENDING)
     .order_by(_run.c.requested_at)
+)
+_WORKSPACE_HEALTH = select(_connector.c.key, _connector.c.health).where(
+    _connector.c.workspace_id == bindparam("workspace")
 )
 _HEALTH = select(_connector.c.key, _connector.c.health).where(
     _connector.c.workspace_id == bindparam("workspace"),
@@ -226,12 +280,84 @@ async def channel_workflow(
     Names are lowercased by the database, which folds only ASCII letters on SQLite: a name
     with other letters may not match here, and the caller then falls back to matching in
     Python (`domain.values.match_workflow`), so the answer is the same, one read later."""
+    query = _SCOPE[team_id is not None, True]
+    scope, row, rest = await _named(session, query, team_id, channel, user, words)
+    return scope, None if row is None else _workflow(row), rest
+
+
+@dataclass(frozen=True)
+class Glance:
+    """A workflow as `/trame status <workflow>` shows it, read with its scope in one statement."""
+
+    workflow: WorkflowRow
+    triggers: tuple[tuple[str, bool], ...]
+    pending: list[PendingRow]
+    health: dict[str, Health]
+    """Every connector of the workspace."""
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: str
+    requested_by: str | None
+    requested_at: datetime
+    approvals: int
+    required_approvals: int
+    slack_channel: str | None
+    slack_ts: str | None
+
+
+async def channel_glance(
+    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
+) -> tuple[ChannelScope | None, Glance | None, tuple[str, ...]]:
+    """`channel_workflow`, with the workflow's triggers, pending runs (oldest first) and the
+    workspace's connectors in the same statement."""
+    query = _GLANCE[team_id is not None]
+    scope, row, rest = await _named(session, query, team_id, channel, user, words)
+    if row is None:
+        return scope, None, rest
+    pending = [
+        PendingRow(id_, by, _moment(at), approvals, required, slack_channel, ts)
+        for at, id_, by, approvals, required, slack_channel, ts in row.wf_pending
+    ]
+    pending.sort(key=lambda run: run.requested_at)
+    glance = Glance(
+        workflow=_workflow(row),
+        triggers=tuple((key, bool(on)) for _, key, on in sorted(row.wf_triggers)),
+        pending=pending,
+        health={key: Health(health) for key, health in row.ws_connectors},
+    )
+    return scope, glance, rest
+
+
+async def glance_of(session: AsyncSession, workflow: Workflow) -> Glance:
+    """The glance of a workflow already found (by a name matched in Python)."""
+    row = workflow_row(workflow)
+    pending = [PendingRow(*run) for run in await pending_runs(session, workflow.id)]
+    connection = await session.connection()
+    connectors = await connection.execute(_WORKSPACE_HEALTH, {"workspace": workflow.workspace_id})
+    return Glance(
+        workflow=row,
+        triggers=await triggers(session, workflow.id),
+        pending=pending,
+        health={connector.key: connector.health for connector in connectors},
+    )
+
+
+async def _named(
+    session: AsyncSession,
+    query: Any,
+    team_id: str | None,
+    channel: str,
+    user: str,
+    words: Sequence[str],
+) -> tuple[ChannelScope | None, Any, tuple[str, ...]]:
     names = name_candidates(words)
     params: dict[str, Any] = {"channel": channel, "user": user, "names": names or [""]}
     if team_id is not None:
         params["team"] = team_id
     connection = await session.connection()
-    rows = (await connection.execute(_SCOPE[team_id is not None, True], params)).all()
+    rows = (await connection.execute(query, params)).all()
     if not rows:
         return None, None, tuple(words)
     first = rows[0].id
@@ -240,8 +366,14 @@ async def channel_workflow(
     for size, name in zip(range(len(names), 0, -1), names, strict=True):
         for row in matched:
             if name in (row.wf_key, row.wf_name.lower()):
-                return scope, _workflow(row), tuple(words[size:])
+                return scope, row, tuple(words[size:])
     return scope, None, tuple(words)
+
+
+def _moment(text: str) -> datetime:
+    """A time as JSON carries it: SQLite's stored text (UTC, no zone) or PostgreSQL's ISO."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def workflows_of(
