@@ -65,6 +65,44 @@ async def test_rows_are_delivered_in_order_and_marked_sent(deps: Deps) -> None:
     assert await worker.deliver_due() == 0
 
 
+class GatedSender(RecordingSender):
+    """Holds the first run's messages until released: a receiver that is slow for one card."""
+
+    def __init__(self, held_run: str) -> None:
+        super().__init__()
+        self.held_run = held_run
+        self.release = asyncio.Event()
+
+    async def __call__(self, message: OutboxMessage) -> None:
+        if message.payload.get("run_id") == self.held_run:
+            await self.release.wait()
+        await super().__call__(message)
+
+
+async def test_one_slow_run_holds_up_only_its_own_messages(deps: Deps) -> None:
+    slow = await pending_run(deps)
+    fast = (await f.request(deps)).id
+    for run_id in (slow, fast):
+        await runs.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    sender = GatedSender(slow)
+    worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind})
+    delivering = asyncio.create_task(worker.deliver_due())
+
+    def of_fast() -> set[str]:
+        return {m.kind for m in sender.sent if m.payload.get("run_id") == fast}
+
+    for _ in range(500):
+        if of_fast() >= {"slack.card", "slack.thread"}:
+            break
+        await asyncio.sleep(0.01)
+    assert of_fast() >= {"slack.card", "slack.thread"}, "the fast run went past the slow one"
+    assert not [m for m in sender.sent if m.payload.get("run_id") == slow]
+    sender.release.set()
+    assert await delivering == len(await rows(deps))
+    of_slow = [m.kind for m in sender.sent if m.payload.get("run_id") == slow]
+    assert of_slow == ["slack.card", "slack.thread", "slack.card"], "in order within a run"
+
+
 async def test_a_change_that_rolls_back_leaves_no_outbox_row(deps: Deps) -> None:
     run_id = await pending_run(deps)
     before = len(await rows(deps))
