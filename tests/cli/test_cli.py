@@ -93,6 +93,7 @@ def test_the_gate_answers_for_each_status_source_and_fault(run, acme) -> None:  
         "disabled" in run("run", "request", "acme", "invoice-sync", "--trigger", "nightly").output
     )
     assert "verified" in run("audit", "verify", "acme").output
+    assert "verified" in run("audit", "verify", "acme", "--full").output
 
 
 def test_going_live_needs_sign_off_and_an_approved_pilot_run(run, acme) -> None:  # type: ignore[no-untyped-def]
