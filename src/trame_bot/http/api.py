@@ -361,8 +361,7 @@ async def request_run(request: web.Request) -> web.Response:
     requested = await runs.request_run(
         ctx_of(request), request[WORKSPACE], request.match_info["key"], doc, engine(request)
     )
-    workflow = await runs.workflow_key_of(ctx_of(request), requested.run)
-    return ok(run_out(requested.run, workflow), 201 if requested.created else 200)
+    return ok(run_out(requested.run, requested.workflow_key), 201 if requested.created else 200)
 
 
 async def get_run(request: web.Request) -> web.Response:

@@ -40,6 +40,7 @@ class Requested:
     run: Run
     created: bool
     """False when the idempotency key matched an earlier identical request."""
+    workflow_key: str
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ async def _request_run(
                     raise Conflict(
                         "this idempotency key was used for a different request; use a new key"
                     )
-                return Requested(earlier, created=False)
+                return Requested(earlier, created=False, workflow_key=workflow.key)
         steps = (
             steps_from_dicts(s.model_dump() for s in doc.steps)
             if doc.steps is not None
@@ -173,7 +174,7 @@ async def _request_run(
         )
         if pending:
             await enqueue(session, ctx, workspace, Kind.SLACK_CARD, run_id=run.id, post=True)
-    return Requested(run, created=True)
+    return Requested(run, created=True, workflow_key=workflow.key)
 
 
 async def _workflow_for(
