@@ -18,15 +18,14 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Role, RunState, Verdict
 from trame_bot.domain.plan import canonical_json, connectors_of, fingerprint, steps_from_dicts
 from trame_bot.domain.roles import check_at_least
-from trame_bot.errors import Conflict, Forbidden, InvalidInput, NotFound
-from trame_bot.services.access import require
+from trame_bot.errors import Conflict, Forbidden, InvalidInput
+from trame_bot.services.access import require, workflow_with_role
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import lookups
 from trame_bot.store import runs as store
-from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import ChainOwner
 from trame_bot.store.models import Decision, Run, Workflow, Workspace
@@ -93,7 +92,7 @@ async def _request_run(
 ) -> Requested:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        workspace, workflow, role = await _workflow_for(session, key, ref, actor)
+        workspace, workflow, role = await workflow_with_role(session, key, ref, actor)
         check_at_least(role, Role.MEMBER, "requesting runs")
         request_hash = _request_hash(workflow, doc)
         if doc.idempotency_key is not None:
@@ -175,19 +174,6 @@ async def _request_run(
         if pending:
             await enqueue(session, ctx, workspace, Kind.SLACK_CARD, run_id=run.id, post=True)
     return Requested(run, created=True, workflow_key=workflow.key)
-
-
-async def _workflow_for(
-    session: AsyncSession, key: str, ref: str, actor: Actor
-) -> tuple[Workspace, Workflow, Role | None]:
-    """The workspace, its workflow `ref` and the actor's role there, in one read."""
-    found = await workflow_store.with_role(session, key, ref, actor.user)
-    if found is None:  # each `get` raises NotFound naming what is missing
-        workspace = await workspace_store.get(session, key)
-        await workflow_store.get(session, workspace.id, ref)
-        raise NotFound(f"no workflow {ref!r} in this workspace")  # both appeared meanwhile
-    workspace, workflow, member_role = found
-    return workspace, workflow, actor.authority if actor.user is None else member_role
 
 
 async def decide(

@@ -21,7 +21,7 @@ from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
 from trame_bot.domain.values import match_workflow
 from trame_bot.errors import ChannelNotBound, Conflict, InvalidInput, InvalidTransition, NotFound
 from trame_bot.services import runs as run_service
-from trame_bot.services.access import require
+from trame_bot.services.access import require, workflow_with_role
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
@@ -339,13 +339,7 @@ async def _locked_for_status(
 ) -> tuple[Workspace, Workflow, Role]:
     """The workspace, the workflow locked for a status change, and the actor's role (at
     least member: anyone may pull the brake; the rules check the rest), in one read."""
-    found = await store.with_role(session, key, ref, actor.user, lock=True)
-    if found is None:  # each `get` raises NotFound naming what is missing
-        workspace = await workspace_store.get(session, key)
-        await store.get(session, workspace.id, ref)
-        raise NotFound(f"no workflow {ref!r} in this workspace")  # both appeared meanwhile
-    workspace, workflow, member_role = found
-    role = actor.authority if actor.user is None else member_role
+    workspace, workflow, role = await workflow_with_role(session, key, ref, actor, lock=True)
     return workspace, workflow, check_at_least(role, Role.MEMBER, "changing a workflow's status")
 
 
