@@ -13,7 +13,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = {"1a", "1b", "1c", "2a", "2b", "3a", "3b", "4", "5", "6", "6b", "7a", "7b", "7c", "8", "6–8"}
+ROWS = {
+    "1a",
+    "1b",
+    "1c",
+    "2a",
+    "2b",
+    "3a",
+    "3b",
+    "4",
+    "5",
+    "6",
+    "6b",
+    "7a",
+    "7b",
+    "7c",
+    "8",
+    "8b",
+    "6–8",
+}
 ROWS |= {"9", "9b", "10a", "10b"}
 ROWS |= {"1d", "1e"}
 ROWS |= {f"{row}-d" for row in ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "3a", "3b")}
