@@ -10,12 +10,13 @@ workspace, the person's role in it and, for commands that name one, the workflow
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, FunctionElement, and_, bindparam, func, or_, select
+from sqlalchemy import JSON, FunctionElement, String, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
@@ -52,6 +53,36 @@ def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
 def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
     inner = compiler.process(element.clauses, **kw)
     return f"coalesce(json_agg(json_build_array({inner})), '[]'::json)"
+
+
+class list_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
+    """The elements of a JSON array of strings, as rows with one column, `value` (SQLite
+    `json_each`, PostgreSQL `json_array_elements_text`). See `in_list`."""
+
+    inherit_cache = True
+
+
+@compiles(list_elements, "sqlite")
+def _list_elements_sqlite(element: list_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(list_elements, "postgresql")
+def _list_elements_postgresql(element: list_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_array_elements_text(CAST({compiler.process(element.clauses, **kw)} AS json))"
+
+
+def in_list(column: Any, name: str) -> Any:
+    """`column IN` the strings of the list bound as `name`, passed as one JSON array
+    (`as_list`). An expanding `IN` is respelled and its statement looked up again on every
+    call, with as many parameters as the list has items; this statement is compiled once."""
+    elements = list_elements(bindparam(name, type_=String())).table_valued("value")
+    return column.in_(select(elements.c.value))
+
+
+def as_list(values: Sequence[str]) -> str:
+    """A list as `in_list` takes it."""
+    return json.dumps(list(values))
 
 
 _ws = Workspace.__table__
@@ -103,12 +134,11 @@ def _scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
     )
     columns: list[Any] = [_ws.c.id, _ws.c.key, _ws.c.approvals_channel, _member.c.role]
     if naming:
-        names: Any = bindparam("names", expanding=True)
         joined = joined.outerjoin(
             _wf,
             and_(
                 _wf.c.workspace_id == _ws.c.id,
-                or_(_wf.c.key.in_(names), func.lower(_wf.c.name).in_(names)),
+                or_(in_list(_wf.c.key, "names"), in_list(func.lower(_wf.c.name), "names")),
             ),
         )
         columns += [
@@ -353,7 +383,7 @@ async def _named(
     words: Sequence[str],
 ) -> tuple[ChannelScope | None, Any, tuple[str, ...]]:
     names = name_candidates(words)
-    params: dict[str, Any] = {"channel": channel, "user": user, "names": names or [""]}
+    params: dict[str, Any] = {"channel": channel, "user": user, "names": as_list(names)}
     if team_id is not None:
         params["team"] = team_id
     connection = await session.connection()

@@ -11,13 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Status
 from trame_bot.domain.pilot import HEALTH, SAVED
-from trame_bot.store.lookups import WorkflowRow
+from trame_bot.store.lookups import WorkflowRow, as_list, in_list
 from trame_bot.store.models import AuditEvent, Run, Workflow
 
 _e = AuditEvent.__table__.alias("e")
 _p = AuditEvent.__table__.alias("p")
 _run = Run.__table__
-_connectors: Any = bindparam("connectors", expanding=True)
 _created: Any = bindparam("created_at", type_=AuditEvent.__table__.c.at.type)
 _runs_of_plan = select(_run.c.id).where(
     _run.c.workflow_id == bindparam("workflow_id"),
@@ -29,7 +28,7 @@ _health_before = (
     .where(
         _p.c.workspace_id == bindparam("workspace_id"),
         _p.c.entity_type == "connector",
-        _p.c.entity_id.in_(_connectors),
+        in_list(_p.c.entity_id, "connectors"),
         _p.c.action == HEALTH,
         _p.c.at < _created,
     )
@@ -49,7 +48,7 @@ _EVENTS = (
             and_(_e.c.entity_type == "run", _e.c.entity_id.in_(_runs_of_plan)),
             and_(
                 _e.c.entity_type == "connector",
-                _e.c.entity_id.in_(_connectors),
+                in_list(_e.c.entity_id, "connectors"),
                 _e.c.action == HEALTH,
                 or_(_e.c.at >= _created, _e.c.seq.in_(_health_before)),
             ),
@@ -77,7 +76,7 @@ async def pilot_events(
         "workflow_id": workflow.id,
         "workflow_key": workflow.key,
         "fingerprint": fingerprint,
-        "connectors": list(connectors) or [""],
+        "connectors": as_list(connectors),
         "created_at": workflow.created_at,
     }
     connection = await session.connection()
