@@ -10,17 +10,16 @@ workspace, the person's role in it and, for commands that name one, the workflow
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, FunctionElement, String, and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 
 from trame_bot.domain.enums import Health, Role, RunState, Status
+from trame_bot.store.functions import as_list, in_list, json_rows
 from trame_bot.store.models import (
     AuditEvent,
     Connector,
@@ -31,59 +30,6 @@ from trame_bot.store.models import (
     Workflow,
     Workspace,
 )
-
-
-class json_rows(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
-    """An aggregate: the group's rows as one JSON array of arrays, in the database's own
-    functions (SQLite `json_group_array(json_array(…))`, PostgreSQL `json_agg(json_build_array
-    (…))`, `[]` for no rows). Lets one statement carry a workflow's triggers, pending runs and
-    connectors beside its own columns, instead of a statement for each. Values come back as
-    JSON spells them: booleans may be 0/1, times are text."""
-
-    type = JSON()
-    inherit_cache = True
-
-
-@compiles(json_rows, "sqlite")
-def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
-    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
-
-
-@compiles(json_rows, "postgresql")
-def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
-    inner = compiler.process(element.clauses, **kw)
-    return f"coalesce(json_agg(json_build_array({inner})), '[]'::json)"
-
-
-class list_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
-    """The elements of a JSON array of strings, as rows with one column, `value` (SQLite
-    `json_each`, PostgreSQL `json_array_elements_text`). See `in_list`."""
-
-    inherit_cache = True
-
-
-@compiles(list_elements, "sqlite")
-def _list_elements_sqlite(element: list_elements, compiler: Any, **kw: Any) -> str:
-    return f"json_each({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(list_elements, "postgresql")
-def _list_elements_postgresql(element: list_elements, compiler: Any, **kw: Any) -> str:
-    return f"json_array_elements_text(CAST({compiler.process(element.clauses, **kw)} AS json))"
-
-
-def in_list(column: Any, name: str) -> Any:
-    """`column IN` the strings of the list bound as `name`, passed as one JSON array
-    (`as_list`). An expanding `IN` is respelled and its statement looked up again on every
-    call, with as many parameters as the list has items; this statement is compiled once."""
-    elements = list_elements(bindparam(name, type_=String())).table_valued("value")
-    return column.in_(select(elements.c.value))
-
-
-def as_list(values: Sequence[str]) -> str:
-    """A list as `in_list` takes it."""
-    return json.dumps(list(values))
-
 
 _ws = Workspace.__table__
 _member = Member.__table__

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Status
 from trame_bot.domain.pilot import HEALTH, SAVED
-from trame_bot.store.lookups import WorkflowRow, as_list, in_list
+from trame_bot.store.functions import as_list, in_list
+from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import AuditEvent, Run, Workflow
 
 _e = AuditEvent.__table__.alias("e")
