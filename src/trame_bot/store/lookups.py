@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
@@ -67,7 +67,7 @@ class WorkflowRow:
     created_at: datetime
 
 
-def _scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
+def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
     """Channel → workspace → the person's role (→ the workflows the words may name).
 
     `of_team`: distributed mode, where only a workspace bound to the request's Slack team
@@ -131,11 +131,10 @@ def _scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
 
 
 _SCOPE = {
-    (team, naming): _scope_query(of_team=team, naming=naming)
+    (team, naming): scope_query(of_team=team, naming=naming)
     for team in (False, True)
     for naming in (False, True)
 }
-_GLANCE = {team: _scope_query(of_team=team, naming=True, glance=True) for team in (False, True)}
 _TRIGGERS = (
     select(_trigger.c.key, _trigger.c.enabled)
     .where(_trigger.c.workflow_id == bindparam("workflow"))
@@ -261,63 +260,11 @@ async def channel_workflow(
     return scope, None if row is None else _workflow(row), rest
 
 
-@dataclass(frozen=True)
-class Glance:
-    """A workflow as `/trame status <workflow>` shows it, read with its scope in one statement."""
-
-    workflow: WorkflowRow
-    triggers: tuple[tuple[str, bool], ...]
-    pending: list[PendingRow]
-    health: dict[str, Health]
-    """Every connector of the workspace."""
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    id: str
-    requested_by: str | None
-    requested_at: datetime
-    approvals: int
-    required_approvals: int
-    slack_channel: str | None
-    slack_ts: str | None
-
-
-async def channel_glance(
-    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
-) -> tuple[ChannelScope | None, Glance | None, tuple[str, ...]]:
-    """`channel_workflow`, with the workflow's triggers, pending runs (oldest first) and the
-    workspace's connectors in the same statement."""
-    query = _GLANCE[team_id is not None]
-    scope, row, rest = await _named(session, query, team_id, channel, user, words)
-    if row is None:
-        return scope, None, rest
-    pending = [
-        PendingRow(id_, by, _moment(at), approvals, required, slack_channel, ts)
-        for at, id_, by, approvals, required, slack_channel, ts in row.wf_pending
-    ]
-    pending.sort(key=lambda run: run.requested_at)
-    glance = Glance(
-        workflow=_workflow(row),
-        triggers=tuple((key, bool(on)) for _, key, on in sorted(row.wf_triggers)),
-        pending=pending,
-        health={key: Health(health) for key, health in row.ws_connectors},
-    )
-    return scope, glance, rest
-
-
-async def glance_of(session: AsyncSession, workflow: Workflow) -> Glance:
-    """The glance of a workflow already found (by a name matched in Python)."""
-    row = workflow_row(workflow)
-    pending = [PendingRow(*run) for run in await pending_runs(session, workflow.id)]
+async def health_in(session: AsyncSession, workspace_id: int) -> dict[str, Health]:
+    """Every connector of the workspace, by key: its health."""
     connection = await session.connection()
-    connectors = await connection.execute(_WORKSPACE_HEALTH, {"workspace": workflow.workspace_id})
-    return Glance(
-        workflow=row,
-        triggers=await triggers(session, workflow.id),
-        pending=pending,
-        health={connector.key: connector.health for connector in connectors},
-    )
+    result = await connection.execute(_WORKSPACE_HEALTH, {"workspace": workspace_id})
+    return {connector.key: connector.health for connector in result}
 
 
 async def _named(
@@ -328,12 +275,29 @@ async def _named(
     user: str,
     words: Sequence[str],
 ) -> tuple[ChannelScope | None, Any, tuple[str, ...]]:
+    params, names = naming_params(team_id, channel, user, words)
+    connection = await session.connection()
+    return pick_named((await connection.execute(query, params)).all(), names, words)
+
+
+def naming_params(
+    team_id: str | None, channel: str, user: str, words: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The parameters of a `scope_query(naming=True)`, and the names the words may mean."""
     names = name_candidates(words)
     params: dict[str, Any] = {"channel": channel, "user": user, "names": as_list(names)}
     if team_id is not None:
         params["team"] = team_id
-    connection = await session.connection()
-    rows = (await connection.execute(query, params)).all()
+    return params, names
+
+
+def pick_named(
+    rows: Sequence[Any], names: Sequence[str], words: Sequence[str]
+) -> tuple[ChannelScope | None, Any, tuple[str, ...]]:
+    """The scope, the row of the workflow the longest of `names` means, and the words after
+    it, from the rows of a `scope_query(naming=True)`: one per workflow a name may mean, or
+    one without a workflow; SQLAlchemy's rows or named tuples of the driver's
+    (`store.glance`). Only the first workspace's rows count (they come ordered by workspace)."""
     if not rows:
         return None, None, tuple(words)
     first = rows[0].id
@@ -344,12 +308,6 @@ async def _named(
             if name in (row.wf_key, row.wf_name.lower()):
                 return scope, row, tuple(words[size:])
     return scope, None, tuple(words)
-
-
-def _moment(text: str) -> datetime:
-    """A time as JSON carries it: SQLite's stored text (UTC, no zone) or PostgreSQL's ISO."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def workflows_of(
