@@ -10,7 +10,7 @@ into the driver's SQL and the order of its arguments; `Lookups` runs it with the
 (aiosqlite, inline on the event loop; asyncpg) and hands back the driver's rows. Building
 queries stays SQLAlchemy's; only their execution is ours.
 
-What the rows are: tuples of the columns' values as SQLAlchemy's types make them (times
+What the rows are: named tuples of the columns' values as SQLAlchemy's types make them (times
 aware, JSON decoded, enums, booleans), through the same result processors a session uses.
 What JSON itself carries (`functions.json_rows`) stays as JSON spells it.
 
@@ -26,6 +26,7 @@ one, as a read may be; a second failure is `Unavailable`.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -58,17 +59,17 @@ class _Compiled:
     arguments: tuple[_Argument, ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
     """Each column whose type turns the driver's value into ours, with the function."""
+    row: Callable[[Sequence[Any]], Any]
+    """A named tuple of the columns, by their keys or labels (`namedtuple._make`)."""
 
-    def rows(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        if not self.results:
-            return [tuple(row) for row in fetched]
+    def rows(self, fetched: Sequence[Sequence[Any]]) -> list[Any]:
         rows = []
         for fetched_row in fetched:
-            row = list(fetched_row)
+            values = list(fetched_row)
             for index, process in self.results:
-                if row[index] is not None:
-                    row[index] = process(row[index])
-            rows.append(tuple(row))
+                if values[index] is not None:
+                    values[index] = process(values[index])
+            rows.append(self.row(values))
         return rows
 
     def values(self, params: Mapping[str, Any]) -> list[Any]:
@@ -119,7 +120,9 @@ def _compile(query: Select[Any], dialect: Dialect) -> _Compiled:
         process = column.type.dialect_impl(dialect).result_processor(dialect, None)
         if process is not None:
             results.append((index, process))
-    return _Compiled(str(compiled), tuple(arguments), tuple(results))
+    names = [str(column.key) for column in query.selected_columns]
+    row_type: Any = namedtuple("Row", names)  # type: ignore[misc]  # (fields known at run time)
+    return _Compiled(str(compiled), tuple(arguments), tuple(results), row_type._make)
 
 
 class Lookups:
@@ -150,8 +153,12 @@ class Lookups:
     async def _checkout(self) -> PoolProxiedConnection:
         try:
             return await self.engine.raw_connection()
-        except (DBAPIError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+        except Exception as exc:
+            # Not wrapped by SQLAlchemy on this path: the driver's own refusal (a server that
+            # does not answer, a file that cannot be opened), or SQLAlchemy's.
+            if isinstance(exc, DBAPIError) or connection_lost(exc) or hasattr(exc, "sqlstate"):
+                raise self._unavailable(exc) from exc
+            raise
 
 
 class _ConnectionLost(Exception):
@@ -165,9 +172,7 @@ class Lookup:
         self._lookups = lookups
         self._raw: PoolProxiedConnection | None = None
 
-    async def __call__(
-        self, statement: Statement, params: Mapping[str, Any]
-    ) -> list[tuple[Any, ...]]:
+    async def __call__(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         compiled = statement.compiled(self._lookups._dialect)
         values = compiled.values(params)
         try:

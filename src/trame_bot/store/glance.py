@@ -7,50 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.domain.enums import Health, Role, Status
+from trame_bot.domain.enums import Health
+from trame_bot.store.channel import ChannelScope, naming_params, pick_named, scope_query
 from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import json_time
-from trame_bot.store.lookups import (
-    ChannelScope,
-    WorkflowRow,
-    health_in,
-    naming_params,
-    pending_runs,
-    pick_named,
-    scope_query,
-    triggers,
-    workflow_row,
-)
+from trame_bot.store.lookups import WorkflowRow, health_in, pending_runs, triggers, workflow_row
 from trame_bot.store.models import Workflow
 
 _GLANCE = {
     team: Statement(scope_query(of_team=team, naming=True, glance=True)) for team in (False, True)
 }
-
-
-class _Row(NamedTuple):
-    """A row of `_GLANCE`, in its columns' order."""
-
-    id: int
-    key: str
-    approvals_channel: str
-    role: Role | None
-    wf_id: int
-    """NULL in a row that names no workflow, which `pick_named` never picks."""
-    wf_key: str
-    wf_name: str
-    wf_status: Status
-    wf_version: int
-    wf_production: bool
-    wf_steps: list[Any]
-    wf_created_at: datetime
-    wf_triggers: list[Any]
-    wf_pending: list[Any]
-    ws_connectors: list[Any]
 
 
 @dataclass(frozen=True)
@@ -85,7 +54,7 @@ async def channel_glance(
     name with other letters the glance may be None with a scope, and the caller matches in
     Python (`glance_of`)."""
     params, names = naming_params(team_id, channel, user, words)
-    rows = [_Row(*row) for row in await lookup(_GLANCE[team_id is not None], params)]
+    rows = await lookup(_GLANCE[team_id is not None], params)
     scope, row, rest = pick_named(rows, names, words)
     if row is None:
         return scope, None, rest

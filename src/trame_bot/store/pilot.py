@@ -4,8 +4,7 @@ the driver (`store.direct`): `/trame status` of a pilot workflow runs it per com
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
@@ -60,24 +59,13 @@ _EVENTS = Statement(
 )
 
 
-class PilotEvent(NamedTuple):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    entity_type: str
-    entity_id: str
-    data: str
-    reason: str | None
-
-
 async def pilot_events(
     lookup: Lookup,
     workflow: Workflow | WorkflowRow,
     fingerprint: str,
     connectors: Sequence[str],
-) -> list[PilotEvent]:
-    """In chain order, the workflow's saves (to find when its version was saved), every event of its runs
+) -> list[Any]:
+    """In chain order (rows of seq, at, actor, action, entity_type, entity_id, data, reason), the workflow's saves (to find when its version was saved), every event of its runs
     requested in pilot with the plan `fingerprint` (plan and version), and the health
     changes of `connectors` since the workflow was created, with the last one before.
 
@@ -91,4 +79,4 @@ async def pilot_events(
         "connectors": as_list(connectors),
         "created_at": workflow.created_at,
     }
-    return [PilotEvent(*row) for row in await lookup(_EVENTS, params)]
+    return await lookup(_EVENTS, params)
