@@ -16,6 +16,12 @@ from trame_bot.store.models import InstallGrant, OAuthState, SlackInstallation, 
 
 _INSTALLATION = SlackInstallation.__table__
 _OF_TEAM = Statement(select(_INSTALLATION).where(_INSTALLATION.c.team_id == bindparam("team")))
+_WORKSPACE = Workspace.__table__
+_OF_WORKSPACE = Statement(
+    select(_INSTALLATION)
+    .join(_WORKSPACE, _WORKSPACE.c.slack_team_id == _INSTALLATION.c.team_id)
+    .where(_WORKSPACE.c.id == bindparam("workspace"))
+)
 
 
 async def for_team(session: AsyncSession, team_id: str) -> SlackInstallation | None:
@@ -29,6 +35,13 @@ async def of_team(lookup: Lookup, team_id: str) -> Any | None:
     """The team's installation as a row (its columns), on the driver: Bolt asks for it on
     every request of distributed mode."""
     rows = await lookup(_OF_TEAM, {"team": team_id})
+    return rows[0] if rows else None
+
+
+async def of_workspace(lookup: Lookup, workspace_id: int) -> Any | None:
+    """The installation of the team the workspace is bound to, as a row, on the driver: the
+    outbox asks for it on every message it sends in distributed mode."""
+    rows = await lookup(_OF_WORKSPACE, {"workspace": workspace_id})
     return rows[0] if rows else None
 
 
