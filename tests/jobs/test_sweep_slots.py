@@ -1,5 +1,5 @@
 """The sweep's probe slots against a real health server on loopback: hung URLs give their slots
-back, and probes open at once stay under the cap.
+back, probes open at once stay under the cap, and the likeliest to hang go first.
 
 The server holds every `hang-…` request until the test releases it, so nothing here waits on a
 clock: each step waits for the server to have seen something (bounded by a generous guard).
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from tests import factories as f
 from trame_bot.bootstrap import Deps
+from trame_bot.clock import FakeClock
 from trame_bot.domain.enums import Health
 from trame_bot.probes import HttpProbe, probe_session
 from trame_bot.services import connectors
@@ -159,3 +160,20 @@ async def test_a_hung_url_past_its_soft_deadline_is_reported_after_the_full_time
     listed = await connectors.list_connectors(deps.ctx, "acme")
     assert {c.last_error for c in listed} == {"health check did not answer within 0.3 s"}
     assert {c.health for c in listed} == {Health.NEEDS_ATTENTION}
+
+
+async def test_connectors_not_healthy_are_probed_first(
+    deps: Deps, clock: FakeClock, server: HealthServer
+) -> None:
+    await f.workspace(deps)
+    names = [f"fail-{n}" if n in (3, 7) else f"ok-{n}" for n in range(10)]
+    await add(deps, server, names)
+    one_at_a_time = settings(concurrency=1, max_open=1)
+    async with probe_session(one_at_a_time.max_open_probes) as http:
+        probe = HttpProbe(http, timeout=GUARD)
+        await sweep(deps.ctx, probe, one_at_a_time)
+        assert server.arrivals == names, "no history: by id"
+        server.arrivals.clear()
+        clock.advance(timedelta(minutes=5))
+        await sweep(deps.ctx, probe, one_at_a_time)
+    assert server.arrivals == ["fail-3", "fail-7"] + [n for n in names if n.startswith("ok")]

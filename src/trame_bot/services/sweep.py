@@ -1,8 +1,10 @@
 """The connector health sweep: probe health URLs, flag expiring credentials and silent
 connectors, and record each transition once, whichever scheduler process sees it first.
 
-A probe not answered by the soft deadline gives its slot back and goes on waiting
-(`probe_slots`): hung URLs neither throttle the others nor end any sooner.
+Connectors that are not healthy are probed first: their health URLs are the likeliest to hang
+again, and a probe that hangs ends only at the probe timeout, so the sooner it starts the
+sooner the sweep can end. A probe not answered by the soft deadline gives its slot back and
+goes on waiting (`probe_slots`): hung URLs neither throttle the others nor end any sooner.
 """
 
 from __future__ import annotations
