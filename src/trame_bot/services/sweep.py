@@ -49,9 +49,11 @@ class SweepSettings:
     (the probe session's connection limit is the same, see `probes.probe_session`). Below the
     usual limit of 1,024 open files; with a 10 s timeout it lets 50 hung URLs a second start."""
     probe_lease: timedelta = timedelta(minutes=2)
-    """Longer than a chunk can take: claims run CLAIMS_AHEAD chunks ahead of the probes, and
-    even if every URL hangs, `max_open_probes` ÷ timeout of them start a second (500 of a
-    chunk in 10 s at the defaults), so a lease is used within a minute of its claim."""
+    """Longer than the claims ahead of the probes take to start: CLAIMS_AHEAD chunks. Even if
+    every URL hangs, `max_open_probes` ÷ probe timeout of them start a second: 50 with the
+    default 10 s, so the 2,500 claimed ahead start within 50 s. (A much longer timeout and a
+    mass outage can outlast a lease: another process may then probe a connector again, and
+    its transition is still recorded once.)"""
 
 
 @dataclass
