@@ -16,14 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trame_bot.domain.values import counted
 from trame_bot.errors import TrameError
 from trame_bot.metrics import Metrics
-from trame_bot.probes import HttpProbe, Probe
+from trame_bot.probes import HttpProbe, Probe, probe_session
 from trame_bot.services import digests, reminders, runs, sweep
 from trame_bot.services.context import Context
 
@@ -113,7 +112,7 @@ async def running(
     ctx: Context, schedule: Schedule, metrics: Metrics
 ) -> AsyncIterator[AsyncIOScheduler]:
     """The scheduler with its HTTP probe, started in the running event loop, stopped after."""
-    async with aiohttp.ClientSession() as http:
+    async with probe_session(schedule.sweep.max_open_probes) as http:
         scheduler = build_scheduler(
             Jobs(ctx, HttpProbe(http, schedule.probe_timeout), schedule), metrics
         )

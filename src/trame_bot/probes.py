@@ -11,6 +11,16 @@ from trame_bot.domain.health import Finding, Report
 Probe = Callable[[str], Awaitable[Finding]]
 
 
+def probe_session(max_open: int) -> aiohttp.ClientSession:
+    """The HTTP session the probes share, with up to `max_open` connections carrying a probe at
+    once: the sweep's own cap, so a probe never queues inside aiohttp for a connection (that
+    wait would count against its timeout, and the default limit of 100 would make hung probes
+    throttle the others again). A connection is kept alive for the next probe of the same host
+    (health URLs of one toolkit often share a status host); closing each one after its answer
+    would bound idle sockets too, at twice the CPU per probe."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_open))
+
+
 class HttpProbe:
     """GET the URL: any 2xx is healthy; 401/403 mean the credentials no longer work; anything
     else, a timeout or a refused connection needs attention."""

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from trame_bot.probes import HttpProbe
+from trame_bot.probes import HttpProbe, probe_session
+from trame_bot.services.sweep import SweepSettings
 
 
 @dataclass
@@ -50,6 +50,6 @@ async def target() -> AsyncIterator[ProbeTarget]:
 
 @pytest.fixture
 async def probe() -> AsyncIterator[HttpProbe]:
-    async with aiohttp.ClientSession() as session:
+    async with probe_session(SweepSettings().max_open_probes) as session:
         # Roomy: the targets share the tests' event loop, which a loaded CI machine slows down.
         yield HttpProbe(session, timeout=3.0)

@@ -1,5 +1,11 @@
 """The connector health sweep: probe health URLs, flag expiring credentials and silent
-connectors, and record each transition once, whichever scheduler process sees it first."""
+connectors, and record each transition once, whichever scheduler process sees it first.
+
+Connectors that are not healthy are probed first: their health URLs are the likeliest to hang
+again, and a probe that hangs ends only at the probe timeout, so the sooner it starts the
+sooner the sweep can end. A probe not answered by the soft deadline gives its slot back and
+goes on waiting (`probe_slots`): hung URLs neither throttle the others nor end any sooner.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from trame_bot.domain.health import Finding, Report, after_report, assess
 from trame_bot.probes import Probe
 from trame_bot.services.connectors import record_health
 from trame_bot.services.context import Context
+from trame_bot.services.probe_slots import ProbeSlots
 from trame_bot.store import connectors as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store.models import Workflow, Workspace
@@ -31,7 +38,22 @@ class SweepSettings:
     expiry_window: timedelta = timedelta(days=3)
     stale_after: timedelta = timedelta(hours=24)
     concurrency: int = 100
+    """Probes expected to answer soon, at once."""
+    soft_deadline: timedelta = timedelta(seconds=1)
+    """A probe not answered by then gives its slot back and goes on waiting, up to the probe
+    timeout. A healthy health URL answers in tens to hundreds of milliseconds, so one still
+    silent after a second is likely hung; one merely slow costs room under `max_open_probes`,
+    not a wrong result."""
+    max_open_probes: int = 500
+    """Probes open at once, those past their soft deadline included: the sockets a sweep holds
+    (the probe session's connection limit is the same, see `probes.probe_session`). Below the
+    usual limit of 1,024 open files; with a 10 s timeout it lets 50 hung URLs a second start."""
     probe_lease: timedelta = timedelta(minutes=2)
+    """Longer than the claims ahead of the probes take to start: CLAIMS_AHEAD chunks. Even if
+    every URL hangs, `max_open_probes` ÷ probe timeout of them start a second: 50 with the
+    default 10 s, so the 2,500 claimed ahead start within 50 s. (A much longer timeout and a
+    mass outage can outlast a lease: another process may then probe a connector again, and
+    its transition is still recorded once.)"""
 
 
 @dataclass
@@ -40,6 +62,10 @@ class SweepResult:
     transitions: int = 0
     skipped: int = 0
     """Connectors another process was probing."""
+    slow: int = 0
+    """Probes still unanswered at the soft deadline (they gave their slot back)."""
+    most_open: int = 0
+    """Probes open at once at the busiest moment."""
     findings: dict[str, int] = field(default_factory=dict)
 
 
@@ -57,11 +83,13 @@ async def sweep(
     await _record(ctx, silent, settings, result, recording)
     with_url = [(cid, url) for cid, url in targets if url]
     chunks = [with_url[start : start + CHUNK] for start in range(0, len(with_url), CHUNK)]
-    # One window of `concurrency` probes across the whole sweep: a chunk still waiting on a
-    # health URL that never answers (up to the probe timeout) does not hold back the next
-    # chunks' probes, which take the free slots at once. Each chunk's findings are recorded as
-    # soon as its own probes are done.
-    slots = asyncio.Semaphore(settings.concurrency)
+    # One set of slots across the whole sweep: a chunk still waiting on a health URL that
+    # never answers (up to the probe timeout) does not hold back the next chunks' probes,
+    # which take the free slots at once. Each chunk's findings are recorded as soon as its own
+    # probes are done.
+    slots = ProbeSlots(
+        settings.concurrency, settings.max_open_probes, settings.soft_deadline.total_seconds()
+    )
     # Leases are claimed by a task of their own, up to CLAIMS_AHEAD chunks before their probes
     # start: a claim that waits for the database (SQLite's writer turn, taken by a chunk's
     # findings being recorded) never leaves a slot idle, and no lease is taken long before
@@ -81,6 +109,7 @@ async def sweep(
             await _start_probes(
                 ctx, probe, chunk, leases, settings, result, slots, group, recording
             ).wait()
+    result.slow, result.most_open = slots.slow, slots.most_open
     return result
 
 
@@ -109,7 +138,7 @@ def _start_probes(
     leases: set[int],
     settings: SweepSettings,
     result: SweepResult,
-    slots: asyncio.Semaphore,
+    slots: ProbeSlots,
     group: asyncio.TaskGroup,
     recording: asyncio.Lock,
 ) -> asyncio.Event:
@@ -124,7 +153,7 @@ def _start_probes(
 
     async def one(connector_id: int, url: str) -> tuple[int, Finding]:
         nonlocal waiting
-        async with slots:
+        async with slots.held():
             waiting -= 1
             if waiting == 0:
                 all_started.set()

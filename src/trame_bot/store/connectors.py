@@ -87,9 +87,12 @@ class SweepState:
 
 
 async def sweep_targets(session: AsyncSession) -> list[tuple[int, str | None]]:
-    """(id, health_url) of every connector, by id."""
+    """(id, health_url) of every connector: those not healthy first (their URLs are the
+    likeliest to hang again), then by id."""
     result = await session.execute(
-        select(Connector.id, Connector.health_url).order_by(Connector.id)
+        select(Connector.id, Connector.health_url).order_by(
+            Connector.health == Health.OK, Connector.id
+        )
     )
     return [(connector_id, url) for connector_id, url in result.all()]
 
