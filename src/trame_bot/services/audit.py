@@ -24,12 +24,15 @@ from trame_bot.errors import InvalidInput
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.store import audit as store
+from trame_bot.store import audit_export as export_store
+from trame_bot.store import audit_verify as verify_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
+from trame_bot.store.audit_rows import EXPORTED
 from trame_bot.store.models import AuditEvent, Workspace
 
 ENTITY_TYPES = ("workflow", "connector", "run", "member", "workspace", "api_key", "outbox")
-COLUMNS = store.EXPORTED
+COLUMNS = EXPORTED
 MAX_LIST = 500
 CHUNK = 64 * 1024
 HEADER = (",".join(COLUMNS) + "\n").encode()
@@ -108,7 +111,7 @@ async def _export_chunks(
     ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, actor: Actor
 ) -> AsyncIterator[bytes]:
     now = ctx.clock.now()
-    copied = store.Copied()
+    copied = export_store.Copied()
     if fmt is ExportFormat.CSV:
         yield HEADER
     if ctx.db.dialect == "postgresql":
@@ -140,13 +143,17 @@ async def _export_chunks(
 
 
 async def _line_chunks(
-    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+    ctx: Context,
+    workspace: Workspace,
+    where: AuditFilter,
+    fmt: ExportFormat,
+    copied: export_store.Copied,
 ) -> AsyncIterator[bytes]:
-    """The export's lines as SQLite writes them (`store.stream_lines`), on `READERS`
+    """The export's lines as SQLite writes them (`export_store.stream_lines`), on `READERS`
     connections at once: SQLite's work is most of an export's, and it runs without the GIL."""
     async with AsyncExitStack() as stack:
         sessions = [await stack.enter_async_context(ctx.db.reading()) for _ in range(READERS)]
-        async for count, lines in store.stream_lines(
+        async for count, lines in export_store.stream_lines(
             sessions, workspace.id, workspace.key, where, jsonl=fmt is ExportFormat.JSONL
         ):
             copied.rows += count
@@ -154,14 +161,18 @@ async def _line_chunks(
 
 
 async def _copied_chunks(
-    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+    ctx: Context,
+    workspace: Workspace,
+    where: AuditFilter,
+    fmt: ExportFormat,
+    copied: export_store.Copied,
 ) -> AsyncIterator[bytes]:
-    """The export written by PostgreSQL (`store.copy_exported`), gathered into chunks of at
+    """The export written by PostgreSQL (`export_store.copy_exported`), gathered into chunks of at
     least `CHUNK` bytes."""
     pending: list[bytes] = []
     size = 0
     async with ctx.db.reading() as session:
-        async for chunk in store.copy_exported(
+        async for chunk in export_store.copy_exported(
             session, workspace.id, workspace.key, where, copied, jsonl=fmt is ExportFormat.JSONL
         ):
             pending.append(chunk)
@@ -207,7 +218,7 @@ async def verify_chain(ctx: Context, key: str, *, full: bool = False) -> ChainRe
         head = await store.head(session, workspace.id)
         chain = workspace.key  # read once: an ORM attribute costs a little on every event
         ending = f',"workspace":{json_string(chain)}}}'.encode()
-        suspects = await store.mismatched(session, workspace.id, full=full)
+        suspects = await verify_store.mismatched(session, workspace.id, full=full)
         checking = _Checking(ctx, verifier, workspace.id, chain, ending, suspects)
         failure = await checking.packed(session)
         if failure is not None:
@@ -225,14 +236,14 @@ class _Checking:
     chain: str
     ending: bytes
     suspects: list[int]
-    """Events whose columns do not spell their bytes (`store.mismatched`), in order."""
+    """Events whose columns do not spell their bytes (`verify_store.mismatched`), in order."""
 
     async def rows(
         self, session: AsyncSession, first_seq: int | None = None, last_seq: int | None = None
     ) -> ChainReport | None:
         """The events (all, or `first_seq`..`last_seq`) a row each: a hash per event, and an
         event that fails that way, or that the database named, checked the careful way."""
-        async for batch in store.stream_chain(
+        async for batch in verify_store.stream_chain(
             session, self.workspace_id, first_seq=first_seq, last_seq=last_seq
         ):
             rows = batch
@@ -252,11 +263,11 @@ class _Checking:
         return None
 
     async def packed(self, session: AsyncSession) -> ChainReport | None:
-        """The events a run at a time (`store.stream_packed`), which spares the driver a
+        """The events a run at a time (`verify_store.stream_packed`), which spares the driver a
         Python object per value; a run that does not hold as a whole, or holds an event the
         database named, is read again a row per event, in a session of its own (the run's
         stream is reading ahead on this one)."""
-        async for run in store.stream_packed(session, self.workspace_id, self.ending):
+        async for run in verify_store.stream_packed(session, self.workspace_id, self.ending):
             named = bisect_right(self.suspects, run.last) > bisect_left(self.suspects, run.first)
             if (
                 not named
@@ -302,7 +313,7 @@ async def _feed_one(
     never changed by the application, so both see the same event)."""
     seq, prev_hash, _, stored = fast
     async with ctx.db.reading() as session:
-        found = await store.one_event(session, workspace_id, seq)
+        found = await verify_store.one_event(session, workspace_id, seq)
     if found is None:
         return verifier.feed_encoded(seq, prev_hash, b"", stored)  # fails on its sequence number
     row, stored_bytes = found
@@ -313,7 +324,7 @@ async def _feed_one(
 
 
 def _encoded(chain: str, row: Sequence[Any], prev_hash: str) -> bytes:
-    """The bytes an exported row's hash covers (`store.EXPORTED` order), linked to
+    """The bytes an exported row's hash covers (`EXPORTED` order), linked to
     `prev_hash`: the chain's, in the careful check, not necessarily the row's own."""
     seq, at, actor, action, etype, eid, summary, reason, data, _, _ = row
     return encoded_link(
