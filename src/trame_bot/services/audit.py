@@ -6,7 +6,7 @@ import codecs
 import os
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 from json.encoder import encode_basestring as json_string
@@ -38,7 +38,8 @@ CHUNK = 64 * 1024
 HEADER = (",".join(COLUMNS) + "\n").encode()
 """The CSV export's first line."""
 READERS = min(2, os.cpu_count() or 1)
-"""SQLite connections that write an export's chunks side by side."""
+"""Connections that read side by side: SQLite's for an export's chunks, and verify's runs of
+events on either database."""
 
 
 class ExportFormat(StrEnum):
@@ -213,14 +214,16 @@ async def verify_chain(ctx: Context, key: str, *, full: bool = False) -> ChainRe
     every event instead of trusting its index: slower, and right even after an edit of the
     database's own files."""
     verifier = ChainVerifier()
-    async with ctx.db.reading() as session:
+    async with AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(ctx.db.reading()) for _ in range(READERS)]
+        session = sessions[0]
         workspace = await workspace_store.get(session, key)
         head = await store.head(session, workspace.id)
         chain = workspace.key  # read once: an ORM attribute costs a little on every event
         ending = f',"workspace":{json_string(chain)}}}'.encode()
         suspects = await verify_store.mismatched(session, workspace.id, full=full)
         checking = _Checking(ctx, verifier, workspace.id, chain, ending, suspects)
-        failure = await checking.packed(session)
+        failure = await checking.packed(sessions)
         if failure is not None:
             return failure
     return verifier.finish(head.seq, head.hash)
@@ -262,30 +265,34 @@ class _Checking:
                 rows = rows[index + 1 :]
         return None
 
-    async def packed(self, session: AsyncSession) -> ChainReport | None:
-        """The events a run at a time (`verify_store.stream_packed`), which spares the driver a
-        Python object per value; a run that does not hold as a whole, or holds an event the
-        database named, is read again a row per event, in a session of its own (the run's
-        stream is reading ahead on this one)."""
-        async for run in verify_store.stream_packed(session, self.workspace_id, self.ending):
-            named = bisect_right(self.suspects, run.last) > bisect_left(self.suspects, run.first)
-            if (
-                not named
-                and run.ends_right
-                and self.verifier.feed_packed(
-                    count=run.count,
-                    seqs=run.seqs,
-                    prev_hashes=run.prev_hashes,
-                    hashes=run.hashes,
-                    encoded=run.encoded,
-                    lengths=run.lengths,
+    async def packed(self, sessions: Sequence[AsyncSession]) -> ChainReport | None:
+        """The events a run at a time (`verify_store.stream_packed`, read on `sessions` in
+        turn), which spares the driver a Python object per value; a run that does not hold as
+        a whole, or holds an event the database named, is read again a row per event, in a
+        session of its own (the runs' stream is reading ahead on these)."""
+        runs = verify_store.stream_packed(sessions, self.workspace_id, self.ending)
+        async with aclosing(runs):  # a failure ends the stream before its sessions close
+            async for run in runs:
+                named = bisect_right(self.suspects, run.last) > bisect_left(
+                    self.suspects, run.first
                 )
-            ):
-                continue
-            async with self.ctx.db.reading() as again:
-                failure = await self.rows(again, run.first, run.last)
-            if failure is not None:
-                return failure
+                if (
+                    not named
+                    and run.ends_right
+                    and self.verifier.feed_packed(
+                        count=run.count,
+                        seqs=run.seqs,
+                        prev_hashes=run.prev_hashes,
+                        hashes=run.hashes,
+                        encoded=run.encoded,
+                        lengths=run.lengths,
+                    )
+                ):
+                    continue
+                async with self.ctx.db.reading() as again:
+                    failure = await self.rows(again, run.first, run.last)
+                if failure is not None:
+                    return failure
         return None
 
 

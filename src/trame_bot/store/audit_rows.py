@@ -43,12 +43,8 @@ async def driver_batches(
     for the reads that go through every event (verify, export). Runs in the session's
     transaction, so in its snapshot."""
     sql, args = positional(connection, query)
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await driver_in_transaction(connection)
     if connection.dialect.name == "postgresql":
-        if not driver.is_in_transaction():
-            # SQLAlchemy opens asyncpg's transaction with its first statement; a cursor needs one.
-            await connection.execute(select(literal(1)))
         rows = await driver.cursor(sql, *args)
     else:
         rows = await driver.execute(sql, args)
@@ -72,6 +68,18 @@ async def driver_batches(
         if not ahead.done():
             ahead.cancel()
             await asyncio.gather(ahead, return_exceptions=True)
+
+
+async def driver_in_transaction(connection: AsyncConnection) -> Any:
+    """The driver's own connection (aiosqlite's, asyncpg's) under the session, in the
+    session's transaction: SQLAlchemy opens asyncpg's with its first statement, so one is run
+    if none was. A statement run straight on asyncpg outside it would hold its locks past
+    the session's end (a cursor, a suspended portal), and see another snapshot."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if connection.dialect.name == "postgresql" and not driver.is_in_transaction():
+        await connection.execute(select(literal(1)))
+    return driver
 
 
 def positional(connection: AsyncConnection, query: Select[Any]) -> tuple[str, list[Any]]:

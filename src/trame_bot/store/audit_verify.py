@@ -5,7 +5,9 @@ event's columns for the careful check."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import itertools
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.store import audit_spelling
-from trame_bot.store.audit_rows import driver_batches, exported_columns
+from trame_bot.store.audit_rows import driver_batches, driver_in_transaction, exported_columns
 from trame_bot.store.models import AuditEvent
 
 
@@ -80,15 +82,20 @@ that order on trust: a run out of order fails them."""
 
 
 async def stream_packed(
-    session: AsyncSession, workspace_id: int, ending: bytes, *, batch: int = 5_000
-) -> AsyncIterator[PackedEvents]:
+    sessions: Sequence[AsyncSession], workspace_id: int, ending: bytes, *, batch: int = 5_000
+) -> AsyncGenerator[PackedEvents, None]:
     """The whole chain oldest first as `PackedEvents` of `batch` sequence numbers, up to the
-    last event there is. As rows, a million events cost the driver a Python object per value
-    (more than hashing them, and on SQLite done in its thread under the GIL, so it cannot
-    overlap the hashing); a row per `batch` events costs it nothing, and the database builds
-    the next one (the server; SQLite in the driver's thread, without the GIL) while the
-    caller hashes this one."""
-    connection = await session.connection()
+    last event the first session sees. As rows, a million events cost the driver a Python
+    object per value (more than hashing them, and on SQLite done in its thread under the GIL,
+    so it cannot overlap the hashing); a row per `batch` events costs it nothing.
+
+    Building a run is most of the database's work (the server's, or SQLite's in the driver's
+    thread, without the GIL), and as much as the caller's hashing: the runs are shared out in
+    turn between `sessions` (each its own connection, so its own server process or driver
+    thread), each with its next run asked for ahead, so that they are built on other cores
+    while the caller hashes. Their snapshots may differ (on PostgreSQL each statement has its
+    own anyway), but no run goes past the last event the first session saw."""
+    connection = await sessions[0].connection()
     table = AuditEvent.__table__.c
     bottom, top = (
         await connection.execute(
@@ -99,19 +106,65 @@ async def stream_packed(
     ).one()
     if top is None:
         return
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    postgres = connection.dialect.name == "postgresql"
-    statement = await driver.prepare(_PACKED_POSTGRES) if postgres else None
+    readers = [
+        await _RunReader.open(session, workspace_id, ending, top, batch) for session in sessions
+    ]
+    first = min(bottom, 1)  # an event numbered below 1 is read, and named out of place
+    starts = iter(range(first, top + 1, batch))
+    pending: deque[asyncio.Future[PackedEvents]] = deque()
 
-    async def read(first: int) -> PackedEvents:
-        last = first + batch - 1
-        if statement is not None:
-            row = await statement.fetchrow(len(ending), ending, workspace_id, first, last)
+    def ask(n: int) -> None:
+        for start in itertools.islice(starts, n):
+            reader = readers[(start - first) // batch % len(readers)]
+            pending.append(asyncio.ensure_future(reader.read(start)))
+
+    ask(len(readers))  # one run ahead per reader: each builds its next while this one is hashed
+    try:
+        while pending:
+            run = await pending.popleft()
+            ask(1)
+            yield run
+    finally:
+        # Runs asked for ahead are waited for, not cancelled: one statement each, and a
+        # session must not be closed (its transaction ended) with a statement still running.
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _RunReader:
+    """One connection's statement for `stream_packed`: the run that starts at a sequence
+    number."""
+
+    def __init__(
+        self, driver: Any, statement: Any, workspace_id: int, ending: bytes, top: int, batch: int
+    ) -> None:
+        self._driver = driver
+        self._statement = statement
+        self._workspace_id = workspace_id
+        self._ending = ending
+        self._top = top
+        self._batch = batch
+
+    @classmethod
+    async def open(
+        cls, session: AsyncSession, workspace_id: int, ending: bytes, top: int, batch: int
+    ) -> _RunReader:
+        connection = await session.connection()
+        driver = await driver_in_transaction(connection)
+        postgres = connection.dialect.name == "postgresql"
+        statement = await driver.prepare(_PACKED_POSTGRES) if postgres else None
+        return cls(driver, statement, workspace_id, ending, top, batch)
+
+    async def read(self, first: int) -> PackedEvents:
+        last = min(first + self._batch - 1, self._top)
+        ending = self._ending
+        if self._statement is not None:
+            row = await self._statement.fetchrow(
+                len(ending), ending, self._workspace_id, first, last
+            )
             lengths = row[5] or []
         else:
-            args = (len(ending), ending, workspace_id, first, last, batch)
-            (row,) = await driver.execute_fetchall(_PACKED_SQLITE, args)
+            args = (len(ending), ending, self._workspace_id, first, last, self._batch)
+            (row,) = await self._driver.execute_fetchall(_PACKED_SQLITE, args)
             lengths = [int(n) for n in row[5].split(",")] if row[5] else []
         count, seqs, prevs, hashes, encoded = row[:5]
         return PackedEvents(
@@ -125,20 +178,6 @@ async def stream_packed(
             lengths,
             row[6] in (True, 1),
         )
-
-    first = min(bottom, 1)  # an event numbered below 1 is read, and named out of place
-    ahead = asyncio.ensure_future(read(first))
-    try:
-        while first <= top:
-            run = await ahead
-            if first + batch <= top:
-                ahead = asyncio.ensure_future(read(first + batch))
-            yield run
-            first += batch
-    finally:
-        if not ahead.done():
-            ahead.cancel()
-            await asyncio.gather(ahead, return_exceptions=True)
 
 
 async def mismatched(session: AsyncSession, workspace_id: int, *, full: bool = False) -> list[int]:
