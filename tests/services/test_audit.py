@@ -23,6 +23,8 @@ from trame_bot.errors import Forbidden
 from trame_bot.services import audit, workflows
 from trame_bot.services.audit import ExportFormat
 from trame_bot.store import audit as audit_store
+from trame_bot.store import audit_export as export_store
+from trame_bot.store import audit_verify as verify_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.models import AuditEvent
@@ -211,14 +213,14 @@ async def test_each_event_stores_the_bytes_its_hash_covers(deps: Deps) -> None:
     await append_tricky(deps)
     async with deps.db.reading() as session:
         ws = await workspace_store.get(session, "acme")
-        chain = [row async for rows in audit_store.stream_chain(session, ws.id) for row in rows]
+        chain = [row async for rows in verify_store.stream_chain(session, ws.id) for row in rows]
         columns = [
             row
-            async for rows in audit_store.stream_exported(session, ws.id, AuditFilter())
+            async for rows in export_store.stream_exported(session, ws.id, AuditFilter())
             for row in rows
         ]
-        suspects = await audit_store.mismatched(session, ws.id)
-        assert await audit_store.mismatched(session, ws.id, full=True) == suspects
+        suspects = await verify_store.mismatched(session, ws.id)
+        assert await verify_store.mismatched(session, ws.id, full=True) == suspects
     assert len(chain) == len(columns) > len(TRICKY_TEXT)
     careful = []
     for (seq, prev, encoded, stored), row in zip(chain, columns, strict=True):
@@ -309,7 +311,7 @@ async def python_export(deps: Deps, where: AuditFilter, fmt: ExportFormat) -> st
         writer.writerow(audit.COLUMNS)
     async with deps.db.reading() as session:
         ws = await workspace_store.get(session, "acme")
-        async for rows in audit_store.stream_exported(session, ws.id, where):
+        async for rows in export_store.stream_exported(session, ws.id, where):
             for row in rows:
                 if fmt is ExportFormat.CSV:
                     writer.writerow(row)

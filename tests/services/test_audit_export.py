@@ -17,6 +17,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.services import audit
 from trame_bot.services.audit import ExportFormat
 from trame_bot.store import audit as audit_store
+from trame_bot.store import audit_export as export_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
 
@@ -73,7 +74,7 @@ async def reference_rows(deps: Deps, fmt: ExportFormat, where: AuditFilter) -> t
     writer = csv.writer(buffer, lineterminator="\n")
     async with deps.db.reading() as session:
         ws = await workspace_store.get(session, "acme")
-        async for rows in audit_store.stream_exported(session, ws.id, where):
+        async for rows in export_store.stream_exported(session, ws.id, where):
             for row in rows:
                 events += 1
                 if fmt is ExportFormat.CSV:
@@ -110,7 +111,7 @@ async def chunked(
         jsonl = fmt is ExportFormat.JSONL
         return [
             chunk
-            async for chunk in audit_store.stream_lines(
+            async for chunk in export_store.stream_lines(
                 sessions, ws.id, "acme", where, jsonl=jsonl, batch=batch
             )
         ]

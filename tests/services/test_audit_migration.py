@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.services.test_audit import append_tricky, seeded, tamper
 from trame_bot.bootstrap import Deps
 from trame_bot.services import audit
-from trame_bot.store import audit as audit_store
+from trame_bot.store import audit_verify as verify_store
 from trame_bot.store.migrate import alembic_config, upgrade_async
 
 EVENTS = "SELECT seq, summary, hash FROM audit_events ORDER BY workspace_id, seq"
@@ -68,6 +68,6 @@ async def test_an_event_edited_before_the_upgrade_is_still_named(
         assert report.bad_seq == 5
         assert "edited" in (report.problem or "")
         async with deps.db.reading() as session:  # its bytes spell its columns: not in the index
-            assert await audit_store.mismatched(session, 1, full=True) == []
+            assert await verify_store.mismatched(session, 1, full=True) == []
     finally:
         await upgrade_async(database_url)

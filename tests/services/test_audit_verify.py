@@ -14,6 +14,7 @@ from trame_bot.bootstrap import Deps
 from trame_bot.services import audit
 from trame_bot.store import audit as audit_store
 from trame_bot.store import audit_spelling
+from trame_bot.store import audit_verify as verify_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Base
 
@@ -97,15 +98,15 @@ async def test_an_edited_row_enters_the_index_verify_reads(deps: Deps) -> None:
     and the query verify runs is answered from it."""
     await seeded(deps)
     async with deps.db.reading() as session:
-        assert await audit_store.mismatched(session, 1) == []
+        assert await verify_store.mismatched(session, 1) == []
     await tamper(deps, "UPDATE audit_events SET summary = 'nothing to see' WHERE seq = 3")
     async with deps.db.reading() as session:
         ws_id = (
             await session.execute(text("SELECT id FROM workspaces WHERE key = 'acme'"))
         ).scalar_one()
-        assert await audit_store.mismatched(session, ws_id) == [3]
-        assert await audit_store.mismatched(session, ws_id, full=True) == [3]
-        statement = audit_store.mismatched_statement(deps.db.dialect)
+        assert await verify_store.mismatched(session, ws_id) == [3]
+        assert await verify_store.mismatched(session, ws_id, full=True) == [3]
+        statement = verify_store.mismatched_statement(deps.db.dialect)
         explain = "EXPLAIN QUERY PLAN" if deps.db.dialect == "sqlite" else "EXPLAIN"
         plan = await session.execute(text(f"{explain} {statement.text}"), {"workspace_id": ws_id})
         assert audit_spelling.INDEX in " ".join(str(row) for row in plan.all())

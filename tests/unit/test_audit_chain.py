@@ -186,12 +186,12 @@ ENDING = b',"workspace":"acme"}'
 
 
 def _stored_rows(chain: Chain) -> list[tuple[int, str, bytes, str]]:
-    """The chain as `store.audit.stream_chain` reads it: seq, prev_hash, bytes, hash."""
+    """The chain as `store.audit_verify.stream_chain` reads it: seq, prev_hash, bytes, hash."""
     return [(link.seq, link.prev_hash, link_bytes(link), stored) for link, stored in chain]
 
 
 def _run(rows: list[tuple[int, str, bytes, str]]) -> dict[str, Any]:
-    """The rows as `store.audit.stream_packed` packs them."""
+    """The rows as `store.audit_verify.stream_packed` packs them."""
     return {
         "count": len(rows),
         "seqs": ",".join(str(seq) for seq, _, _, _ in rows),

@@ -158,7 +158,7 @@ class ChainVerifier:
         self, rows: Sequence[tuple[int, str, bytes, str]], ending: bytes
     ) -> int | None:
         """Feed `(seq, prev_hash, encoded, stored_hash)` rows, `encoded` being the bytes stored
-        with the event (`store.audit.stream_chain`) and `ending` how every event of this chain
+        with the event (`store.audit_verify.stream_chain`) and `ending` how every event of this chain
         ends (`,"workspace":<key>}`); the index of the first row that fails here, for the
         caller to check through `feed_encoded` with its own encoding, or None when all held.
         The loop is the whole cost of verifying a million events, so it does the least per
@@ -194,7 +194,7 @@ class ChainVerifier:
         encoded: bytes,
         lengths: Sequence[int],
     ) -> bool:
-        """Feed a run of events as one (`store.audit.stream_packed`): `count` events, their
+        """Feed a run of events as one (`store.audit_verify.stream_packed`): `count` events, their
         sequence numbers (`"1,2,3"`), `prev_hash`es and `hash`es run together, their stored
         bytes run together and the length of each. True when the whole run holds; False
         (nothing fed) for the caller to feed the run event by event, which names the first

@@ -6,7 +6,7 @@ import codecs
 import os
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 from json.encoder import encode_basestring as json_string
@@ -24,18 +24,22 @@ from trame_bot.errors import InvalidInput
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.store import audit as store
+from trame_bot.store import audit_export as export_store
+from trame_bot.store import audit_verify as verify_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
+from trame_bot.store.audit_rows import EXPORTED
 from trame_bot.store.models import AuditEvent, Workspace
 
 ENTITY_TYPES = ("workflow", "connector", "run", "member", "workspace", "api_key", "outbox")
-COLUMNS = store.EXPORTED
+COLUMNS = EXPORTED
 MAX_LIST = 500
 CHUNK = 64 * 1024
 HEADER = (",".join(COLUMNS) + "\n").encode()
 """The CSV export's first line."""
 READERS = min(2, os.cpu_count() or 1)
-"""SQLite connections that write an export's chunks side by side."""
+"""Connections that read side by side: SQLite's for an export's chunks, PostgreSQL's for
+verify's runs of events."""
 
 
 class ExportFormat(StrEnum):
@@ -108,7 +112,7 @@ async def _export_chunks(
     ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, actor: Actor
 ) -> AsyncIterator[bytes]:
     now = ctx.clock.now()
-    copied = store.Copied()
+    copied = export_store.Copied()
     if fmt is ExportFormat.CSV:
         yield HEADER
     if ctx.db.dialect == "postgresql":
@@ -140,13 +144,17 @@ async def _export_chunks(
 
 
 async def _line_chunks(
-    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+    ctx: Context,
+    workspace: Workspace,
+    where: AuditFilter,
+    fmt: ExportFormat,
+    copied: export_store.Copied,
 ) -> AsyncIterator[bytes]:
-    """The export's lines as SQLite writes them (`store.stream_lines`), on `READERS`
+    """The export's lines as SQLite writes them (`export_store.stream_lines`), on `READERS`
     connections at once: SQLite's work is most of an export's, and it runs without the GIL."""
     async with AsyncExitStack() as stack:
         sessions = [await stack.enter_async_context(ctx.db.reading()) for _ in range(READERS)]
-        async for count, lines in store.stream_lines(
+        async for count, lines in export_store.stream_lines(
             sessions, workspace.id, workspace.key, where, jsonl=fmt is ExportFormat.JSONL
         ):
             copied.rows += count
@@ -154,14 +162,18 @@ async def _line_chunks(
 
 
 async def _copied_chunks(
-    ctx: Context, workspace: Workspace, where: AuditFilter, fmt: ExportFormat, copied: store.Copied
+    ctx: Context,
+    workspace: Workspace,
+    where: AuditFilter,
+    fmt: ExportFormat,
+    copied: export_store.Copied,
 ) -> AsyncIterator[bytes]:
-    """The export written by PostgreSQL (`store.copy_exported`), gathered into chunks of at
+    """The export written by PostgreSQL (`export_store.copy_exported`), gathered into chunks of at
     least `CHUNK` bytes."""
     pending: list[bytes] = []
     size = 0
     async with ctx.db.reading() as session:
-        async for chunk in store.copy_exported(
+        async for chunk in export_store.copy_exported(
             session, workspace.id, workspace.key, where, copied, jsonl=fmt is ExportFormat.JSONL
         ):
             pending.append(chunk)
@@ -202,14 +214,19 @@ async def verify_chain(ctx: Context, key: str, *, full: bool = False) -> ChainRe
     every event instead of trusting its index: slower, and right even after an edit of the
     database's own files."""
     verifier = ChainVerifier()
-    async with ctx.db.reading() as session:
+    # On SQLite a second reader measured no faster (its driver thread and the hashing take
+    # turns at the GIL to hand each run over); on PostgreSQL each is a server process.
+    readers = READERS if ctx.db.dialect == "postgresql" else 1
+    async with AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(ctx.db.reading()) for _ in range(readers)]
+        session = sessions[0]
         workspace = await workspace_store.get(session, key)
         head = await store.head(session, workspace.id)
         chain = workspace.key  # read once: an ORM attribute costs a little on every event
         ending = f',"workspace":{json_string(chain)}}}'.encode()
-        suspects = await store.mismatched(session, workspace.id, full=full)
+        suspects = await verify_store.mismatched(session, workspace.id, full=full)
         checking = _Checking(ctx, verifier, workspace.id, chain, ending, suspects)
-        failure = await checking.packed(session)
+        failure = await checking.packed(sessions)
         if failure is not None:
             return failure
     return verifier.finish(head.seq, head.hash)
@@ -225,14 +242,14 @@ class _Checking:
     chain: str
     ending: bytes
     suspects: list[int]
-    """Events whose columns do not spell their bytes (`store.mismatched`), in order."""
+    """Events whose columns do not spell their bytes (`verify_store.mismatched`), in order."""
 
     async def rows(
         self, session: AsyncSession, first_seq: int | None = None, last_seq: int | None = None
     ) -> ChainReport | None:
         """The events (all, or `first_seq`..`last_seq`) a row each: a hash per event, and an
         event that fails that way, or that the database named, checked the careful way."""
-        async for batch in store.stream_chain(
+        async for batch in verify_store.stream_chain(
             session, self.workspace_id, first_seq=first_seq, last_seq=last_seq
         ):
             rows = batch
@@ -251,30 +268,34 @@ class _Checking:
                 rows = rows[index + 1 :]
         return None
 
-    async def packed(self, session: AsyncSession) -> ChainReport | None:
-        """The events a run at a time (`store.stream_packed`), which spares the driver a
-        Python object per value; a run that does not hold as a whole, or holds an event the
-        database named, is read again a row per event, in a session of its own (the run's
-        stream is reading ahead on this one)."""
-        async for run in store.stream_packed(session, self.workspace_id, self.ending):
-            named = bisect_right(self.suspects, run.last) > bisect_left(self.suspects, run.first)
-            if (
-                not named
-                and run.ends_right
-                and self.verifier.feed_packed(
-                    count=run.count,
-                    seqs=run.seqs,
-                    prev_hashes=run.prev_hashes,
-                    hashes=run.hashes,
-                    encoded=run.encoded,
-                    lengths=run.lengths,
+    async def packed(self, sessions: Sequence[AsyncSession]) -> ChainReport | None:
+        """The events a run at a time (`verify_store.stream_packed`, read on `sessions` in
+        turn), which spares the driver a Python object per value; a run that does not hold as
+        a whole, or holds an event the database named, is read again a row per event, in a
+        session of its own (the runs' stream is reading ahead on these)."""
+        runs = verify_store.stream_packed(sessions, self.workspace_id, self.ending)
+        async with aclosing(runs):  # a failure ends the stream before its sessions close
+            async for run in runs:
+                named = bisect_right(self.suspects, run.last) > bisect_left(
+                    self.suspects, run.first
                 )
-            ):
-                continue
-            async with self.ctx.db.reading() as again:
-                failure = await self.rows(again, run.first, run.last)
-            if failure is not None:
-                return failure
+                if (
+                    not named
+                    and run.ends_right
+                    and self.verifier.feed_packed(
+                        count=run.count,
+                        seqs=run.seqs,
+                        prev_hashes=run.prev_hashes,
+                        hashes=run.hashes,
+                        encoded=run.encoded,
+                        lengths=run.lengths,
+                    )
+                ):
+                    continue
+                async with self.ctx.db.reading() as again:
+                    failure = await self.rows(again, run.first, run.last)
+                if failure is not None:
+                    return failure
         return None
 
 
@@ -302,7 +323,7 @@ async def _feed_one(
     never changed by the application, so both see the same event)."""
     seq, prev_hash, _, stored = fast
     async with ctx.db.reading() as session:
-        found = await store.one_event(session, workspace_id, seq)
+        found = await verify_store.one_event(session, workspace_id, seq)
     if found is None:
         return verifier.feed_encoded(seq, prev_hash, b"", stored)  # fails on its sequence number
     row, stored_bytes = found
@@ -313,7 +334,7 @@ async def _feed_one(
 
 
 def _encoded(chain: str, row: Sequence[Any], prev_hash: str) -> bytes:
-    """The bytes an exported row's hash covers (`store.EXPORTED` order), linked to
+    """The bytes an exported row's hash covers (`EXPORTED` order), linked to
     `prev_hash`: the chain's, in the careful check, not necessarily the row's own."""
     seq, at, actor, action, etype, eid, summary, reason, data, _, _ = row
     return encoded_link(

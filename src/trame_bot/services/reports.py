@@ -19,11 +19,13 @@ from trame_bot.services.access import require
 from trame_bot.services.audit import jsonl_line, parse_entity
 from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
+from trame_bot.store import audit_export as export_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import reports as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
+from trame_bot.store.audit_rows import EXPORTED
 from trame_bot.store.models import AuditEvent, Workspace
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -209,11 +211,11 @@ async def _export(
     where = AuditFilter(first_seq=span.first_seq, last_seq=span.last_seq)
     lines: list[str] = []
     first_prev = last_hash = ""
-    async for rows in audit_store.stream_exported(session, workspace.id, where):
+    async for rows in export_store.stream_exported(session, workspace.id, where):
         if not lines:
-            first_prev = rows[0][audit_store.EXPORTED.index("prev_hash")]
+            first_prev = rows[0][EXPORTED.index("prev_hash")]
         lines.extend(jsonl_line(row, workspace.key) for row in rows)
-        last_hash = rows[-1][audit_store.EXPORTED.index("hash")]
+        last_hash = rows[-1][EXPORTED.index("hash")]
     anchors = incident.Anchors(span.first_seq, span.last_seq, first_prev, last_hash, len(lines))
     return "".join(lines), anchors
 
