@@ -21,6 +21,7 @@ from trame_bot.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trame_bot.services.access import require, role_of
 from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
+from trame_bot.store import channel as channel_store
 from trame_bot.store import workspaces as store
 from trame_bot.store.models import ApiKey, Member, Workspace
 
@@ -220,12 +221,14 @@ async def get_workspace(ctx: Context, key: str) -> Workspace:
         return await store.get(session, key)
 
 
-async def workspace_for_channel(
+async def workspace_key_for_channel(
     ctx: Context, channel: str, team_id: str | None = None
-) -> Workspace | None:
-    """`team_id`: the request's Slack team in distributed mode (see `store.by_channel`)."""
-    async with ctx.db.lookup() as session:
-        return await store.by_channel(session, team_id, channel)
+) -> str | None:
+    """The key of the workspace the channel belongs to, read on the driver: clicks and most
+    commands start here. `team_id`: the request's Slack team in distributed mode (see
+    `store.channel.workspace_key`)."""
+    async with ctx.db.lookups.connection() as lookup:
+        return await channel_store.workspace_key(lookup, team_id, channel)
 
 
 async def webhook_target(ctx: Context, workspace_id: int) -> tuple[str, str] | None:

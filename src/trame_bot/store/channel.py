@@ -41,7 +41,7 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
     """Channel → workspace → the person's role (→ the workflows the words may name).
 
     `of_team`: distributed mode, where only a workspace bound to the request's Slack team
-    matches (see `store.workspaces.by_channel`). `naming`: also join the workflows whose key
+    matches (see `workspace_key`). `naming`: also join the workflows whose key
     or lowercased name is one of the `names` (the leading words, longest first). `glance`:
     also each workflow's triggers, pending runs and its workspace's connectors (`json_rows`)."""
     joined = _ws.outerjoin(
@@ -103,11 +103,35 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
 _NAMING = {team: Statement(scope_query(of_team=team, naming=True)) for team in (False, True)}
 
 
+def _key_query(*, of_team: bool) -> Any:
+    channel: Any = bindparam("channel")
+    query = select(_ws.c.key).where(
+        or_(_ws.c.approvals_channel == channel, _ws.c.ops_channel == channel)
+    )
+    if of_team:
+        query = query.where(_ws.c.slack_team_id == bindparam("team"))
+    return query.order_by(_ws.c.id).limit(1)
+
+
+_KEY = {team: Statement(_key_query(of_team=team)) for team in (False, True)}
+
+
 def name_candidates(words: Sequence[str]) -> list[str]:
     """What the leading words may name, longest first: "invoice sync now" → "invoice sync
     now", "invoice sync", "invoice" (lowercased, as keys are and names are compared)."""
     lowered = [w.lower() for w in words[:MAX_NAME_WORDS]]
     return [" ".join(lowered[:size]) for size in range(len(lowered), 0, -1)]
+
+
+async def workspace_key(lookup: Lookup, team_id: str | None, channel: str) -> str | None:
+    """The key of the workspace a Slack channel (approvals or ops) belongs to. `team_id` is
+    the Slack team the request came from in distributed mode: only a workspace bound to that
+    team matches, so ids from one team never reach another team's workspace, and an unbound
+    team reaches none. None is one-workspace mode (one bot token, one team): any workspace
+    matches."""
+    params = {"channel": channel} if team_id is None else {"channel": channel, "team": team_id}
+    rows = await lookup(_KEY[team_id is not None], params)
+    return rows[0].key if rows else None
 
 
 async def channel_workflow(

@@ -26,20 +26,6 @@ async def get(session: AsyncSession, key: str, *, lock: bool = False) -> Workspa
     return workspace
 
 
-async def by_channel(session: AsyncSession, team_id: str | None, channel: str) -> Workspace | None:
-    """The workspace a Slack channel belongs to. `team_id` is the Slack team the request came
-    from in distributed mode: only a workspace bound to that team matches, so ids from one
-    team never reach another team's workspace, and an unbound team reaches none. None is
-    one-workspace mode (one bot token, one team): any workspace matches, as always."""
-    query = select(Workspace).where(
-        or_(Workspace.approvals_channel == channel, Workspace.ops_channel == channel)
-    )
-    if team_id is not None:
-        query = query.where(Workspace.slack_team_id == team_id)
-    result = await session.execute(query.order_by(Workspace.id).limit(1))
-    return result.scalar_one_or_none()
-
-
 async def channel_taken(session: AsyncSession, channel: str, workspace_id: int | None) -> bool:
     """Whether a workspace other than `workspace_id` uses `channel` (approvals or ops)."""
     query = select(Workspace.id).where(

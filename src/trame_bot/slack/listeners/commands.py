@@ -85,10 +85,10 @@ class CommandRequest:
         """The key of the channel's workspace, read once per command. Commands that read
         everything they need in one statement (`status <workflow>`) never call this."""
         if self._workspace is None:
-            found = await workspaces.workspace_for_channel(self.ctx, self.channel, self.team)
+            found = await workspaces.workspace_key_for_channel(self.ctx, self.channel, self.team)
             if found is None:
                 raise ChannelNotBound(self.channel)
-            self._workspace = found.key
+            self._workspace = found
         return self._workspace
 
     async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:

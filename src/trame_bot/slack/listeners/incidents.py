@@ -32,10 +32,10 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str | None]:
 
 
 async def _workspace(ctx: Context, channel: str | None, context: AsyncBoltContext) -> str:
-    found = await workspaces.workspace_for_channel(ctx, channel or "", team_scope(ctx, context))
+    found = await workspaces.workspace_key_for_channel(ctx, channel or "", team_scope(ctx, context))
     if found is None:
         raise InvalidInput("this message's channel is not connected to a workspace any more")
-    return found.key
+    return found
 
 
 def _alert_button(value: str) -> tuple[int, str]:

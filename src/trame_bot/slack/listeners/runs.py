@@ -36,10 +36,10 @@ async def _workspace_of_channel(
 ) -> str:
     """The card's channel, in the request's Slack team, decides the workspace: a button can
     never reach another workspace's run, nor another team's."""
-    found = await workspaces.workspace_for_channel(ctx, channel or "", team_scope(ctx, context))
+    found = await workspaces.workspace_key_for_channel(ctx, channel or "", team_scope(ctx, context))
     if found is None:
         raise InvalidInput("this card's channel is not connected to a workspace any more")
-    return found.key
+    return found
 
 
 def _click(body: dict[str, Any]) -> tuple[str, str, str | None]:

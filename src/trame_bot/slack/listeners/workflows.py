@@ -38,10 +38,10 @@ def register(app: AsyncApp, ctx: Context) -> None:
             if team is not None:
                 # Distributed mode: the form's channel, in this request's team, must still
                 # belong to the workspace the form names.
-                found = await workspaces.workspace_for_channel(
+                found = await workspaces.workspace_key_for_channel(
                     ctx, str(metadata.get("channel", "")), team
                 )
-                if found is None or found.key != metadata.get("workspace"):
+                if found is None or found != metadata.get("workspace"):
                     raise Forbidden("this form belongs to a workspace of another Slack team")
             await workflows.change_status(
                 ctx,
