@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, case, func, literal, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from trame_bot.store.direct import driver_sql
 from trame_bot.store.models import AuditEvent
 
 EXPORTED = (
@@ -83,17 +84,11 @@ async def driver_in_transaction(connection: AsyncConnection) -> Any:
 
 
 def positional(connection: AsyncConnection, query: Select[Any]) -> tuple[str, list[Any]]:
-    """The query as the driver takes it: its SQL, and its values in order, each converted by
-    its column's type as SQLAlchemy would (`at`: aware datetimes, naive UTC on SQLite). The
-    values are never spliced into the SQL: an entity comes from a Slack user."""
-    dialect = connection.dialect
-    compiled = query.compile(dialect=dialect)
-    values = compiled.construct_params()
-    args = []
-    for name in compiled.positiontup or ():
-        convert = compiled.binds[name].type.bind_processor(dialect)
-        args.append(values[name] if convert is None else convert(values[name]))
-    return compiled.string, args
+    """The query as the driver takes it: its SQL, and the values it holds in order, each
+    converted by its column's type as SQLAlchemy would (`at`: aware datetimes, naive UTC on
+    SQLite), as `store.direct` compiles its lookups. The values are never spliced into the
+    SQL: an entity comes from a Slack user."""
+    return driver_sql(query, connection.dialect)
 
 
 def at_text(dialect: str) -> ColumnElement[str]:

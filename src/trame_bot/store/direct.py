@@ -100,6 +100,13 @@ class Statement:
         return done
 
 
+def driver_sql(query: Select[Any], dialect: Dialect) -> tuple[str, list[Any]]:
+    """A query that holds its own values (no parameters given by name), as the driver takes
+    it: its SQL and its values in order (the audit export's and verify's reads)."""
+    compiled = _compile(query, dialect)
+    return compiled.sql, compiled.values({})
+
+
 def _compile(query: Select[Any], dialect: Dialect) -> _Compiled:
     compiled = query.compile(dialect=dialect)
     if compiled.positiontup is None:
@@ -121,7 +128,7 @@ def _compile(query: Select[Any], dialect: Dialect) -> _Compiled:
         if process is not None:
             results.append((index, process))
     names = [str(column.key) for column in query.selected_columns]
-    row_type: Any = namedtuple("Row", names)  # type: ignore[misc]  # (fields known at run time)
+    row_type: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]  # (fields known at run time)
     return _Compiled(str(compiled), tuple(arguments), tuple(results), row_type._make)
 
 
