@@ -14,7 +14,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Verdict
 from trame_bot.errors import Forbidden
-from trame_bot.services import runs
+from trame_bot.services import decisions
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import DeliveryError, Kind, OutboxWorker
 from trame_bot.store import outbox as outbox_store
@@ -50,7 +50,7 @@ async def pending_run(deps: Deps) -> str:
 
 async def test_rows_are_delivered_in_order_and_marked_sent(deps: Deps) -> None:
     run_id = await pending_run(deps)
-    await runs.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     sender = RecordingSender()
     worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind})
     assert await worker.deliver_due() == len(await rows(deps))
@@ -83,7 +83,7 @@ async def test_one_slow_run_holds_up_only_its_own_messages(deps: Deps) -> None:
     slow = await pending_run(deps)
     fast = (await f.request(deps)).id
     for run_id in (slow, fast):
-        await runs.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     sender = GatedSender(slow)
     worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind})
     delivering = asyncio.create_task(worker.deliver_due())
@@ -107,7 +107,7 @@ async def test_a_change_that_rolls_back_leaves_no_outbox_row(deps: Deps) -> None
     run_id = await pending_run(deps)
     before = len(await rows(deps))
     with pytest.raises(Forbidden):
-        await runs.decide(deps.ctx, run_id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run_id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
     assert len(await rows(deps)) == before
 
 

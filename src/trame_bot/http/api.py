@@ -60,6 +60,7 @@ from trame_bot.services import (
     connectors,
     pilot,
     reports,
+    run_requests,
     runs,
     workflows,
     workspaces,
@@ -358,7 +359,7 @@ async def resume_by_connector(request: web.Request) -> web.Response:
 
 async def request_run(request: web.Request) -> web.Response:
     doc = await body_of(request, RunRequestDoc)
-    requested = await runs.request_run(
+    requested = await run_requests.request_run(
         ctx_of(request), request[WORKSPACE], request.match_info["key"], doc, engine(request)
     )
     return ok(run_out(requested.run, requested.workflow_key), 201 if requested.created else 200)
