@@ -150,9 +150,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="trame-bot"'
         return response
-    workspace, api_key = found
-    request[WORKSPACE] = workspace.key
-    request[KEY_NAME] = api_key.name
+    request[WORKSPACE] = found.workspace
+    request[KEY_NAME] = found.name
     return await handler(request)
 
 
