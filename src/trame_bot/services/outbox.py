@@ -45,13 +45,13 @@ class Kind(StrEnum):
 
 
 SLACK_KINDS = frozenset(kind.value for kind in Kind if kind is not Kind.WEBHOOK)
+"""What goes through the workspace's Slack team, and is held while that team cannot be reached;
+webhooks to the engine never are."""
 WORK_TABLES = frozenset(
     {OutboxMessage.__tablename__, SlackInstallation.__tablename__, Workspace.__tablename__}
 )
 """A commit that wrote to these may have given the worker work: a new row, or a held one
 whose Slack team is (re)connected. Other commits cannot, so they do not wake it."""
-"""What goes through the workspace's Slack team, and is held while that team cannot be reached;
-webhooks to the engine never are."""
 
 
 class DeliveryError(Exception):
