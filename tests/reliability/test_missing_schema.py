@@ -20,8 +20,11 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-async def test_slack_says_the_schema_is_missing_and_who_fixes_it(bot: Bot) -> None:
-    answer = await bot.command("status", user=f.MEMBER, channel="C0APPROVE")
+@pytest.mark.parametrize("command", ["status", "status invoice-sync"])
+async def test_slack_says_the_schema_is_missing_and_who_fixes_it(bot: Bot, command: str) -> None:
+    # `status <workflow>` reads on the driver's own connection (`store.direct`), the rest
+    # through sessions: both say the same.
+    answer = await bot.command(command, user=f.MEMBER, channel="C0APPROVE")
     assert answer.status == 200
     assert "schema is missing or out of date" in answer.text
     assert "trame-bot db upgrade" in answer.text

@@ -11,24 +11,26 @@ from trame_bot.domain.sensitive import masked_details, prompt_warnings
 from trame_bot.domain.views import DecisionView, RunCard, StepView
 from trame_bot.errors import NotFound
 from trame_bot.services.context import Context
-from trame_bot.store import lookups
+from trame_bot.store import card as card_store
 from trame_bot.store.connectors import WIDENED_IN
 from trame_bot.store.models import Run
 
 
 async def run_card(ctx: Context, run_id: str) -> RunCard:
-    """What the run's card shows, from statements built once (`store.lookups`): every click and
-    every decision rebuilds a card, so this read is on the busiest path after commands."""
-    async with ctx.db.lookup() as session:
-        run = await lookups.card_of(session, run_id)
+    """What the run's card shows, in four statements on the driver (`store.card`): every
+    click and every decision rebuilds a card, so this read is on the busiest path after
+    commands. Each statement reads its own snapshot: a decision committed between them shows
+    in the next rebuild, which that decision's own delivery makes."""
+    async with ctx.db.lookups.connection() as lookup:
+        run = await card_store.card_of(lookup, run_id)
         if run is None:
             raise NotFound(f"no run {run_id!r}")
         steps = steps_from_dicts(run.plan)
         keys = list(dict.fromkeys(s.connector for s in steps))
-        health = await lookups.health_of(session, run.workspace_id, keys)
-        decisions = await lookups.decisions_of(session, run.id)
-        changes = await lookups.audit_data(
-            session, run.workspace_id, WIDENED_IN, keys, run.requested_at
+        health = await card_store.health_of(lookup, run.workspace_id, keys)
+        decisions = await card_store.decisions_of(lookup, run.id)
+        changes = await card_store.connector_events(
+            lookup, run.workspace_id, WIDENED_IN, keys, run.requested_at
         )
     widened = {key for key, data in changes if json.loads(data).get("widened")}
     return RunCard(
@@ -74,8 +76,8 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
 
 async def card_message(ctx: Context, run_id: str) -> tuple[str, str | None]:
     """Where the run's card is: its channel and message ts (None until it is posted)."""
-    async with ctx.db.lookup() as session:
-        found = await lookups.card_message(session, run_id)
+    async with ctx.db.lookups.connection() as lookup:
+        found = await card_store.card_message(lookup, run_id)
     if found is None:
         raise NotFound(f"no run {run_id!r}")
     return found

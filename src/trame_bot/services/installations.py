@@ -271,8 +271,8 @@ async def slack_connections(ctx: Context) -> list[SlackConnection]:
 
 async def find_bot(ctx: Context, team_id: str) -> OpenedBot | None:
     """A connected team's bot with its tokens opened; None if not installed or gone."""
-    async with ctx.db.lookup() as session:
-        row = await store.for_team(session, team_id)
+    async with ctx.db.lookups.connection() as lookup:
+        row = await store.of_team(lookup, team_id)
     if row is None or row.disconnected_at is not None:
         return None
     vault = vault_of(ctx)

@@ -22,6 +22,7 @@ from trame_bot.services.context import Context
 from trame_bot.services.workflows import named_in, plan_of
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
+from trame_bot.store import glance as glance_store
 from trame_bot.store import lookups
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store import runs as run_store
@@ -43,24 +44,25 @@ async def workflow_glance(
     ctx: Context, channel: str, team_id: str | None, user: str, words: tuple[str, ...]
 ) -> tuple[WorkflowLine, list[PendingView]]:
     """The workflow the words name in the channel's workspace, at a glance (`/trame status
-    <workflow>`, the most frequent command): its line and pending runs, in one read
-    transaction of pre-built statements (`store.lookups`), without loading the workspace."""
-    async with ctx.db.lookup() as session:
-        scope, glance, _ = await lookups.channel_glance(session, team_id, channel, user, words)
+    <workflow>`, the most frequent command): its line and pending runs, in one statement on
+    the driver (`store.glance`), and a pilot's record in a second."""
+    async with ctx.db.lookups.connection() as lookup:
+        scope, glance, _ = await glance_store.channel_glance(lookup, team_id, channel, user, words)
         if scope is None:
             raise ChannelNotBound(channel)
         check_at_least(scope.role, Role.MEMBER, "seeing this workspace")
         if glance is None:
             # Not an ASCII key or name: match as every other command does, in Python.
-            ref, _ = await named_in(session, scope.workspace_id, words)
-            glance = await lookups.glance_of(
-                session, await workflow_store.get(session, scope.workspace_id, ref)
-            )
+            async with ctx.db.lookup() as session:
+                ref, _ = await named_in(session, scope.workspace_id, words)
+                glance = await glance_store.glance_of(
+                    session, await workflow_store.get(session, scope.workspace_id, ref)
+                )
         workflow, triggers, pending = glance.workflow, glance.triggers, glance.pending
         keys = connectors_of(plan_of(workflow))
         health = glance.health
         pilot = (
-            await pilot_service.record_in(session, workflow, ctx.clock.now())
+            await pilot_service.record_in(lookup, workflow, ctx.clock.now())
             if workflow.status is Status.PILOT
             else None
         )

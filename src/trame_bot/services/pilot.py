@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
 from trame_bot.domain.pilot import (
@@ -26,6 +24,7 @@ from trame_bot.services.workflows import check_can_go_live, plan_of
 from trame_bot.store import pilot as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.direct import Lookup
 from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Workflow
 
@@ -39,14 +38,12 @@ class GoLiveForm:
     warnings: GoLiveWarnings
 
 
-async def record_in(
-    session: AsyncSession, workflow: Workflow | WorkflowRow, now: datetime
-) -> PilotRecord:
-    """The workflow's pilot record, inside the caller's session (one query)."""
+async def record_in(lookup: Lookup, workflow: Workflow | WorkflowRow, now: datetime) -> PilotRecord:
+    """The workflow's pilot record, in one statement on the lookup's connection."""
     plan = plan_of(workflow)
     connectors = connectors_of(plan)
     rows = await store.pilot_events(
-        session, workflow, fingerprint(plan, workflow.version), connectors
+        lookup, workflow, fingerprint(plan, workflow.version), connectors
     )
     events = [
         Event(
@@ -79,8 +76,9 @@ async def prepare_go_live(ctx: Context, key: str, ref: str, actor: Actor) -> GoL
         workflow = await workflow_store.get(session, workspace.id, ref)
         role = await require(session, workspace, actor, Role.MEMBER, "changing a workflow's status")
         check_can_go_live(workflow, role)
-        now = ctx.clock.now()
-        record = await record_in(session, workflow, now)
+    now = ctx.clock.now()
+    async with ctx.db.lookups.connection() as lookup:
+        record = await record_in(lookup, workflow, now)
     warnings = go_live_warnings(record, minimum_approved=workspace.min_approved_pilot_runs, now=now)
     return GoLiveForm(workflow, record, warnings)
 
@@ -92,9 +90,7 @@ async def workflow_with_record(
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         workflow = await workflow_store.get(session, workspace.id, ref)
-        record = (
-            await record_in(session, workflow, ctx.clock.now())
-            if workflow.status is Status.PILOT
-            else None
-        )
-    return workflow, record
+    if workflow.status is not Status.PILOT:
+        return workflow, None
+    async with ctx.db.lookups.connection() as lookup:
+        return workflow, await record_in(lookup, workflow, ctx.clock.now())

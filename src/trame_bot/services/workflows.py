@@ -25,8 +25,8 @@ from trame_bot.services.access import require, workflow_with_role
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
+from trame_bot.store import channel as channel_store
 from trame_bot.store import connectors as connector_store
-from trame_bot.store import lookups
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as store
 from trame_bot.store import workspaces as workspace_store
@@ -393,17 +393,18 @@ async def named_in_channel(
     ctx: Context, channel: str, team_id: str | None, user: str, words: tuple[str, ...]
 ) -> tuple[str, str, tuple[str, ...]]:
     """The channel's workspace key, the key of the workflow the leading words name (key or
-    name, any case) and the words after it, in one read of pre-built statements."""
-    async with ctx.db.lookup() as session:
-        scope, workflow, rest = await lookups.channel_workflow(
-            session, team_id, channel, user, words
+    name, any case) and the words after it, in one statement on the driver."""
+    async with ctx.db.lookups.connection() as lookup:
+        scope, workflow, rest = await channel_store.channel_workflow(
+            lookup, team_id, channel, user, words
         )
-        if scope is None:
-            raise ChannelNotBound(channel)
-        if workflow is None:  # not an ASCII key or name: matched in Python
+    if scope is None:
+        raise ChannelNotBound(channel)
+    if workflow is None:  # not an ASCII key or name: matched in Python
+        async with ctx.db.lookup() as session:
             key, rest = await named_in(session, scope.workspace_id, words)
-            return scope.workspace_key, key, rest
-        return scope.workspace_key, workflow.key, rest
+        return scope.workspace_key, key, rest
+    return scope.workspace_key, workflow.key, rest
 
 
 async def named_in(

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,7 +21,6 @@ from trame_bot.services.outbox import Held
 from trame_bot.slack.client import SlackConnections, build_client
 from trame_bot.slack.installation_store import ROTATE_BEFORE_MINUTES, TokenRefresher
 from trame_bot.store import installations as installation_store
-from trame_bot.store.models import SlackInstallation
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +116,8 @@ class InstalledTeams:
     async def for_workspace(self, workspace_id: int | None) -> TeamClient:
         if workspace_id is None:
             raise Held("a message of no workspace has no Slack team")
-        async with self.ctx.db.lookup() as session:
-            installation = await installation_store.for_workspace(session, workspace_id)
+        async with self.ctx.db.lookups.connection() as lookup:
+            installation = await installation_store.of_workspace(lookup, workspace_id)
         if installation is not None and self._expiring(installation):
             installation = await self._renewed(installation.team_id)
         if installation is None:
@@ -127,7 +126,8 @@ class InstalledTeams:
             raise Held(f"Slack disconnected ({installation.disconnected_reason})")
         return self._client(installation.team_id, installation.bot_token)
 
-    def _expiring(self, installation: SlackInstallation) -> bool:
+    def _expiring(self, installation: Any) -> bool:
+        """`installation`: a row of `slack_installations` (`store.installations.of_team`)."""
         expires = installation.bot_token_expires_at
         return (
             self.refresher is not None
@@ -137,7 +137,7 @@ class InstalledTeams:
             and expires - self.ctx.clock.now() < RENEW_BEFORE
         )
 
-    async def _renewed(self, team_id: str) -> SlackInstallation | None:
+    async def _renewed(self, team_id: str) -> Any | None:
         assert self.refresher is not None
         try:
             await self.refresher.bot_token(team_id)
@@ -146,8 +146,8 @@ class InstalledTeams:
             # try reads that. If the team is gone, the send with the old token will say so.
             log.warning("Slack refused to renew the token of team %s: %s", team_id, exc)
             raise Held("Slack refused to renew the token", retry_after=TOKEN_RETRY) from None
-        async with self.ctx.db.reading() as session:
-            return await installation_store.for_team(session, team_id)
+        async with self.ctx.db.lookups.connection() as lookup:
+            return await installation_store.of_team(lookup, team_id)
 
     def _client(self, team_id: str, sealed: str) -> TeamClient:
         cached = self._clients.get(team_id)

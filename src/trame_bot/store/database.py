@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
-from trame_bot.store import inline, pending
+from trame_bot.store import driver_errors, inline, pending
+from trame_bot.store.direct import Lookups
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,6 @@ SCHEMA_NOT_READY = (
     "the database schema is missing or out of date; nothing was changed. "
     "An operator must run `trame-bot db upgrade`"
 )
-_SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
-_POSTGRES_SCHEMA_ERRORS = ("42P01", "42703")
-"""SQLSTATEs undefined_table and undefined_column."""
 
 
 class Database:
@@ -80,6 +78,14 @@ class Database:
         self._reader = async_sessionmaker(
             self.engine.execution_options(**read_only), expire_on_commit=False
         )
+        lookups_engine = quick
+        if not self.is_sqlite:
+            pooled = {key: options[key] for key in ("pool_size", "max_overflow")}
+            lookups_engine = create_async_engine(url, **pooled)
+        self.lookups = Lookups(
+            lookups_engine, unavailable=self._unavailable, schema_missing=self._schema_not_ready
+        )
+        """The hottest reads, on the driver's own connection (`store.direct`)."""
         self._on_commit: list[tuple[Callable[[], None], frozenset[str] | None]] = []
         self._busy_timeout = busy_timeout_ms / 1000
         self._write_turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -199,11 +205,14 @@ class Database:
         that was never migrated (or is older than this code), an outage is `Unavailable`;
         anything else (None) is a bug, raised as it is."""
         if _schema_missing(exc):
-            self._troubled("schema", "database schema missing or out of date (%s)", exc)
-            return SchemaNotReady(SCHEMA_NOT_READY)
+            return self._schema_not_ready(exc)
         if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
             return self._unavailable(exc)
         return None
+
+    def _schema_not_ready(self, exc: BaseException) -> SchemaNotReady:
+        self._troubled("schema", "database schema missing or out of date (%s)", exc)
+        return SchemaNotReady(SCHEMA_NOT_READY)
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
         self._troubled("unavailable", "database unavailable: %s", exc)
@@ -226,23 +235,20 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self._quick_engine is not self.engine:
-            await self._quick_engine.dispose()
+        for engine in {self.engine, self._quick_engine, self.lookups.engine}:
+            await engine.dispose()
 
 
 def _schema_missing(exc: DBAPIError) -> bool:
-    if getattr(exc.orig, "sqlstate", None) in _POSTGRES_SCHEMA_ERRORS:
-        return True
-    message = str(exc.orig)
-    return isinstance(exc, OperationalError) and any(m in message for m in _SQLITE_SCHEMA_ERRORS)
+    return driver_errors.schema_missing(exc.orig)
 
 
 def _cause(exc: BaseException) -> str:
     """The driver's own words for SQLite and PostgreSQL's schema errors (they name a table
     or column, never a value); only the type of anything else, which may quote parameters."""
-    if isinstance(exc, DBAPIError) and _schema_missing(exc):
-        return str(exc.orig).splitlines()[0]
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    if driver_errors.schema_missing(error):
+        return str(error).splitlines()[0]
     return type(exc).__name__
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, FunctionElement, String, bindparam, select
@@ -32,6 +33,13 @@ def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
 def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
     inner = compiler.process(element.clauses, **kw)
     return f"coalesce(json_agg(json_build_array({inner})), '[]'::json)"
+
+
+def json_time(text: str) -> datetime:
+    """A time as `json_rows` carries it: SQLite's stored text (UTC, no zone) or PostgreSQL's
+    ISO string with a zone; aware, in UTC."""
+    at = datetime.fromisoformat(text)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 class list_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)

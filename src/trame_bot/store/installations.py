@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.models import InstallGrant, OAuthState, SlackInstallation, Workspace
+
+_INSTALLATION = SlackInstallation.__table__
+_OF_TEAM = Statement(select(_INSTALLATION).where(_INSTALLATION.c.team_id == bindparam("team")))
+_WORKSPACE = Workspace.__table__
+_OF_WORKSPACE = Statement(
+    select(_INSTALLATION)
+    .join(_WORKSPACE, _WORKSPACE.c.slack_team_id == _INSTALLATION.c.team_id)
+    .where(_WORKSPACE.c.id == bindparam("workspace"))
+)
 
 
 async def for_team(session: AsyncSession, team_id: str) -> SlackInstallation | None:
@@ -18,6 +29,20 @@ async def for_team(session: AsyncSession, team_id: str) -> SlackInstallation | N
         select(SlackInstallation).where(SlackInstallation.team_id == team_id)
     )
     return result.scalar_one_or_none()
+
+
+async def of_team(lookup: Lookup, team_id: str) -> Any | None:
+    """The team's installation as a row (its columns), on the driver: Bolt asks for it on
+    every request of distributed mode."""
+    rows = await lookup(_OF_TEAM, {"team": team_id})
+    return rows[0] if rows else None
+
+
+async def of_workspace(lookup: Lookup, workspace_id: int) -> Any | None:
+    """The installation of the team the workspace is bound to, as a row, on the driver: the
+    outbox asks for it on every message it sends in distributed mode."""
+    rows = await lookup(_OF_WORKSPACE, {"workspace": workspace_id})
+    return rows[0] if rows else None
 
 
 async def for_workspace(session: AsyncSession, workspace_id: int) -> SlackInstallation | None:

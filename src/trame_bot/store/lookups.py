@@ -1,29 +1,21 @@
-"""The reads a Slack request makes before it can answer, as Core statements built once.
-
-A `/trame` command or a click must be answered within Slack's 3 seconds, and most of what it
-costs is not the database's work but ours around it: building a statement, compiling it,
-turning rows into ORM objects. These statements are built at import with bound parameters,
-so SQLAlchemy compiles each once per dialect and every request only binds values and reads
-plain rows. Each resolves in one statement what a request starts from: the channel's
-workspace, the person's role in it and, for commands that name one, the workflow.
-"""
+"""A workflow's parts as plain rows, read in the caller's session with Core statements
+built once (SQLAlchemy compiles each once per dialect; a call only binds values): what the
+overview lists and what `/trame status` falls back to for a name matched in Python. The reads
+of every request are on the driver (`store.channel`, `store.glance`, `store.card`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.domain.enums import Health, Role, RunState, Status
-from trame_bot.store.functions import as_list, in_list, json_rows
+from trame_bot.domain.enums import Health, RunState, Status
 from trame_bot.store.models import (
-    AuditEvent,
     Connector,
-    Decision,
     Member,
     Run,
     Trigger,
@@ -37,19 +29,6 @@ _wf = Workflow.__table__
 _trigger = Trigger.__table__
 _run = Run.__table__
 _connector = Connector.__table__
-
-MAX_NAME_WORDS = 8
-"""A workflow's name is matched from at most this many leading words of a command."""
-
-
-@dataclass(frozen=True)
-class ChannelScope:
-    """The workspace a channel belongs to, and the role of the person who wrote in it."""
-
-    workspace_id: int
-    workspace_key: str
-    approvals_channel: str
-    role: Role | None
 
 
 @dataclass(frozen=True)
@@ -67,75 +46,6 @@ class WorkflowRow:
     created_at: datetime
 
 
-def _scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
-    """Channel → workspace → the person's role (→ the workflows the words may name).
-
-    `of_team`: distributed mode, where only a workspace bound to the request's Slack team
-    matches (see `store.workspaces.by_channel`). `naming`: also join the workflows whose key
-    or lowercased name is one of the `names` (the leading words, longest first). `glance`:
-    also each workflow's triggers, pending runs and its workspace's connectors (`json_rows`)."""
-    joined = _ws.outerjoin(
-        _member,
-        and_(_member.c.workspace_id == _ws.c.id, _member.c.slack_user_id == bindparam("user")),
-    )
-    columns: list[Any] = [_ws.c.id, _ws.c.key, _ws.c.approvals_channel, _member.c.role]
-    if naming:
-        joined = joined.outerjoin(
-            _wf,
-            and_(
-                _wf.c.workspace_id == _ws.c.id,
-                or_(in_list(_wf.c.key, "names"), in_list(func.lower(_wf.c.name), "names")),
-            ),
-        )
-        columns += [
-            _wf.c.id.label("wf_id"),
-            _wf.c.key.label("wf_key"),
-            _wf.c.name.label("wf_name"),
-            _wf.c.status.label("wf_status"),
-            _wf.c.version.label("wf_version"),
-            _wf.c.production.label("wf_production"),
-            _wf.c.steps.label("wf_steps"),
-            _wf.c.created_at.label("wf_created_at"),
-        ]
-    if naming and glance:
-        columns += [
-            select(json_rows(_trigger.c.id, _trigger.c.key, _trigger.c.enabled))
-            .where(_trigger.c.workflow_id == _wf.c.id)
-            .scalar_subquery()
-            .label("wf_triggers"),
-            select(
-                json_rows(
-                    _run.c.requested_at,
-                    _run.c.id,
-                    _run.c.requested_by,
-                    _run.c.approvals,
-                    _run.c.required_approvals,
-                    _run.c.slack_channel,
-                    _run.c.slack_ts,
-                )
-            )
-            .where(_run.c.workflow_id == _wf.c.id, _run.c.state == RunState.PENDING)
-            .scalar_subquery()
-            .label("wf_pending"),
-            select(json_rows(_connector.c.key, _connector.c.health))
-            .where(_connector.c.workspace_id == _ws.c.id)
-            .scalar_subquery()
-            .label("ws_connectors"),
-        ]
-    channel: Any = bindparam("channel")
-    query = select(*columns).select_from(joined)
-    query = query.where(or_(_ws.c.approvals_channel == channel, _ws.c.ops_channel == channel))
-    if of_team:
-        query = query.where(_ws.c.slack_team_id == bindparam("team"))
-    return query.order_by(_ws.c.id)
-
-
-_SCOPE = {
-    (team, naming): _scope_query(of_team=team, naming=naming)
-    for team in (False, True)
-    for naming in (False, True)
-}
-_GLANCE = {team: _scope_query(of_team=team, naming=True, glance=True) for team in (False, True)}
 _TRIGGERS = (
     select(_trigger.c.key, _trigger.c.enabled)
     .where(_trigger.c.workflow_id == bindparam("workflow"))
@@ -156,52 +66,6 @@ _PENDING = (
 )
 _WORKSPACE_HEALTH = select(_connector.c.key, _connector.c.health).where(
     _connector.c.workspace_id == bindparam("workspace")
-)
-_HEALTH = select(_connector.c.key, _connector.c.health).where(
-    _connector.c.workspace_id == bindparam("workspace"),
-    _connector.c.key.in_(bindparam("keys", expanding=True)),
-)
-
-
-_decision = Decision.__table__
-_audit = AuditEvent.__table__
-_CARD = (
-    select(
-        _run,
-        _ws.c.key.label("workspace_key"),
-        _ws.c.approvals_channel,
-        _wf.c.key.label("workflow_key"),
-        _wf.c.name.label("workflow_name"),
-        _wf.c.production,
-        _wf.c.prompt,
-    )
-    .select_from(
-        _run.join(_ws, _ws.c.id == _run.c.workspace_id).join(_wf, _wf.c.id == _run.c.workflow_id)
-    )
-    .where(_run.c.id == bindparam("run"))
-)
-_CARD_MESSAGE = (
-    select(_run.c.slack_channel, _run.c.slack_ts, _ws.c.approvals_channel)
-    .select_from(_run.join(_ws, _ws.c.id == _run.c.workspace_id))
-    .where(_run.c.id == bindparam("run"))
-)
-_DECISIONS = (
-    select(
-        _decision.c.user,
-        _decision.c.verdict,
-        _decision.c.reason,
-        _decision.c.category,
-        _decision.c.at,
-    )
-    .where(_decision.c.run_id == bindparam("run"))
-    .order_by(_decision.c.at, _decision.c.id)
-)
-_WIDENED = select(_audit.c.entity_id, _audit.c.data).where(
-    _audit.c.workspace_id == bindparam("workspace"),
-    _audit.c.entity_type == "connector",
-    _audit.c.entity_id.in_(bindparam("keys", expanding=True)),
-    _audit.c.action == bindparam("action"),
-    _audit.c.at >= bindparam("since", type_=_audit.c.at.type),
 )
 
 
@@ -228,128 +92,11 @@ _WORKSPACE_TRIGGERS = (
 )
 
 
-def name_candidates(words: Sequence[str]) -> list[str]:
-    """What the leading words may name, longest first: "invoice sync now" → "invoice sync
-    now", "invoice sync", "invoice" (lowercased, as keys are and names are compared)."""
-    lowered = [w.lower() for w in words[:MAX_NAME_WORDS]]
-    return [" ".join(lowered[:size]) for size in range(len(lowered), 0, -1)]
-
-
-async def channel_scope(
-    session: AsyncSession, team_id: str | None, channel: str, user: str
-) -> ChannelScope | None:
-    """The channel's workspace and `user`'s role in it, in one statement; None if unbound."""
-    params: dict[str, Any] = {"channel": channel, "user": user}
-    if team_id is not None:
-        params["team"] = team_id
+async def health_in(session: AsyncSession, workspace_id: int) -> dict[str, Health]:
+    """Every connector of the workspace, by key: its health."""
     connection = await session.connection()
-    row = (await connection.execute(_SCOPE[team_id is not None, False], params)).first()
-    return None if row is None else _scope(row)
-
-
-async def channel_workflow(
-    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
-) -> tuple[ChannelScope | None, WorkflowRow | None, tuple[str, ...]]:
-    """The channel's workspace, `user`'s role and the workflow the leading `words` name (by
-    key or name, any case, the longest match), with the words after it — in one statement.
-
-    Names are lowercased by the database, which folds only ASCII letters on SQLite: a name
-    with other letters may not match here, and the caller then falls back to matching in
-    Python (`domain.values.match_workflow`), so the answer is the same, one read later."""
-    query = _SCOPE[team_id is not None, True]
-    scope, row, rest = await _named(session, query, team_id, channel, user, words)
-    return scope, None if row is None else _workflow(row), rest
-
-
-@dataclass(frozen=True)
-class Glance:
-    """A workflow as `/trame status <workflow>` shows it, read with its scope in one statement."""
-
-    workflow: WorkflowRow
-    triggers: tuple[tuple[str, bool], ...]
-    pending: list[PendingRow]
-    health: dict[str, Health]
-    """Every connector of the workspace."""
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    id: str
-    requested_by: str | None
-    requested_at: datetime
-    approvals: int
-    required_approvals: int
-    slack_channel: str | None
-    slack_ts: str | None
-
-
-async def channel_glance(
-    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
-) -> tuple[ChannelScope | None, Glance | None, tuple[str, ...]]:
-    """`channel_workflow`, with the workflow's triggers, pending runs (oldest first) and the
-    workspace's connectors in the same statement."""
-    query = _GLANCE[team_id is not None]
-    scope, row, rest = await _named(session, query, team_id, channel, user, words)
-    if row is None:
-        return scope, None, rest
-    pending = [
-        PendingRow(id_, by, _moment(at), approvals, required, slack_channel, ts)
-        for at, id_, by, approvals, required, slack_channel, ts in row.wf_pending
-    ]
-    pending.sort(key=lambda run: run.requested_at)
-    glance = Glance(
-        workflow=_workflow(row),
-        triggers=tuple((key, bool(on)) for _, key, on in sorted(row.wf_triggers)),
-        pending=pending,
-        health={key: Health(health) for key, health in row.ws_connectors},
-    )
-    return scope, glance, rest
-
-
-async def glance_of(session: AsyncSession, workflow: Workflow) -> Glance:
-    """The glance of a workflow already found (by a name matched in Python)."""
-    row = workflow_row(workflow)
-    pending = [PendingRow(*run) for run in await pending_runs(session, workflow.id)]
-    connection = await session.connection()
-    connectors = await connection.execute(_WORKSPACE_HEALTH, {"workspace": workflow.workspace_id})
-    return Glance(
-        workflow=row,
-        triggers=await triggers(session, workflow.id),
-        pending=pending,
-        health={connector.key: connector.health for connector in connectors},
-    )
-
-
-async def _named(
-    session: AsyncSession,
-    query: Any,
-    team_id: str | None,
-    channel: str,
-    user: str,
-    words: Sequence[str],
-) -> tuple[ChannelScope | None, Any, tuple[str, ...]]:
-    names = name_candidates(words)
-    params: dict[str, Any] = {"channel": channel, "user": user, "names": as_list(names)}
-    if team_id is not None:
-        params["team"] = team_id
-    connection = await session.connection()
-    rows = (await connection.execute(query, params)).all()
-    if not rows:
-        return None, None, tuple(words)
-    first = rows[0].id
-    matched = [row for row in rows if row.id == first and row.wf_id is not None]
-    scope = _scope(rows[0])
-    for size, name in zip(range(len(names), 0, -1), names, strict=True):
-        for row in matched:
-            if name in (row.wf_key, row.wf_name.lower()):
-                return scope, row, tuple(words[size:])
-    return scope, None, tuple(words)
-
-
-def _moment(text: str) -> datetime:
-    """A time as JSON carries it: SQLite's stored text (UTC, no zone) or PostgreSQL's ISO."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    result = await connection.execute(_WORKSPACE_HEALTH, {"workspace": workspace_id})
+    return {connector.key: connector.health for connector in result}
 
 
 async def workflows_of(
@@ -378,48 +125,6 @@ async def pending_runs(session: AsyncSession, workflow_id: int) -> Sequence[Any]
     return (await connection.execute(_PENDING, {"workflow": workflow_id})).all()
 
 
-async def health_of(
-    session: AsyncSession, workspace_id: int, keys: Sequence[str]
-) -> dict[str, Health]:
-    """Health of those of `keys` that are this workspace's connectors; others are absent."""
-    if not keys:
-        return {}
-    connection = await session.connection()
-    result = await connection.execute(_HEALTH, {"workspace": workspace_id, "keys": list(keys)})
-    return dict(result.all())
-
-
-async def card_of(session: AsyncSession, run_id: str) -> Any | None:
-    """A run's columns with its workspace's key and approvals channel and its workflow's key,
-    name, production flag and prompt: what its approval card shows, in one statement."""
-    connection = await session.connection()
-    return (await connection.execute(_CARD, {"run": run_id})).first()
-
-
-async def card_message(session: AsyncSession, run_id: str) -> tuple[str, str | None] | None:
-    """Where a run's card is (channel, ts), or will be posted (ts None); None: no such run."""
-    connection = await session.connection()
-    row = (await connection.execute(_CARD_MESSAGE, {"run": run_id})).first()
-    return None if row is None else (row.slack_channel or row.approvals_channel, row.slack_ts)
-
-
-async def decisions_of(session: AsyncSession, run_id: str) -> Sequence[Any]:
-    """A run's decisions in order: user, verdict, reason, category, at."""
-    connection = await session.connection()
-    return (await connection.execute(_DECISIONS, {"run": run_id})).all()
-
-
-async def audit_data(
-    session: AsyncSession, workspace_id: int, action: str, keys: Sequence[str], since: datetime
-) -> Sequence[Any]:
-    """(entity_id, data) of the workspace's connector events `action` about `keys` since."""
-    if not keys:
-        return []
-    params = {"workspace": workspace_id, "keys": list(keys), "action": action, "since": since}
-    connection = await session.connection()
-    return (await connection.execute(_WIDENED, params)).all()
-
-
 def workflow_row(workflow: Workflow) -> WorkflowRow:
     return WorkflowRow(
         id=workflow.id,
@@ -431,22 +136,4 @@ def workflow_row(workflow: Workflow) -> WorkflowRow:
         production=workflow.production,
         steps=workflow.steps,
         created_at=workflow.created_at,
-    )
-
-
-def _scope(row: Any) -> ChannelScope:
-    return ChannelScope(row.id, row.key, row.approvals_channel, row.role)
-
-
-def _workflow(row: Any) -> WorkflowRow:
-    return WorkflowRow(
-        id=row.wf_id,
-        workspace_id=row.id,
-        key=row.wf_key,
-        name=row.wf_name,
-        status=row.wf_status,
-        version=row.wf_version,
-        production=row.wf_production,
-        steps=row.wf_steps,
-        created_at=row.wf_created_at,
     )

@@ -1,5 +1,5 @@
-"""The read a pilot's record needs (domain/pilot.py), in one query on the audit log, built
-once at import (as `store.lookups`): `/trame status` of a pilot workflow runs it per command."""
+"""The read a pilot's record needs (domain/pilot.py), in one query on the audit log, run on
+the driver (`store.direct`): `/trame status` of a pilot workflow runs it per command."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Status
 from trame_bot.domain.pilot import HEALTH, SAVED
+from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import as_list, in_list
 from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import AuditEvent, Run, Workflow
@@ -35,7 +35,7 @@ _health_before = (
     )
     .group_by(_p.c.entity_id)
 )
-_EVENTS = (
+_EVENTS = Statement(
     select(_e.c.seq, _e.c.at, _e.c.actor, _e.c.action, _e.c.entity_type, _e.c.entity_id)
     .add_columns(_e.c.data, _e.c.reason)
     .where(
@@ -44,7 +44,7 @@ _EVENTS = (
             and_(
                 _e.c.entity_type == "workflow",
                 _e.c.entity_id == bindparam("workflow_key"),
-                _e.c.action.in_(sorted(SAVED)),
+                or_(*(_e.c.action == action for action in sorted(SAVED))),
             ),
             and_(_e.c.entity_type == "run", _e.c.entity_id.in_(_runs_of_plan)),
             and_(
@@ -60,13 +60,12 @@ _EVENTS = (
 
 
 async def pilot_events(
-    session: AsyncSession,
+    lookup: Lookup,
     workflow: Workflow | WorkflowRow,
     fingerprint: str,
     connectors: Sequence[str],
-) -> Sequence[Any]:
-    """In chain order (rows of seq, at, actor, action, entity_type, entity_id, data, reason):
-    the workflow's saves (to find when its version was saved), every event of its runs
+) -> list[Any]:
+    """In chain order (rows of seq, at, actor, action, entity_type, entity_id, data, reason), the workflow's saves (to find when its version was saved), every event of its runs
     requested in pilot with the plan `fingerprint` (plan and version), and the health
     changes of `connectors` since the workflow was created, with the last one before.
 
@@ -80,5 +79,4 @@ async def pilot_events(
         "connectors": as_list(connectors),
         "created_at": workflow.created_at,
     }
-    connection = await session.connection()
-    return (await connection.execute(_EVENTS, params)).all()
+    return await lookup(_EVENTS, params)

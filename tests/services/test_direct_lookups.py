@@ -1,0 +1,70 @@
+"""Reads on the driver's own connection (`store.direct`) give what a session would: the same
+values with the same types, on SQLite and PostgreSQL; and an unreachable database is
+`Unavailable` there too."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import sqlite
+
+from tests import factories as f
+from trame_bot.bootstrap import Deps
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import DeclineCategory, Verdict
+from trame_bot.errors import Unavailable
+from trame_bot.services import decisions as decision_service
+from trame_bot.store import card
+from trame_bot.store.database import Database
+from trame_bot.store.direct import Statement
+from trame_bot.store.models import Run
+
+
+async def test_a_card_row_is_typed_as_a_session_reads_it(deps: Deps) -> None:
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    run = await f.request(deps, details={"invoice": "INV-1", "amount": 12.5})
+    await decision_service.decide(
+        deps.ctx,
+        run.id,
+        Actor.slack(f.OTHER),
+        Verdict.DECLINE,
+        reason="wrong amount",
+        category=DeclineCategory.WRONG_DATA,
+    )
+    async with deps.db.lookups.connection() as lookup:
+        direct = await card.card_of(lookup, run.id)
+        decisions = await card.decisions_of(lookup, run.id)
+    async with deps.db.reading() as session:
+        by_session = (await session.execute(card._CARD.query, {"run": run.id})).one()
+        decided = (await session.execute(card._DECISIONS.query, {"run": run.id})).all()
+    assert direct is not None
+    assert direct._asdict() == by_session._asdict()
+    assert [tuple(d) for d in decisions] == [tuple(d) for d in decided]
+    for ours, theirs in zip(direct, by_session, strict=True):
+        assert type(ours) is type(theirs)
+    assert direct.requested_at.tzinfo is not None
+
+
+def test_an_expanding_in_is_refused_when_compiled() -> None:
+    """It would be respelled on every call; `functions.in_list` binds one JSON array."""
+    query = select(Run.id).where(Run.id.in_(bindparam("ids", expanding=True)))
+    with pytest.raises(ValueError, match="expanding IN"):
+        Statement(query).compiled(sqlite.dialect())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
+        "sqlite+aiosqlite:////nonexistent-dir/trame.db",
+    ],
+)
+async def test_an_unreachable_database_is_unavailable(url: str) -> None:
+    db = Database(url)
+    try:
+        with pytest.raises(Unavailable, match="try again"):
+            async with db.lookups.connection() as lookup:
+                await card.card_of(lookup, "r-1")
+    finally:
+        await db.dispose()
