@@ -55,7 +55,7 @@ from trame_bot.config import Settings, async_database_url
 from trame_bot.documents import RunRequestDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
-from trame_bot.services import runs, workspaces
+from trame_bot.services import run_requests, workspaces
 from trame_bot.store import installations as installation_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import SlackInstallation
@@ -281,7 +281,7 @@ async def _status_workspace(deps: Deps, place: Place, reviewers: Sequence[str] =
 
 async def _request(deps: Deps, ws: str, wf: str, user: str) -> str:
     doc = RunRequestDoc(requested_by=user)
-    return (await runs.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run.id
+    return (await run_requests.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run.id
 
 
 async def _cards_posted(deps: Deps, count: int) -> dict[str, float]:

@@ -53,7 +53,7 @@ from trame_bot.documents import RunRequestDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Access, Health, RunState, Source, Status, Verdict
 from trame_bot.domain.views import DecisionView, RunCard, StepView
-from trame_bot.services import runs
+from trame_bot.services import run_requests
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.store.models import Connector, Member, Trigger, Workflow, Workspace
 
@@ -95,7 +95,7 @@ async def _read_workspace(deps: Deps) -> int:
         await workflow(deps, WS, f"wf-{n:05d}")
     for _ in range(5):
         doc = RunRequestDoc(requested_by=MEMBER)
-        await runs.request_run(deps.ctx, WS, READ, doc, Actor.api("engine"))
+        await run_requests.request_run(deps.ctx, WS, READ, doc, Actor.api("engine"))
     return created.id
 
 

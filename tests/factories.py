@@ -12,7 +12,7 @@ from trame_bot.config import Settings
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
-from trame_bot.services import connectors, runs, workflows, workspaces
+from trame_bot.services import connectors, run_requests, workflows, workspaces
 from trame_bot.store.models import Connector, Run, Workflow, Workspace
 
 OWNER, ADMIN, MEMBER, OTHER = "U0OWNER", "U0ADMIN", "U0MEMBER", "U0MEMBER2"
@@ -101,7 +101,7 @@ async def request(
     deps: Deps, ws: str = "acme", wf: str = "invoice-sync", *, by: str = MEMBER, **fields: Any
 ) -> Run:
     doc = RunRequestDoc(**{"requested_by": by, **fields})
-    return (await runs.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run
+    return (await run_requests.request_run(deps.ctx, ws, wf, doc, Actor.api("engine"))).run
 
 
 async def slack_installation(

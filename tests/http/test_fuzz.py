@@ -51,7 +51,7 @@ from trame_bot.domain.enums import Verdict
 from trame_bot.http import openapi
 from trame_bot.http.api import build_api
 from trame_bot.http.pulse import Pulse
-from trame_bot.services import runs, workspaces
+from trame_bot.services import decisions, runs, workspaces
 
 MAX_EXAMPLES = int(os.environ.get("TRAME_FUZZ_EXAMPLES", "60"))
 """Per operation; raise it (e.g. TRAME_FUZZ_EXAMPLES=5000) for a deeper search."""
@@ -127,7 +127,7 @@ async def build_world(bot: Bot) -> World:
     _, foreign = await workspaces.create_api_key(deps.ctx, "globex", "engine", Actor.cli())
 
     approved = await f.request(deps)
-    await runs.decide(deps.ctx, approved.id, Actor.slack(f.OWNER), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, approved.id, Actor.slack(f.OWNER), Verdict.APPROVE)
     pending = await f.request(deps)
     rejected = await f.request(deps, source="trigger", trigger="no-such-trigger")
     assert (await runs.get_run(deps.ctx, "acme", approved.id))[0].state == "approved"

@@ -21,7 +21,7 @@ from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Verdict
 from trame_bot.http.webhooks import WebhookSender
-from trame_bot.services import overview, runs
+from trame_bot.services import decisions, overview
 from trame_bot.services.outbox import Kind, OutboxWorker
 from trame_bot.store.models import AuditEvent, OutboxMessage
 
@@ -73,7 +73,7 @@ async def hooked(bot: Bot, receiver: Receiver) -> str:
 
 async def test_a_decision_is_pushed_signed(bot: Bot, receiver: Receiver) -> None:
     run_id = await hooked(bot, receiver)
-    decided = await runs.decide(
+    decided = await decisions.decide(
         bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="wrong sheet"
     )
 
@@ -99,7 +99,7 @@ async def test_a_flaky_receiver_gets_the_event_once_after_retries(
 ) -> None:
     run_id = await hooked(bot, receiver)
     receiver.failures = 2
-    await runs.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
 
     async def arrived() -> bool:
         bot.deps.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_audited_and_shown(
     # Only the worker below delivers: the server's own (which gives up after 12 attempts, not
     # 3) would race it for the row whenever the clock moves.
     await bot.server.close()
-    await runs.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     async with aiohttp.ClientSession() as session:
         worker = OutboxWorker(
             bot.deps.ctx,
@@ -146,7 +146,7 @@ async def test_delivery_survives_a_server_restart(bot: Bot, receiver: Receiver) 
     delivers it."""
     run_id = await hooked(bot, receiver)
     receiver.failures = 1
-    await runs.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(bot.deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
 
     async def tried() -> bool:
         return receiver.attempts >= 1

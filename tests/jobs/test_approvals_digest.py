@@ -25,7 +25,7 @@ from trame_bot.domain.views import (
     WorkflowLine,
 )
 from trame_bot.sandbox.block_kit import MAX_BLOCK_TEXT_TOTAL, block_errors, block_text_length
-from trame_bot.services import cards, digests, runs, workflows
+from trame_bot.services import cards, decisions, digests, workflows
 from trame_bot.slack.blocks.digest import digest_message
 from trame_bot.store.models import OutboxMessage
 
@@ -39,7 +39,7 @@ async def posted(deps: Deps) -> list[dict[str, Any]]:
 
 
 async def decline(deps: Deps, run_id: str, category: DeclineCategory, reason: str) -> None:
-    await runs.decide(
+    await decisions.decide(
         deps.ctx, run_id, Actor.slack(f.OWNER), Verdict.DECLINE, reason=reason, category=category
     )
 

@@ -12,7 +12,7 @@ from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, RunState, Verdict
-from trame_bot.services import reminders, runs
+from trame_bot.services import decisions, reminders, runs
 from trame_bot.services.context import Context
 from trame_bot.store.database import Database
 from trame_bot.store.models import AuditEvent, OutboxMessage
@@ -31,7 +31,7 @@ async def test_reviewers_who_have_not_decided_are_reminded_once(
     await f.governed_workspace(deps)
     await f.workflow(deps, required_approvals=2)
     run = await f.request(deps, by=f.MEMBER)
-    await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     clock.advance(timedelta(hours=3, minutes=59))
     assert await reminders.remind_due(deps.ctx) == 0
     clock.advance(timedelta(minutes=1))

@@ -11,7 +11,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Status, Verdict
 from trame_bot.domain.health import Report
-from trame_bot.services import connectors, runs, workflows
+from trame_bot.services import connectors, decisions, runs, workflows
 
 DECLINE_REASON = "totals do not match the ledger"
 PAUSE_REASON = "crm outage follow-up"
@@ -44,11 +44,11 @@ async def incident(deps: Deps, clock: FakeClock) -> tuple[datetime, datetime]:
     at(2.5)
     approved = await f.request(deps)
     at(2 + 40 / 60)
-    await runs.decide(ctx, approved.id, admin, Verdict.APPROVE)
+    await decisions.decide(ctx, approved.id, admin, Verdict.APPROVE)
     at(3)
     declined = await f.request(deps)
     at(3 + 10 / 60)
-    await runs.decide(
+    await decisions.decide(
         ctx,
         declined.id,
         owner,

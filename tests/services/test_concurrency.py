@@ -12,7 +12,7 @@ from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, RunState, Verdict
 from trame_bot.errors import Conflict
-from trame_bot.services import audit, runs, workspaces
+from trame_bot.services import audit, decisions, runs, workspaces
 from trame_bot.services.context import Context
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workspaces as workspace_store
@@ -35,7 +35,7 @@ async def test_twenty_reviewers_approving_and_declining_at_once_settle_once(deps
 
         async def vote(user: str, verdict: Verdict, run_id: str = run.id) -> bool:
             try:
-                decided = await runs.decide(
+                decided = await decisions.decide(
                     deps.ctx,
                     run_id,
                     Actor.slack(user),
@@ -50,10 +50,10 @@ async def test_twenty_reviewers_approving_and_declining_at_once_settle_once(deps
             *(vote(u, v) for u, v in zip(REVIEWERS, verdicts, strict=True))
         )
         assert sum(finals) == 1, "exactly one decision settles the run"
-        found, decisions = await runs.get_run(deps.ctx, "acme", run.id)
+        found, recorded = await runs.get_run(deps.ctx, "acme", run.id)
         assert found.state in (RunState.APPROVED, RunState.DECLINED)
-        approvals = [d for d in decisions if d.verdict is Verdict.APPROVE]
-        declines = [d for d in decisions if d.verdict is Verdict.DECLINE]
+        approvals = [d for d in recorded if d.verdict is Verdict.APPROVE]
+        declines = [d for d in recorded if d.verdict is Verdict.DECLINE]
         if found.state is RunState.APPROVED:
             assert (len(approvals), len(declines)) == (3, 0)
             assert found.approvals == 3
@@ -69,7 +69,7 @@ async def test_twenty_reviewers_approving_and_declining_at_once_settle_once(deps
             decision_rows = await session.scalar(
                 select(func.count()).select_from(Decision).where(Decision.run_id == run.id)
             )
-        assert decision_events == decision_rows == len(decisions)
+        assert decision_events == decision_rows == len(recorded)
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.ok, report.problem
 

@@ -13,7 +13,7 @@ from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Verdict
 from trame_bot.errors import Unavailable
-from trame_bot.services import runs
+from trame_bot.services import decisions as decision_service
 from trame_bot.store import card
 from trame_bot.store.database import Database
 from trame_bot.store.direct import Statement
@@ -24,7 +24,7 @@ async def test_a_card_row_is_typed_as_a_session_reads_it(deps: Deps) -> None:
     await f.governed_workspace(deps)
     await f.workflow(deps)
     run = await f.request(deps, details={"invoice": "INV-1", "amount": 12.5})
-    await runs.decide(
+    await decision_service.decide(
         deps.ctx,
         run.id,
         Actor.slack(f.OTHER),

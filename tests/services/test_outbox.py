@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories as f
+from tests.harness import eventually
 from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.enums import Verdict
+from trame_bot.domain.enums import RunState, Status, Verdict
 from trame_bot.errors import Forbidden
-from trame_bot.services import runs
+from trame_bot.services import decisions, workflows
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import DeliveryError, Kind, OutboxWorker
+from trame_bot.services.outbox import WORK_TABLES, DeliveryError, Kind, OutboxWorker
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store.database import Database
 from trame_bot.store.models import AuditEvent, OutboxMessage
@@ -50,7 +51,7 @@ async def pending_run(deps: Deps) -> str:
 
 async def test_rows_are_delivered_in_order_and_marked_sent(deps: Deps) -> None:
     run_id = await pending_run(deps)
-    await runs.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     sender = RecordingSender()
     worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind})
     assert await worker.deliver_due() == len(await rows(deps))
@@ -83,7 +84,7 @@ async def test_one_slow_run_holds_up_only_its_own_messages(deps: Deps) -> None:
     slow = await pending_run(deps)
     fast = (await f.request(deps)).id
     for run_id in (slow, fast):
-        await runs.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run_id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     sender = GatedSender(slow)
     worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind})
     delivering = asyncio.create_task(worker.deliver_due())
@@ -107,7 +108,7 @@ async def test_a_change_that_rolls_back_leaves_no_outbox_row(deps: Deps) -> None
     run_id = await pending_run(deps)
     before = len(await rows(deps))
     with pytest.raises(Forbidden):
-        await runs.decide(deps.ctx, run_id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run_id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
     assert len(await rows(deps)) == before
 
 
@@ -218,3 +219,57 @@ async def test_the_run_loop_wakes_on_demand_and_stops(deps: Deps) -> None:
     assert len(sender.sent) == 1
     stop.set()
     await asyncio.wait_for(task, timeout=5)
+
+
+async def test_only_commits_that_give_the_worker_work_wake_it(deps: Deps) -> None:
+    """Each wake costs the worker a read of the outbox: a run request on a live workflow, which
+    queues no message, does not wake it; a pending run (its card) and a workspace change (a
+    Slack team may be bound, releasing held rows) do."""
+    woken: list[str] = []
+    commits: list[str] = []
+    deps.db.on_commit(lambda: woken.append("woken"), tables=WORK_TABLES)
+    deps.db.on_commit(lambda: commits.append("commit"))
+    await f.governed_workspace(deps)
+    assert woken, "the new workspace (an ORM write) woke it"
+    await f.workflow(deps, "acme", "pending-one")
+    await f.workflow(deps)
+    await workflows.change_status(
+        deps.ctx,
+        "acme",
+        "invoice-sync",
+        Status.LIVE,
+        Actor.cli(),
+        sign_off=workflows.SignOff("Jane", "mail"),
+        rollback_plan="pause",
+    )
+    woken.clear()
+    commits.clear()
+    assert (await f.request(deps)).state is RunState.APPROVED
+    assert (woken, commits) == ([], ["commit"])
+    assert (await f.request(deps, wf="pending-one")).state is RunState.PENDING
+    assert (woken, commits) == (["woken"], ["commit", "commit"])
+
+
+async def test_a_backlog_larger_than_a_batch_is_sent_without_waiting_for_the_poll(
+    deps: Deps,
+) -> None:
+    """A round that claimed rows is followed at once by another (more may be due): the worker
+    does not wait for a commit or its poll between batches."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    for _ in range(5):
+        await f.request(deps)
+    sender = RecordingSender()
+    worker = OutboxWorker(deps.ctx, {kind.value: sender for kind in Kind}, batch=2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, poll=3600))
+
+    async def all_sent() -> bool:
+        return len(sender.sent) == 5
+
+    try:
+        await eventually(all_sent, within=30)  # the poll is an hour: only the wake can do it
+    finally:
+        stop.set()
+        await running
+    assert len(sender.sent) == 5

@@ -20,7 +20,7 @@ from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Verdict
 from trame_bot.errors import NotFound
-from trame_bot.services import installations, runs
+from trame_bot.services import decisions, installations
 from trame_bot.services.outbox import SLACK_KINDS, Held, Kind, OutboxWorker, held_messages
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store.database import Database
@@ -66,7 +66,7 @@ async def client_with_runs(deps: Deps, key: str, *, decided: bool = True) -> int
     await f.request(deps, key)
     if decided:
         run = await f.request(deps, key)
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     return workspace.id
 
 

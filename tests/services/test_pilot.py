@@ -12,7 +12,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Health, RunState, Verdict
 from trame_bot.domain.health import Report
-from trame_bot.services import connectors, pilot, runs, workflows
+from trame_bot.services import connectors, decisions, pilot, runs, workflows
 
 DECLINE_REASON = "the totals are from last month"
 OTHER_TOOL = [
@@ -39,9 +39,9 @@ async def pilot_scenario(deps: Deps, clock: FakeClock) -> datetime:
     assert (await runs.get_run(ctx, "acme", expiring.id))[0].state is RunState.EXPIRED
     for _ in range(2):
         approved = await f.request(deps)
-        await runs.decide(ctx, approved.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(ctx, approved.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     declined = await f.request(deps)
-    await runs.decide(
+    await decisions.decide(
         ctx,
         declined.id,
         Actor.slack(f.OWNER),

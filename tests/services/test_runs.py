@@ -14,8 +14,8 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Role, RunState, Status, Verdict
 from trame_bot.domain.health import Report
 from trame_bot.errors import Conflict, Forbidden, InvalidInput
-from trame_bot.services import connectors, runs, workflows
-from trame_bot.services.runs import AlreadyDecided
+from trame_bot.services import connectors, decisions, run_requests, runs, workflows
+from trame_bot.services.run_outcomes import AlreadyDecided
 from trame_bot.store.models import AuditEvent, Decision, OutboxMessage
 
 
@@ -137,18 +137,18 @@ async def test_quorum_of_two_needs_two_distinct_reviewers(deps: Deps) -> None:
     await f.governed_workspace(deps)
     await f.workflow(deps, required_approvals=2)
     run = await f.request(deps, by="U0REQUESTER")
-    first = await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    first = await decisions.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
     assert (first.final, first.run.state, first.run.approvals) == (False, RunState.PENDING, 1)
     with pytest.raises(Conflict, match="already approved"):
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
-    second = await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    second = await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     assert (second.final, second.run.state, second.run.decided_by) == (
         True,
         RunState.APPROVED,
         f.ADMIN,
     )
     with pytest.raises(AlreadyDecided, match=f"already approved by {f.ADMIN}"):
-        await runs.decide(
+        await decisions.decide(
             deps.ctx, run.id, Actor.slack(f.OWNER), Verdict.DECLINE, reason="too late"
         )
     assert await actions(deps, run.id) == ["run.requested", "run.approval_recorded", "run.approved"]
@@ -158,10 +158,10 @@ async def test_one_decline_vetoes_and_needs_a_reason(deps: Deps) -> None:
     await f.governed_workspace(deps, webhook_url="https://engine.example/hook")
     await f.workflow(deps, required_approvals=2)
     run = await f.request(deps, by=f.OWNER)
-    await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
     with pytest.raises(InvalidInput, match="reason"):
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="  ")
-    declined = await runs.decide(
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="  ")
+    declined = await decisions.decide(
         deps.ctx,
         run.id,
         Actor.slack(f.ADMIN),
@@ -184,11 +184,11 @@ async def test_requester_cannot_approve_own_run_unless_allowed(deps: Deps) -> No
     await f.workflow(deps)
     run = await f.request(deps, by=f.MEMBER)
     with pytest.raises(Forbidden, match="someone else must approve"):
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.MEMBER), Verdict.APPROVE)
     await f.governed_workspace(deps, "selfie", allow_self_approval=True)
     await f.workflow(deps, "selfie")
     own = await f.request(deps, "selfie", by=f.MEMBER)
-    assert (await runs.decide(deps.ctx, own.id, Actor.slack(f.MEMBER), Verdict.APPROVE)).final
+    assert (await decisions.decide(deps.ctx, own.id, Actor.slack(f.MEMBER), Verdict.APPROVE)).final
 
 
 async def test_named_reviewers_replace_members_and_outsiders_are_refused(deps: Deps) -> None:
@@ -196,12 +196,14 @@ async def test_named_reviewers_replace_members_and_outsiders_are_refused(deps: D
     await f.workflow(deps, reviewers=["U0CLIENT"])
     run = await f.request(deps)
     with pytest.raises(Forbidden, match="named reviewers"):
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.OWNER), Verdict.APPROVE)
-    assert (await runs.decide(deps.ctx, run.id, Actor.slack("U0CLIENT"), Verdict.APPROVE)).final
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.OWNER), Verdict.APPROVE)
+    assert (
+        await decisions.decide(deps.ctx, run.id, Actor.slack("U0CLIENT"), Verdict.APPROVE)
+    ).final
     await f.workflow(deps, key="open")
     other = await f.request(deps, wf="open")
     with pytest.raises(Forbidden, match="members of this workspace"):
-        await runs.decide(deps.ctx, other.id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, other.id, Actor.slack("U0STRANGER"), Verdict.APPROVE)
 
 
 async def test_a_run_of_another_workspace_cannot_be_decided_from_this_one(deps: Deps) -> None:
@@ -210,7 +212,7 @@ async def test_a_run_of_another_workspace_cannot_be_decided_from_this_one(deps: 
     await f.workflow(deps, "globex")
     run = await f.request(deps, "globex")
     with pytest.raises(InvalidInput, match="not known here"):
-        await runs.decide(
+        await decisions.decide(
             deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE, workspace_key="acme"
         )
 
@@ -227,7 +229,7 @@ async def test_pending_runs_expire_once_after_the_ttl(deps: Deps, clock: FakeClo
     found, _ = await runs.get_run(deps.ctx, "acme", run.id)
     assert found.state is RunState.EXPIRED
     with pytest.raises(AlreadyDecided, match="already expired by system"):
-        await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
 
 
 async def test_verify_fingerprint_only_for_the_approved_plan(deps: Deps) -> None:
@@ -236,7 +238,7 @@ async def test_verify_fingerprint_only_for_the_approved_plan(deps: Deps) -> None
     run = await f.request(deps)
     with pytest.raises(Conflict, match="pending, not approved"):
         await runs.verify_fingerprint(deps.ctx, "acme", run.id, run.fingerprint)
-    await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     assert (
         await runs.verify_fingerprint(deps.ctx, "acme", run.id, run.fingerprint.upper())
     ).id == run.id
@@ -269,10 +271,10 @@ async def test_members_only_request_runs(deps: Deps) -> None:
     from trame_bot.documents import RunRequestDoc
 
     with pytest.raises(Forbidden):
-        await runs.request_run(
+        await run_requests.request_run(
             deps.ctx, "acme", "invoice-sync", RunRequestDoc(), Actor.slack("U0STRANGER")
         )
-    ok = await runs.request_run(
+    ok = await run_requests.request_run(
         deps.ctx, "acme", "invoice-sync", RunRequestDoc(), Actor.slack(f.MEMBER)
     )
     assert ok.run.requested_by == f.MEMBER
@@ -283,7 +285,7 @@ async def test_decisions_are_stored_once_per_reviewer(deps: Deps) -> None:
     await f.workflow(deps, required_approvals=3)
     run = await f.request(deps, by="U0REQ")
     for user in (f.MEMBER, f.ADMIN):
-        await runs.decide(deps.ctx, run.id, Actor.slack(user), Verdict.APPROVE)
+        await decisions.decide(deps.ctx, run.id, Actor.slack(user), Verdict.APPROVE)
     async with deps.db.reading() as session:
         users = (
             (await session.execute(select(Decision.user).where(Decision.run_id == run.id)))

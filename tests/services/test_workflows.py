@@ -21,7 +21,7 @@ from trame_bot.errors import (
     NotFound,
     TrameError,
 )
-from trame_bot.services import runs, workflows
+from trame_bot.services import decisions, workflows
 from trame_bot.store.models import AuditEvent, OutboxMessage, Workflow, Workspace
 
 E = TypeVar("E", bound=TrameError)
@@ -87,7 +87,7 @@ async def refused(expected: type[E], call: Awaitable[object], case: object) -> E
 
 async def approved_pilot_run(deps: Deps) -> None:
     run = await f.request(deps, by=f.MEMBER)
-    decided = await runs.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    decided = await decisions.decide(deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     assert decided.run.state is RunState.APPROVED
 
 
@@ -463,7 +463,7 @@ async def test_a_production_workflow_needs_an_approved_pilot_run_of_its_current_
     pending = await f.request(deps, by=f.MEMBER)
     with pytest.raises(InvalidTransition, match="approved pilot run"):
         await move(deps, Status.LIVE, **evidence)
-    await runs.decide(deps.ctx, pending.id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="no")
+    await decisions.decide(deps.ctx, pending.id, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="no")
     with pytest.raises(InvalidTransition, match="approved pilot run"):
         await move(deps, Status.LIVE, **evidence)
 

@@ -513,10 +513,10 @@ async def test_authenticate_finds_the_workspace_and_key(deps: Deps) -> None:
     _, globex_token = await workspaces.create_api_key(deps.ctx, "globex", "engine", f.CLI)
     found = await workspaces.authenticate(deps.ctx, acme_token)
     assert found is not None
-    assert (found[0].key, found[1].name) == ("acme", "engine")
+    assert (found.workspace, found.name) == ("acme", "engine")
     other = await workspaces.authenticate(deps.ctx, globex_token)
     assert other is not None
-    assert other[0].key == "globex"
+    assert other.workspace == "globex"
     for unknown in ("", "trame_nope", acme_token + "x", acme_token[:-1], acme_token.upper()):
         assert await workspaces.authenticate(deps.ctx, unknown) is None
 

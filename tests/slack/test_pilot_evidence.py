@@ -15,7 +15,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status, Verdict
 from trame_bot.sandbox.slack_requests import text_input
-from trame_bot.services import runs, workflows, workspaces
+from trame_bot.services import decisions, workflows, workspaces
 from trame_bot.slack.ids import Action, BlockId, Callback
 
 
@@ -122,7 +122,7 @@ async def test_a_pilot_without_approved_runs_is_warned_and_can_still_go_live(
     assert "0 approved, 0 declined" in form[BlockId.PILOT_RECORD]
 
     run = await f.request(bot.deps)
-    await runs.decide(bot.deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await decisions.decide(bot.deps.ctx, run.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
     form = await go_live_form(bot)
     assert BlockId.GO_LIVE_WARNINGS not in form, "1 approved run, no decline: nothing to warn of"
     assert "1 approved, 0 declined" in form[BlockId.PILOT_RECORD]

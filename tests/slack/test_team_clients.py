@@ -23,7 +23,7 @@ from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Verdict
 from trame_bot.sandbox.fake_slack import Call, FakeSlack, RunningFake, serve
-from trame_bot.services import digests, installations, runs, workspaces
+from trame_bot.services import decisions, digests, installations, workspaces
 from trame_bot.services.outbox import SLACK_KINDS, held_messages
 from trame_bot.slack.team_clients import TOKEN_RETRY
 from trame_bot.store import outbox as outbox_store
@@ -95,7 +95,7 @@ async def install(bot: Bot, found: Client) -> None:
 async def every_kind(bot: Bot, found: Client) -> str:
     """A card, its update, a thread reply, a DM to the requester and a digest post."""
     run = await f.request(bot.deps, found.key, by=found.member)
-    await runs.decide(bot.deps.ctx, run.id, Actor.slack(found.admin), Verdict.APPROVE)
+    await decisions.decide(bot.deps.ctx, run.id, Actor.slack(found.admin), Verdict.APPROVE)
     await digests.send_digest_now(bot.deps.ctx, found.key, Actor.slack(found.admin))
     return run.id
 

@@ -14,7 +14,9 @@ from trame_bot.domain.health import Report
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, plan_from
 from trame_bot.domain.sensitive import masked_details, prompt_warnings
 from trame_bot.services import connectors as connector_service
+from trame_bot.services import decisions as decision_service
 from trame_bot.services import rollback as rollback_service
+from trame_bot.services import run_requests as run_request_service
 from trame_bot.services import runs as run_service
 from trame_bot.services import scopes as scope_service
 from trame_bot.services import workflows as workflow_service
@@ -272,7 +274,7 @@ async def run_request(
             "idempotency_key": idempotency_key,
         },
     )
-    requested = await run_service.request_run(deps.ctx, key, ref, doc, Actor.cli())
+    requested = await run_request_service.request_run(deps.ctx, key, ref, doc, Actor.cli())
     _print_run(requested.run)
 
 
@@ -309,7 +311,7 @@ async def run_decide(
     category: str | None,
 ) -> None:
     """Approve or decline RUN as reviewer --by (what the Slack buttons do)."""
-    decided = await run_service.decide(
+    decided = await decision_service.decide(
         deps.ctx,
         run_id,
         Actor.cli(by),

@@ -60,6 +60,7 @@ from trame_bot.services import (
     connectors,
     pilot,
     reports,
+    run_requests,
     runs,
     workflows,
     workspaces,
@@ -149,9 +150,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="trame-bot"'
         return response
-    workspace, api_key = found
-    request[WORKSPACE] = workspace.key
-    request[KEY_NAME] = api_key.name
+    request[WORKSPACE] = found.workspace
+    request[KEY_NAME] = found.name
     return await handler(request)
 
 
@@ -358,7 +358,7 @@ async def resume_by_connector(request: web.Request) -> web.Response:
 
 async def request_run(request: web.Request) -> web.Response:
     doc = await body_of(request, RunRequestDoc)
-    requested = await runs.request_run(
+    requested = await run_requests.request_run(
         ctx_of(request), request[WORKSPACE], request.match_info["key"], doc, engine(request)
     )
     return ok(run_out(requested.run, requested.workflow_key), 201 if requested.created else 200)

@@ -25,7 +25,7 @@ from trame_bot.http.webhooks import WebhookSender
 from trame_bot.metrics import Metrics
 from trame_bot.services import health
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import Kind, OutboxWorker, Sender
+from trame_bot.services.outbox import WORK_TABLES, Kind, OutboxWorker, Sender
 from trame_bot.slack import bodies, oauth
 from trame_bot.slack.client import SlackConnections
 
@@ -149,7 +149,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 async def _run_worker(app: web.Application) -> AsyncIterator[None]:
     worker = app[WORKER]
     stop = asyncio.Event()
-    app[CONTEXT].db.on_commit(worker.wake.set)
+    app[CONTEXT].db.on_commit(worker.wake.set, tables=WORK_TABLES)
     task = asyncio.create_task(worker.run(stop))
     yield
     # Stop after in-flight requests: the row being sent may finish; the rest waits in the

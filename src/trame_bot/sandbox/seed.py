@@ -14,7 +14,7 @@ from trame_bot.documents import ConnectorDoc, RunRequestDoc, StepDoc, TriggerDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Access, Role, Status, TriggerKind, Verdict
 from trame_bot.domain.health import Report
-from trame_bot.services import connectors, runs, workflows, workspaces
+from trame_bot.services import connectors, decisions, run_requests, workflows, workspaces
 from trame_bot.services.context import Context
 
 WORKSPACE = "acme"
@@ -267,10 +267,10 @@ async def _workflows(ctx: Context, workspace: str, docs: Sequence[WorkflowDoc]) 
 
 async def _go_live(ctx: Context, key: str) -> None:
     """A production workflow goes live after an approved pilot run and a recorded sign-off."""
-    requested = await runs.request_run(
+    requested = await run_requests.request_run(
         ctx, WORKSPACE, key, RunRequestDoc(requested_by=MEMBER.id), ENGINE
     )
-    await runs.decide(
+    await decisions.decide(
         ctx, requested.run.id, Actor.slack(ADMIN.id), Verdict.APPROVE, workspace_key=WORKSPACE
     )
     await workflows.change_status(

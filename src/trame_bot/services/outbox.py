@@ -23,7 +23,7 @@ from trame_bot.store import audit as audit_store
 from trame_bot.store import outbox as outbox_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import ChainOwner
-from trame_bot.store.models import OutboxMessage, Workspace
+from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class Kind(StrEnum):
 SLACK_KINDS = frozenset(kind.value for kind in Kind if kind is not Kind.WEBHOOK)
 """What goes through the workspace's Slack team, and is held while that team cannot be reached;
 webhooks to the engine never are."""
+WORK_TABLES = frozenset(
+    {OutboxMessage.__tablename__, SlackInstallation.__tablename__, Workspace.__tablename__}
+)
+"""A commit that wrote to these may have given the worker work: a new row, or a held one
+whose Slack team is (re)connected. Other commits cannot, so they do not wake it."""
 
 
 class DeliveryError(Exception):
@@ -154,6 +159,7 @@ class OutboxWorker:
                 self.lease,
                 installed_only=self.installed_only,
             )
+        self.wake.set()  # more may be due (a full batch, rows released): look again at once
         marks = _SentMarks(self.ctx)
         loop = asyncio.get_running_loop()
         # Sends take real time whatever the clock says (tests move theirs by hand).

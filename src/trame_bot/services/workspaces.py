@@ -24,6 +24,7 @@ from trame_bot.store import audit as audit_store
 from trame_bot.store import channel as channel_store
 from trame_bot.store import workspaces as store
 from trame_bot.store.models import ApiKey, Member, Workspace
+from trame_bot.store.workspaces import KeyHolder
 
 API_KEY_PREFIX = "trame_"
 
@@ -356,8 +357,8 @@ async def list_api_keys(ctx: Context, key: str) -> Sequence[ApiKey]:
         return await store.api_keys(session, workspace.id)
 
 
-async def authenticate(ctx: Context, token: str) -> tuple[Workspace, ApiKey] | None:
-    """The workspace and key a bearer token belongs to, or None for an unknown or revoked one."""
+async def authenticate(ctx: Context, token: str) -> KeyHolder | None:
+    """The workspace and key a bearer token belongs to, or None for an unknown or revoked one.
+    Read on every request, never remembered: a revoked key stops at once, in every process."""
     async with ctx.db.lookup() as session:
-        found = await store.key_by_hash(session, hash_api_key(token))
-    return None if found is None else (found[1], found[0])
+        return await store.key_holder(session, hash_api_key(token))

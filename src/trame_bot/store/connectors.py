@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health
 from trame_bot.errors import NotFound
+from trame_bot.store.functions import as_list, in_list
 from trame_bot.store.models import Connector
 
 
@@ -40,21 +41,27 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connect
     return result.scalars().all()
 
 
-_HEALTH_AND_SCOPES = select(Connector.key, Connector.health, Connector.scopes).where(
-    Connector.workspace_id == bindparam("workspace"),
-    Connector.key.in_(bindparam("keys", expanding=True)),
+_connector = Connector.__table__
+_HEALTH_AND_SCOPES = select(_connector.c.key, _connector.c.health, _connector.c.scopes).where(
+    _connector.c.workspace_id == bindparam("workspace"), in_list(_connector.c.key, "keys")
 )
 
 
 async def health_and_scopes(
     session: AsyncSession, workspace_id: int, keys: Iterable[str]
 ) -> tuple[dict[str, Health], dict[str, list[str]]]:
-    """Health and granted scopes of those of `keys` that are this workspace's connectors."""
+    """Health and granted scopes of those of `keys` that are this workspace's connectors: one
+    statement compiled once (the keys bound as one list), read as plain rows; every run
+    request asks."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}, {}
-    result = await session.execute(_HEALTH_AND_SCOPES, {"workspace": workspace_id, "keys": wanted})
-    rows = result.all()
+    connection = await session.connection()
+    rows = (
+        await connection.execute(
+            _HEALTH_AND_SCOPES, {"workspace": workspace_id, "keys": as_list(wanted)}
+        )
+    ).all()
     return {key: health for key, health, _ in rows}, {key: scopes for key, _, scopes in rows}
 
 

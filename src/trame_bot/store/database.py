@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
-from trame_bot.store import driver_errors, inline
+from trame_bot.store import driver_errors, inline, pending
 from trame_bot.store.direct import Lookups
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,18 @@ class Database:
             lookups_engine, unavailable=self._unavailable, schema_missing=self._schema_not_ready
         )
         """The hottest reads, on the driver's own connection (`store.direct`)."""
-        self._on_commit: list[Callable[[], None]] = []
+        self._on_commit: list[tuple[Callable[[], None], frozenset[str] | None]] = []
         self._busy_timeout = busy_timeout_ms / 1000
         self._write_turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._trouble: str | None = None
 
-    def on_commit(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every committed write (the outbox worker wakes on it)."""
-        self._on_commit.append(listener)
+    def on_commit(
+        self, listener: Callable[[], None], *, tables: Collection[str] | None = None
+    ) -> None:
+        """Call `listener` after every committed write, or with `tables` only after those that
+        wrote rows to one of them (`store.pending.written`): the outbox worker wakes when a
+        commit gives it work, not after every run request."""
+        self._on_commit.append((listener, None if tables is None else frozenset(tables)))
 
     @property
     def dialect(self) -> str:
@@ -112,6 +116,7 @@ class Database:
                     await session.rollback()
                     raise
                 await session.commit()
+                written = pending.written(session.sync_session)
         except DBAPIError as exc:
             translated = self._translated(exc)
             if translated is None:
@@ -120,8 +125,9 @@ class Database:
         except OSError as exc:
             raise self._unavailable(exc) from exc
         self._answered()
-        for listener in self._on_commit:
-            listener()
+        for listener, tables in self._on_commit:
+            if tables is None or not tables.isdisjoint(written):
+                listener()
 
     @asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[None]:

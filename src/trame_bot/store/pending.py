@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Table, event, insert
+from sqlalchemy import Connection, Insert, Table, event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -34,6 +34,8 @@ class _Queue:
     rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     writers: dict[str, Writer] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)
+    """Tables this transaction wrote rows to: queued here or flushed by the ORM."""
 
 
 _KEY = "trame_pending_rows"
@@ -77,6 +79,7 @@ def write(session: Session) -> None:
     connection = session.connection()
     for table, values in rows.items():
         connection.execute(_insert_into(table), values)
+        found.written.add(table.name)
     for writer in found.writers.values():
         writer(connection)
 
@@ -88,8 +91,18 @@ def _insert_into(table: Table) -> Insert:
     return insert(table)
 
 
+def written(session: Session) -> frozenset[str]:
+    """The tables the session's current or just committed transaction wrote rows to, queued
+    here or flushed by the ORM (not those of bare UPDATE or DELETE statements)."""
+    found: _Queue | None = session.info.get(_KEY)
+    return frozenset(found.written) if found is not None else frozenset()
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    flushed = _queue(session).written
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        flushed.add(inspect(instance).mapper.local_table.name)
     write(session)
 
 

@@ -10,9 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Verdict
 from trame_bot.errors import InvalidInput, TrameError
-from trame_bot.services import runs, workspaces
+from trame_bot.services import decisions, workspaces
 from trame_bot.services.context import Context
-from trame_bot.services.runs import AlreadyDecided
+from trame_bot.services.run_outcomes import AlreadyDecided
 from trame_bot.slack.blocks.modals import (
     MIN_DECLINE_REASON,
     decline_modal,
@@ -68,7 +68,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         try:
             workspace = await _workspace_of_channel(ctx, channel, context)
-            await runs.decide(
+            await decisions.decide(
                 ctx, run_id, Actor.slack(who), Verdict.APPROVE, workspace_key=workspace
             )
         except AlreadyDecided as exc:
@@ -92,7 +92,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         try:
             workspace = await _workspace_of_channel(ctx, channel, context)
-            run, workflow = await runs.check_decision(
+            run, workflow = await decisions.check_decision(
                 ctx, run_id, Actor.slack(who), Verdict.DECLINE, workspace_key=workspace
             )
             await client.views_open(
@@ -123,7 +123,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
         try:
             metadata = form_metadata(view)
             workspace = await _workspace_of_channel(ctx, metadata.get("channel"), context)
-            await runs.decide(
+            await decisions.decide(
                 ctx,
                 str(metadata.get("run_id", "")),
                 Actor.slack(who),
