@@ -360,5 +360,5 @@ async def list_api_keys(ctx: Context, key: str) -> Sequence[ApiKey]:
 async def authenticate(ctx: Context, token: str) -> KeyHolder | None:
     """The workspace and key a bearer token belongs to, or None for an unknown or revoked one.
     Read on every request, never remembered: a revoked key stops at once, in every process."""
-    async with ctx.db.lookup() as session:
-        return await store.key_holder(session, hash_api_key(token))
+    async with ctx.db.lookups.connection() as lookup:
+        return await store.key_holder(lookup, hash_api_key(token))

@@ -42,6 +42,9 @@ from sqlalchemy.util import greenlet_spawn
 from trame_bot.errors import TrameError
 from trame_bot.store.driver_errors import connection_lost, schema_missing
 
+AnySelect = Select[*tuple[Any, ...]]
+"""A SELECT of any columns."""
+
 
 @dataclass(frozen=True)
 class _Argument:
@@ -89,7 +92,7 @@ class Statement:
     without values, given by name on each run; an expanding `IN` cannot be compiled once
     (use `functions.in_list`)."""
 
-    def __init__(self, query: Select[Any]) -> None:
+    def __init__(self, query: AnySelect) -> None:
         self.query = query
         self._compiled: dict[str, _Compiled] = {}
 
@@ -100,14 +103,14 @@ class Statement:
         return done
 
 
-def driver_sql(query: Select[Any], dialect: Dialect) -> tuple[str, list[Any]]:
+def driver_sql(query: AnySelect, dialect: Dialect) -> tuple[str, list[Any]]:
     """A query that holds its own values (no parameters given by name), as the driver takes
     it: its SQL and its values in order (the audit export's and verify's reads)."""
     compiled = _compile(query, dialect)
     return compiled.sql, compiled.values({})
 
 
-def _compile(query: Select[Any], dialect: Dialect) -> _Compiled:
+def _compile(query: AnySelect, dialect: Dialect) -> _Compiled:
     compiled = query.compile(dialect=dialect)
     if compiled.positiontup is None:
         raise ValueError(f"{dialect.name} takes named parameters; lookups need positional ones")
