@@ -1,14 +1,15 @@
-"""The hottest reads, run on the driver's own connection with SQL compiled once.
+"""The reads every request makes before it answers, run on the driver's own connection with
+SQL compiled once.
 
-`/trame status <workflow>` is the command people send most, and its reads are two indexed
-statements: on SQLite the database does about 0.02 ms of work for them, on PostgreSQL one
-round trip each. Through a session, each statement also pays SQLAlchemy's execution path
-(the session's transaction, the connection's events, an execution context, the result's
-metadata and type processing, the greenlet hops): 0.3-0.6 ms of CPU a statement here, most
-of what a status cost the server. A `Statement` is a Core query compiled once per dialect
-into the driver's SQL and the order of its arguments; `Lookups` runs it with the driver
-(aiosqlite, inline on the event loop; asyncpg) and hands back the driver's rows. Building
-queries stays SQLAlchemy's; only their execution is ours.
+Those reads are one to four indexed statements (what a command or a click starts from, the
+glance of `/trame status <workflow>`, an approval card, a Slack installation, an API key): on
+SQLite the database does about 0.02 ms of work for one, on PostgreSQL one round trip.
+Through a session, each statement also paid SQLAlchemy's execution path (the session's
+transaction, the connection's events, an execution context, the result's metadata and type
+processing, the greenlet hops): 0.3-0.6 ms of CPU a statement here, most of what a command
+cost the server. A `Statement` is a Core query compiled once per dialect into the driver's
+SQL and the order of its arguments; `Lookups` runs it with the driver (aiosqlite, inline on
+the event loop; asyncpg). Building queries stays SQLAlchemy's; only their execution is ours.
 
 What the rows are: named tuples of the columns' values as SQLAlchemy's types make them (times
 aware, JSON decoded, enums, booleans), through the same result processors a session uses.
