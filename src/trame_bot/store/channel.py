@@ -146,7 +146,7 @@ async def channel_workflow(
     params, names = naming_params(team_id, channel, user, words)
     rows = await lookup(_NAMING[team_id is not None], params)
     scope, row, rest = pick_named(rows, names, words)
-    return scope, None if row is None else _workflow(row), rest
+    return scope, None if row is None else workflow_of(row), rest
 
 
 def naming_params(
@@ -183,7 +183,8 @@ def _scope(row: Any) -> ChannelScope:
     return ChannelScope(row.id, row.key, row.approvals_channel, row.role)
 
 
-def _workflow(row: Any) -> WorkflowRow:
+def workflow_of(row: Any) -> WorkflowRow:
+    """The workflow of a row `pick_named` picked (its `wf_` columns)."""
     return WorkflowRow(
         id=row.wf_id,
         workspace_id=row.id,

@@ -11,7 +11,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health
-from trame_bot.store.channel import ChannelScope, naming_params, pick_named, scope_query
+from trame_bot.store.channel import (
+    ChannelScope,
+    naming_params,
+    pick_named,
+    scope_query,
+    workflow_of,
+)
 from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import json_time
 from trame_bot.store.lookups import WorkflowRow, health_in, pending_runs, triggers, workflow_row
@@ -63,17 +69,7 @@ async def channel_glance(
         for at, id_, by, approvals, required, slack_channel, ts in row.wf_pending
     ]
     pending.sort(key=lambda run: run.requested_at)
-    workflow = WorkflowRow(
-        id=row.wf_id,
-        workspace_id=row.id,
-        key=row.wf_key,
-        name=row.wf_name,
-        status=row.wf_status,
-        version=row.wf_version,
-        production=row.wf_production,
-        steps=row.wf_steps,
-        created_at=row.wf_created_at,
-    )
+    workflow = workflow_of(row)
     glance = Glance(
         workflow=workflow,
         triggers=tuple((key, bool(on)) for _, key, on in sorted(row.wf_triggers)),
