@@ -42,10 +42,11 @@ async def run(target: Target) -> list[Result]:
             started("trame", target.workdir, env, profile_dir=target.profile_dir) as trame,
         ):
             count = target.sizes.api_requests
+            postgres = target.postgres_url is not None
             subject, baseline = await alternate(
                 target.sizes.repeats,
-                subject=_spec(trame, "api/v1/workflows/sync/runs", token, count),
-                baseline=_spec(insert, "runs", token, count),
+                subject=_spec(trame, "api/v1/workflows/sync/runs", token, count, postgres=postgres),
+                baseline=_spec(insert, "runs", token, count, postgres=postgres),
             )
             errors = trame.logged_errors()
         runs = await scalar(deps, "SELECT count(*) FROM runs WHERE state = 'approved'")
@@ -75,7 +76,7 @@ async def run(target: Target) -> list[Result]:
     return [Result(**{**result.__dict__, "met": result.met and ok})]
 
 
-def _spec(server: Child, path: str, token: str, count: int) -> Load:
+def _spec(server: Child, path: str, token: str, count: int, *, postgres: bool) -> Load:
     request = {"post": BODY, "token": token}
     return {
         "url": server.url + path,
@@ -83,4 +84,5 @@ def _spec(server: Child, path: str, token: str, count: int) -> Load:
         "requests": [request] * count,
         "warmup": [request] * CONCURRENCY,
         "server_pid": server.process.pid,
+        "postgres": postgres,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
         )
     if len(lines) == 2:
         lines = []  # no row with a target (a slope-only run)
+    lines += _cpu_lines(results, what, bool(lines))
     slope = slope_rows(results)
     if slope:
         lines += [
@@ -121,6 +122,33 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
                 f"| {_number(d['p95_ms'])} ms | {ratio} |"
             )
     return "\n".join(lines)
+
+
+def _cpu_lines(
+    results: Sequence[dict[str, Any]], what: Callable[[dict[str, Any]], str], after: bool
+) -> list[str]:
+    """Where the CPU of each rate row went, per request and process, and the machine's ceiling
+    (`bench.cpu.machine_ceiling`): the ratio no server design beats on this machine."""
+    rows = [r for r in results if "machine_ceiling_ratio" in r["details"]]
+    if not rows:
+        return []
+    lines = [
+        *([""] if after else []),
+        "| row | what | server | fake Slack | database | load generator | ceiling | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        d = r["details"]
+        cpu = d.get("cpu_ms_per_click_to_last_update") or d["cpu_ms_per_request"]
+        spent = [
+            "—" if name not in cpu else f"{cpu[name]:.2f} ms"
+            for name in ("server", "fake_slack", "database", "loadgen")
+        ]
+        lines.append(
+            f"| {r['row']} | {what(r)} | {' | '.join(spent)} "
+            f"| {d['machine_ceiling_ratio']:.2f}× | {r['target']} |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

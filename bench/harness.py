@@ -20,6 +20,7 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.cpu import machine_ceiling
 from trame_bot.bootstrap import Deps, build
 from trame_bot.config import Settings, async_database_url
 from trame_bot.documents import ConnectorDoc, WorkflowDoc
@@ -315,6 +316,13 @@ def load_details(subject: Load, baseline: Load) -> dict[str, Any]:
         "server_cpu_share": round(subject["server_cpu_share"], 2),
         "server_cpu_ms_per_request": round(subject["server_cpu_ms_per_request"], 3),
         "baseline_server_cpu_ms_per_request": round(baseline["server_cpu_ms_per_request"], 3),
+        "cpu_ms_per_request": subject["cpu_ms_per_request"],
+        "baseline_cpu_ms_per_request": baseline["cpu_ms_per_request"],
+        **machine_ceiling(
+            subject["cpu_ms_per_request"],
+            baseline["cpu_ms_per_request"].get("server", 0.0),
+            baseline["rps"],
+        ),
     }
 
 

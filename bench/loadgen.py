@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import resource
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bench.cpu import Meter, per_request
 from trame_bot.sandbox.slack_requests import SlackRequests
 from trame_bot.slack.ids import Action, BlockId
 
@@ -83,12 +82,6 @@ def lanes_of(spec: Spec, items: Sequence[dict[str, Any]]) -> list[list[Prepared]
     return [lane for lane in lanes if lane]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     """Nearest rank on an ascending list; 0 when there is nothing."""
     if not ordered:
@@ -130,15 +123,16 @@ async def generate(spec: Spec) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if warmup:
             await _drive(session, url, warmup)
-        server = int(spec.get("server_pid") or 0)
-        server_before = cpu_seconds(server) if server else 0.0
+        meter = Meter(_watched(spec), postgres=bool(spec.get("postgres")))
+        meter.start()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started_at, started = time.time(), time.perf_counter()
         latencies, statuses, bodies = await _drive(session, url, lanes)
         elapsed = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-        server_cpu = cpu_seconds(server) - server_before if server else 0.0
+        spent = meter.stop()
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    server_cpu = spent.get("server", 0.0)
     ordered = sorted(latencies)
     return {
         "count": len(latencies),
@@ -156,7 +150,15 @@ async def generate(spec: Spec) -> dict[str, Any]:
         "loadgen_cpu_share": cpu / elapsed if elapsed else 0.0,
         "server_cpu_share": server_cpu / elapsed if elapsed else 0.0,
         "server_cpu_ms_per_request": 1000 * server_cpu / len(latencies) if latencies else 0.0,
+        "cpu_ms_per_request": per_request({**spent, "loadgen": cpu}, len(latencies)),
     }
+
+
+def _watched(spec: Spec) -> dict[str, int]:
+    """The processes whose CPU the run counts: the server (`server_pid`) and any `watch`ed
+    one (the fake Slack)."""
+    named = {"server": int(spec.get("server_pid") or 0), **spec.get("watch", {})}
+    return {name: int(pid) for name, pid in named.items() if pid}
 
 
 async def run(spec: Spec) -> dict[str, Any]:

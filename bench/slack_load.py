@@ -28,6 +28,7 @@ import aiohttp
 from sqlalchemy import text
 
 from bench import loadgen
+from bench.cpu import Meter, machine_ceiling, per_request
 from bench.harness import (
     CLI,
     MEMBER,
@@ -300,7 +301,15 @@ async def _cards_posted(deps: Deps, count: int) -> dict[str, float]:
     return {"cards_posted": count, "cards_posted_per_s": count / elapsed if elapsed else 0.0}
 
 
-def _spec(server: Child, fake: Child, requests: list[Load], concurrency: int, warm: Place) -> Load:
+def _spec(
+    server: Child,
+    fake: Child,
+    requests: list[Load],
+    concurrency: int,
+    warm: Place,
+    *,
+    postgres: bool,
+) -> Load:
     warmup = [
         {"command": "help", "user": warm.member, "channel": warm.channel, "team": warm.team}
         for _ in range(2 * concurrency)
@@ -313,6 +322,8 @@ def _spec(server: Child, fake: Child, requests: list[Load], concurrency: int, wa
         "requests": requests,
         "warmup": warmup,
         "server_pid": server.process.pid,
+        "watch": {"fake_slack": fake.process.pid},
+        "postgres": postgres,
     }
 
 
@@ -333,13 +344,14 @@ async def _status(
         )
     # The issue's row 1: PostgreSQL's round trips cost more than SQLite's in-process calls, but
     # its writers do not queue on one lock, so each database has its own bar.
-    minimum = 0.7 if target.postgres_url else 0.6
+    postgres = target.postgres_url is not None
+    minimum = 0.7 if postgres else 0.6
     results = []
     for concurrency, row, floor in ((10, "1a", minimum), (50, "1c", 0.5)):
         subject, baseline = await alternate(
             sizes.repeats,
-            subject=_spec(trame, fake, requests, concurrency, places[0]),
-            baseline=_spec(bare, fake, requests, concurrency, places[0]),
+            subject=_spec(trame, fake, requests, concurrency, places[0], postgres=postgres),
+            baseline=_spec(bare, fake, requests, concurrency, places[0], postgres=postgres),
         )
         details = load_details(subject, baseline)
         rate = at_least(
@@ -417,10 +429,11 @@ async def _pause_resume(
     changes_before, posts_before = await scalar(deps, changes), await scalar(deps, posts)
     concurrency = len(arranged.lanes)
     warm = arranged.lanes[0][0]
+    postgres = deps.db.dialect == "postgresql"
     subject, baseline = await alternate(
         sizes.repeats,
-        subject=_spec(trame, fake, requests, concurrency, warm),
-        baseline=_spec(bare, fake, requests, concurrency, warm),
+        subject=_spec(trame, fake, requests, concurrency, warm, postgres=postgres),
+        baseline=_spec(bare, fake, requests, concurrency, warm, postgres=postgres),
     )
     expected = len(requests) * sizes.repeats
     written = await scalar(deps, changes) - changes_before
@@ -486,13 +499,21 @@ async def _approvals(
     ]
     count = len(requests)
     warm = arranged.clicks[0][0]
-    baseline = await loadgen.run(_spec(bare, fake, requests, CLICK_CONCURRENCY, warm))
+    postgres = deps.db.dialect == "postgresql"
+    baseline = await loadgen.run(
+        _spec(bare, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres)
+    )
     stats_before = await fake_stats(fake)
     updates_before = await _updates(fake)
     keys = sorted({place.key for place, _ in arranged.clicks})
     async with deps.db.reading() as session:
         ws_ids = [(await workspace_store.get(session, key)).id for key in keys]
-    load = asyncio.create_task(loadgen.run(_spec(trame, fake, requests, CLICK_CONCURRENCY, warm)))
+    # The clicks' CPU is counted until the last card update reached Slack, deliveries included.
+    meter = Meter({"server": trame.process.pid, "fake_slack": fake.process.pid}, postgres=postgres)
+    meter.start()
+    load = asyncio.create_task(
+        loadgen.run(_spec(trame, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres))
+    )
 
     async def delivered() -> bool:
         # Approve commits before it acks: once every click is answered, what is left is the
@@ -501,7 +522,9 @@ async def _approvals(
 
     done = await wait_for(delivered, within=300 + count / 5)
     delivered_at = time.time()
+    spent = meter.stop()
     subject = await load
+    per_click = per_request(spent, count) | {"loadgen": subject["cpu_ms_per_request"]["loadgen"]}
 
     async def drained() -> bool:
         return await scalar(deps, "SELECT count(*) FROM outbox WHERE state = 'pending'") == 0
@@ -516,6 +539,8 @@ async def _approvals(
         "seconds_to_last_card_update": round(delivered_at - start, 2),
         "seconds_to_outbox_drained": round(drained_at - start, 2),
         **posting,
+        "cpu_ms_per_click_to_last_update": per_click,
+        **machine_ceiling(per_click, baseline["cpu_ms_per_request"]["server"], baseline["rps"]),
     }
     result = at_least(
         "3a",
