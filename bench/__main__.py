@@ -66,6 +66,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="record every trame-bot server with py-spy (if installed) into DIR",
     )
     parser.add_argument(
+        "--outbox-process",
+        action="store_true",
+        help="rows 1–3 with the outbox in its own process (serve --no-outbox + trame-bot outbox)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the work folder (logs, databases)"
     )
     return parser.parse_args(argv)
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = override.partition("=")
         kind = type(getattr(sizes, name))
         sizes = replace(sizes, **{name: kind(value)})
-    target = Target(workdir, args.postgres, sizes, args.profile)
+    target = Target(workdir, args.postgres, sizes, args.profile, args.outbox_process)
     groups = args.only or list(GROUPS)
     started = time.perf_counter()
     failed: list[str] = []
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "database": target.dialect,
             "quick": args.quick,
+            "outbox_process": args.outbox_process,
             "groups": groups,
             "failed_groups": failed,
             "seconds": round(elapsed, 1),

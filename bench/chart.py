@@ -134,15 +134,16 @@ def _cpu_lines(
         return []
     lines = [
         *([""] if after else []),
-        "| row | what | server | fake Slack | database | load generator | ceiling | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| row | what | server | its outbox process | fake Slack | database | load generator "
+        "| ceiling | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         d = r["details"]
         cpu = d.get("cpu_ms_per_click_to_last_update") or d["cpu_ms_per_request"]
         spent = [
             "—" if name not in cpu else f"{cpu[name]:.2f} ms"
-            for name in ("server", "fake_slack", "database", "loadgen")
+            for name in ("server", "server_outbox", "fake_slack", "database", "loadgen")
         ]
         lines.append(
             f"| {r['row']} | {what(r)} | {' | '.join(spent)} "

@@ -83,9 +83,10 @@ def per_request(spent: Mapping[str, float], requests: int) -> dict[str, float]:
 def machine_ceiling(
     subject_ms: Mapping[str, float], bare_server_ms: float, baseline_rate: float
 ) -> dict[str, Any]:
-    """The rate this machine's cores allow if the server cost `bare_server_ms` per request and
-    the other processes what `subject_ms` says they spent; as a ratio to the baseline too."""
-    others = sum(ms for name, ms in subject_ms.items() if name != "server")
+    """The rate this machine's cores allow if the server (with its helpers: `server_…`) cost
+    `bare_server_ms` per request and the other processes what `subject_ms` says they spent; as
+    a ratio to the baseline too."""
+    others = sum(ms for name, ms in subject_ms.items() if not name.startswith("server"))
     per_request_ms = others + bare_server_ms
     cores = len(os.sched_getaffinity(0))
     rate = cores * 1000 / per_request_ms if per_request_ms else 0.0

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,9 @@ class Target:
     sizes: Sizes
     profile_dir: Path | None = None
     """When set, every trame-bot server is recorded by py-spy into this folder."""
+    outbox_process: bool = False
+    """Rows 1–3 with the outbox worker in a process of its own (`serve --no-outbox` beside
+    `trame-bot outbox`) instead of inside the server."""
 
     @property
     def dialect(self) -> str:
@@ -146,6 +149,9 @@ class Child:
     process: asyncio.subprocess.Process
     port: int
     log: Path
+    helpers: dict[str, int] = field(default_factory=dict)
+    """Processes that do this one's work elsewhere, by name (the outbox worker): their CPU is
+    counted with it."""
 
     @property
     def url(self) -> str:

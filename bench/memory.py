@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from bench import loadgen
+from bench.cpu import cpu_seconds
 from bench.harness import (
     REVIEWERS,
     SIGNING_SECRET,
@@ -81,7 +82,7 @@ async def run(target: Target) -> list[Result]:
                 await driver.round(max(min(total // 10, ROUND), 20), backlog=0)
                 before = trame.rss_mb()
                 samples = [round(before, 1)]
-                cpu_before = loadgen.cpu_seconds(trame.process.pid)
+                cpu_before = cpu_seconds(trame.process.pid)
                 driver.clicking = driver.waiting = 0.0
                 decided, started_at = 0, time.perf_counter()
                 while decided < total:
@@ -97,7 +98,7 @@ async def run(target: Target) -> list[Result]:
                         flush=True,
                     )
                 seconds = time.perf_counter() - started_at
-                server_cpu = loadgen.cpu_seconds(trame.process.pid) - cpu_before
+                server_cpu = cpu_seconds(trame.process.pid) - cpu_before
                 after = trame.rss_mb()
                 peak = trame.status_kb("VmHWM") / 1024
                 errors = trame.logged_errors()

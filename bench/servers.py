@@ -5,6 +5,7 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 (`DATABASE_URL`, `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_API_URL`).
 
 - `trame`: the real server, `build_web_app(build())` (Slack, API, outbox worker), no scheduler.
+- `trame-web` and `outbox`: the same server split as `serve --no-outbox` and `trame-bot outbox`.
 - `bare`: the baseline Bolt app, configured and served like trame-bot's, whose listeners only ack.
 - `insert`: the baseline API, a minimal aiohttp handler doing one INSERT per request.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from sqlalchemy import text
 
-from trame_bot.bootstrap import build, build_web_app
+from trame_bot.bootstrap import build, build_slack, build_web_app
 from trame_bot.config import load_settings
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
@@ -40,10 +41,25 @@ ANYTHING = re.compile(".*")
 # ---- the servers under test and their baselines --------------------------------------------
 
 
-def trame_app() -> web.Application:
+def trame_app(*, outbox: bool = True) -> web.Application:
     settings = load_settings()
     configure_logging(settings)
-    return build_web_app(build(settings))
+    return build_web_app(build(settings), outbox=outbox)
+
+
+def outbox_app() -> web.Application:
+    """`trame-bot outbox` as a bench child: the outbox worker alone, polling as that command
+    does; it serves nothing (the port only says it is up)."""
+    from trame_bot.delivery import ALONE_POLL, delivering
+
+    settings = load_settings()
+    configure_logging(settings)
+    deps = build(settings)
+    slack = build_slack(deps)
+    app = web.Application()
+    app.cleanup_ctx.append(lambda _app: slack.connections.opened())
+    app.cleanup_ctx.append(lambda _app: delivering(deps.ctx, slack.senders, poll=ALONE_POLL))
+    return app
 
 
 def bare_bolt_app() -> web.Application:
@@ -228,6 +244,8 @@ def probe_app() -> web.Application:
 
 KINDS: dict[str, Callable[[], web.Application]] = {
     "trame": trame_app,
+    "trame-web": lambda: trame_app(outbox=False),
+    "outbox": outbox_app,
     "bare": bare_bolt_app,
     "insert": insert_app,
     "fake": fake_slack_app,

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -152,9 +153,7 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
             arranged = await _arrange_teams(deps, sizes, fake)
         else:
             arranged = await _arrange_one(deps, sizes)
-        async with started(
-            "trame", target.workdir, mode.server_env(database, fake), profile_dir=target.profile_dir
-        ) as trame:
+        async with _trame(target, mode.server_env(database, fake)) as trame:
             posting = await _cards_posted(deps, len(arranged.clicks))
             phase(f"{mode.name}: arranged, servers up, cards posted")
             results = await _status(target, arranged, trame, bare, fake)
@@ -166,15 +165,38 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
             errors = trame.logged_errors()
     finally:
         await deps.close()
+    outbox = "own process" if target.outbox_process else "in the server"
     return [
         replace(
             r,
             row=r.row + mode.suffix,
             what=f"{r.what} [{mode.name}]" if mode.distributed else r.what,
-            details={**r.details, "slack_mode": mode.name, "server_errors_logged": errors},
+            details={
+                **r.details,
+                "slack_mode": mode.name,
+                "outbox": outbox,
+                "server_errors_logged": errors,
+            },
         )
         for r in results
     ]
+
+
+@asynccontextmanager
+async def _trame(target: Target, env: dict[str, str]) -> AsyncIterator[Child]:
+    """The server under test: one process, or with `outbox_process` the web process and the
+    outbox worker beside it (counted as the server's helper)."""
+    workdir, profile = target.workdir, target.profile_dir
+    if not target.outbox_process:
+        async with started("trame", workdir, env, profile_dir=profile) as trame:
+            yield trame
+        return
+    async with (
+        started("outbox", workdir, env, profile_dir=profile) as outbox,
+        started("trame-web", workdir, env, profile_dir=profile) as trame,
+    ):
+        trame.helpers["server_outbox"] = outbox.process.pid
+        yield trame
 
 
 async def _arrange_one(deps: Deps, sizes: Sizes) -> Arranged:
@@ -322,7 +344,7 @@ def _spec(
         "requests": requests,
         "warmup": warmup,
         "server_pid": server.process.pid,
-        "watch": {"fake_slack": fake.process.pid},
+        "watch": {"fake_slack": fake.process.pid, **server.helpers},
         "postgres": postgres,
     }
 
@@ -509,7 +531,8 @@ async def _approvals(
     async with deps.db.reading() as session:
         ws_ids = [(await workspace_store.get(session, key)).id for key in keys]
     # The clicks' CPU is counted until the last card update reached Slack, deliveries included.
-    meter = Meter({"server": trame.process.pid, "fake_slack": fake.process.pid}, postgres=postgres)
+    processes = {"server": trame.process.pid, "fake_slack": fake.process.pid, **trame.helpers}
+    meter = Meter(processes, postgres=postgres)
     meter.start()
     load = asyncio.create_task(
         loadgen.run(_spec(trame, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres))

@@ -36,6 +36,7 @@ COMMANDS = {
     "keys": "trame_bot.cli.keys",
     "manifest": "trame_bot.cli.manifest",
     "member": "trame_bot.cli.admin",
+    "outbox": "trame_bot.cli.server",
     "run": "trame_bot.cli.governance",
     "scheduler": "trame_bot.cli.server",
     "serve": "trame_bot.cli.server",

@@ -1,5 +1,6 @@
-"""`trame-bot serve` (HTTP for Slack and the engine, with the jobs) and `trame-bot scheduler`
-(the jobs alone), both stopping gracefully on SIGTERM."""
+"""`trame-bot serve` (HTTP for Slack and the engine, with the jobs and the outbox),
+`trame-bot scheduler` (the jobs alone) and `trame-bot outbox` (the deliveries alone), each
+stopping gracefully on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import click
 from aiohttp import web
 
 from trame_bot import jobs
-from trame_bot.bootstrap import Deps, build, build_web_app
+from trame_bot.bootstrap import Deps, build, build_slack, build_web_app
 from trame_bot.cli.app import cli
 from trame_bot.config import Settings, load_settings
+from trame_bot.delivery import ALONE_POLL, delivering
 from trame_bot.domain.values import parse_duration
 from trame_bot.errors import ConfigError, SchemaNotReady, Unavailable
 from trame_bot.jobs import Schedule
@@ -93,6 +95,13 @@ def _schedule(
     help="Run the scheduled jobs here too.",
 )
 @click.option(
+    "--outbox/--no-outbox",
+    default=True,
+    show_default=True,
+    help="Deliver the outbox (Slack messages, webhooks) here too; with --no-outbox, run "
+    "`trame-bot outbox` beside it.",
+)
+@click.option(
     "--sandbox",
     is_flag=True,
     help="Try it without Slack: a demo workspace and, at /sandbox, a page that stands in "
@@ -100,7 +109,12 @@ def _schedule(
 )
 @schedule_options
 def serve(
-    host: str | None, port: int | None, scheduler: bool, sandbox: bool, **schedule: Any
+    host: str | None,
+    port: int | None,
+    scheduler: bool,
+    outbox: bool,
+    sandbox: bool,
+    **schedule: Any,
 ) -> None:
     """Run the server: /slack/events, /api/v1, /healthz, /readyz, the outbox worker and,
     unless --no-scheduler, the scheduled jobs; with SLACK_APP_TOKEN, Slack's requests also
@@ -139,6 +153,7 @@ def serve(
             port,
             _schedule(**schedule) if scheduler else None,
             make_app=make_app,
+            outbox=outbox,
         )
     )
 
@@ -152,6 +167,35 @@ def scheduler_command(**schedule: Any) -> None:
     settings = load_settings()
     configure_logging(settings)
     asyncio.run(run_scheduler(settings, _schedule(**schedule)))
+
+
+@cli.command("outbox")
+@click.option(
+    "--poll",
+    default=ALONE_POLL,
+    show_default=True,
+    type=click.FloatRange(0.05, 60),
+    help="Seconds between looks for messages to send.",
+)
+def outbox_command(poll: float) -> None:
+    """Deliver the outbox alone (Slack messages and webhooks), beside web processes that run
+    `serve --no-outbox`. Any number may run at once: each message is sent by one."""
+    settings = load_settings()
+    settings.slack_mode()  # refuse to start without Slack credentials, as `serve` does
+    configure_logging(settings)
+    asyncio.run(run_outbox(settings, poll))
+
+
+async def run_outbox(settings: Settings, poll: float) -> None:
+    deps = build(settings)
+    try:
+        await _check_schema(deps)
+        slack = build_slack(deps)
+        async with slack.connections.opened(), delivering(deps.ctx, slack.senders, poll=poll):
+            log.info("outbox worker running")
+            await _until_signalled()
+    finally:
+        await deps.close()
 
 
 async def run_scheduler(settings: Settings, schedule: Schedule) -> None:
@@ -192,8 +236,10 @@ async def run_server(
     schedule: Schedule | None = None,
     *,
     make_app: Callable[[Deps], Awaitable[web.Application]] | None = None,
+    outbox: bool = True,
 ) -> None:
-    """``make_app`` builds the application instead of `build_web_app` (the sandbox's)."""
+    """``make_app`` builds the application instead of `build_web_app` (the sandbox's, which
+    always delivers its outbox)."""
     if settings.is_sqlite:
         # A local SQLite file is migrated on start; PostgreSQL deployments migrate in the
         # Procfile's release step, once, not in every web process.
@@ -204,7 +250,7 @@ async def run_server(
     except BaseException:
         await deps.close()
         raise
-    app = await make_app(deps) if make_app is not None else build_web_app(deps)
+    app = await make_app(deps) if make_app is not None else build_web_app(deps, outbox=outbox)
     if settings.slack_app_token:
         from trame_bot.slack.socket import attach
 

@@ -1,44 +1,38 @@
 """One aiohttp application: `/slack/events` (Bolt), `/api/v1` (the engine), `/healthz`,
-`/readyz`, and the background outbox worker started and stopped with it."""
+`/readyz`, and the background outbox worker started and stopped with it (unless it runs in a
+process of its own: `trame_bot.delivery`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from trame_bot.delivery import delivering
 from trame_bot.errors import Unavailable
 from trame_bot.http.api import build_api
 from trame_bot.http.pulse import Pulse
-from trame_bot.http.webhooks import WebhookSender
 from trame_bot.metrics import Metrics
 from trame_bot.services import health
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import WORK_TABLES, Kind, OutboxWorker, Sender
+from trame_bot.services.outbox import Sender
 from trame_bot.slack import bodies, oauth
 from trame_bot.slack.client import SlackConnections
 
 log = logging.getLogger(__name__)
-WORKER_GRACE = 8.0
-"""Seconds the outbox worker gets to finish its current message at shutdown."""
 MAX_BODY = 1024 * 1024
 """Slack's payloads are far smaller; anything bigger is refused before it is read."""
 
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 CONTEXT: web.AppKey[Context] = web.AppKey("context", Context)
-WORKER: web.AppKey[OutboxWorker] = web.AppKey("worker", OutboxWorker)
-HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http", aiohttp.ClientSession)
 
 
 def build_web_app(
@@ -49,10 +43,11 @@ def build_web_app(
     connections: SlackConnections | None = None,
     *,
     backlog_limit: timedelta = timedelta(minutes=5),
+    outbox: bool = True,
 ) -> web.Application:
-    """`senders` deliver outbox rows (Slack); webhooks are added here, as they need this
-    server's HTTP client session. `connections`: the Slack clients' pool, open while the
-    server runs."""
+    """`senders` deliver outbox rows (Slack; webhooks are added by `delivering`), here unless
+    `outbox` is False (`trame-bot outbox` delivers them). `connections`: the Slack clients'
+    pool, open while the server runs."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_measured(metrics)])
     app[BOLT] = bolt
     app[CONTEXT] = ctx
@@ -90,12 +85,11 @@ def build_web_app(
 
     app.router.add_get("/metrics", metrics_page)
     app.add_subapp("/api/v1", build_api(ctx, pulse))
-    webhooks = WebhookSender(ctx, lambda: app[HTTP])
-    app[WORKER] = OutboxWorker(ctx, {**senders, Kind.WEBHOOK.value: webhooks})
-    app.cleanup_ctx.append(_http_session)
     if connections is not None:
-        app.cleanup_ctx.append(_opened(connections))
-    app.cleanup_ctx.append(_run_worker)
+        app.cleanup_ctx.append(lambda _app: connections.opened())
+    if outbox:
+        # After the connections: stopped before they close.
+        app.cleanup_ctx.append(lambda _app: delivering(ctx, senders))
     return app
 
 
@@ -124,41 +118,6 @@ def _measured(metrics: Metrics) -> Any:
                 metrics.ack.observe(elapsed)
 
     return measure
-
-
-def _opened(
-    connections: SlackConnections,
-) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
-    @asynccontextmanager
-    async def opened(_app: web.Application) -> AsyncIterator[None]:
-        await connections.open()
-        try:
-            yield
-        finally:
-            await connections.close()
-
-    return opened
-
-
-async def _http_session(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[HTTP] = session
-        yield
-
-
-async def _run_worker(app: web.Application) -> AsyncIterator[None]:
-    worker = app[WORKER]
-    stop = asyncio.Event()
-    app[CONTEXT].db.on_commit(worker.wake.set, tables=WORK_TABLES)
-    task = asyncio.create_task(worker.run(stop))
-    yield
-    # Stop after in-flight requests: the row being sent may finish; the rest waits in the
-    # table. A send stuck on a slow Slack is abandoned; its lease expires and it is retried.
-    stop.set()
-    try:
-        await asyncio.wait_for(task, timeout=WORKER_GRACE)
-    except TimeoutError:
-        log.warning("outbox worker stopped mid-delivery; the message will be sent again")
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -64,6 +66,15 @@ class SlackConnections:
             client.session = None
         if session is not None:
             await session.close()
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        """Open while the block runs (the server's life, or a worker's)."""
+        await self.open()
+        try:
+            yield
+        finally:
+            await self.close()
 
 
 def build_client(
