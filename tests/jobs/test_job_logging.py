@@ -8,13 +8,13 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.blank_database import blank_database
+from tests.reliability.processes import trame_bot
 from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.jobs import Jobs, Schedule, build_scheduler
@@ -112,16 +112,8 @@ async def test_a_running_scheduler_logs_outcomes_not_apscheduler_chatter(
     database_url: str,
 ) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trame_bot",
-        "scheduler",
-        "--sweep-every",
-        "1s",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    process = await trame_bot(
+        "scheduler", "--sweep-every", "1s", env=env, stdout=asyncio.subprocess.DEVNULL
     )
     assert process.stderr is not None
     seen: list[str] = []

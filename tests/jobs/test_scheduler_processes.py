@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from tests import factories as f
+from tests.reliability.processes import trame_bot
 from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
@@ -46,20 +46,7 @@ async def test_two_scheduler_processes_make_each_effect_once(
     clock.set(now - timedelta(hours=5))
     await f.request(deps)  # five hours old: due a reminder, not expired
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "trame_bot",
-            "scheduler",
-            "--sweep-every",
-            "1s",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
+    processes = [await trame_bot("scheduler", "--sweep-every", "1s", env=env) for _ in range(2)]
     try:
         deadline = asyncio.get_running_loop().time() + 30
         while True:

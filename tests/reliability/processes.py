@@ -9,11 +9,28 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from trame_bot.config import Settings
+
+
+async def trame_bot(
+    *args: str, env: Mapping[str, str], stdout: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """`python -m trame_bot ARGS…` as a real process with `env`; stderr piped, and stdout
+    unless `stdout` says otherwise."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trame_bot",
+        *args,
+        env=dict(env),
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 def free_port() -> int:
@@ -46,10 +63,7 @@ class ServerProcess:
             "SLACK_API_URL": self.settings.slack_api_url,
             "LOG_LEVEL": "WARNING",
         }
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "trame_bot",
+        self.process = await trame_bot(
             "serve",
             "--host",
             "127.0.0.1",
@@ -59,7 +73,6 @@ class ServerProcess:
             *self.extra,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
         )
         async with aiohttp.ClientSession() as session:
             for _ in range(300):

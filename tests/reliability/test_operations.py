@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from dataclasses import replace
 
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 
 from tests import factories as f
 from tests.harness import Bot
-from tests.reliability.processes import ServerProcess
+from tests.reliability.processes import ServerProcess, trame_bot
 from trame_bot.config import Settings
 from trame_bot.slack.ids import Action
 from trame_bot.store.models import OutboxMessage
@@ -96,16 +95,7 @@ async def test_json_logs() -> None:
         "LOG_LEVEL": "DEBUG",
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere",  # logs "unavailable"
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trame_bot",
-        "workspace",
-        "list",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await trame_bot("workspace", "list", env=env)
     _, stderr = await process.communicate()
     lines = [line for line in stderr.decode().splitlines() if line.startswith("{")]
     assert lines, stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections import Counter
 from dataclasses import replace
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from tests import factories as f
 from tests.harness import eventually
-from tests.reliability.processes import ServerProcess
+from tests.reliability.processes import ServerProcess, trame_bot
 from trame_bot.bootstrap import Deps
 from trame_bot.config import Settings
 from trame_bot.domain.enums import Status
@@ -77,20 +76,7 @@ async def test_two_outbox_processes_deliver_what_a_no_outbox_server_queued(
         "SLACK_API_URL": slack_api.api_url,
         "LOG_LEVEL": "INFO",
     }
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "trame_bot",
-            "outbox",
-            "--poll",
-            "0.05",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
+    workers = [await trame_bot("outbox", "--poll", "0.05", env=env) for _ in range(2)]
     try:
         for worker in workers:
             await running(worker)
