@@ -4,6 +4,7 @@ on the same database. Both run in their own process, the load generator in anoth
 
 from __future__ import annotations
 
+from bench.cpu import database_name
 from bench.harness import (
     MEMBER,
     Child,
@@ -42,7 +43,7 @@ async def run(target: Target) -> list[Result]:
             started("trame", target.workdir, env, profile_dir=target.profile_dir) as trame,
         ):
             count = target.sizes.api_requests
-            postgres = target.postgres_url is not None
+            postgres = database_name(target.postgres_url)
             subject, baseline = await alternate(
                 target.sizes.repeats,
                 subject=_spec(trame, "api/v1/workflows/sync/runs", token, count, postgres=postgres),
@@ -76,7 +77,7 @@ async def run(target: Target) -> list[Result]:
     return [Result(**{**result.__dict__, "met": result.met and ok})]
 
 
-def _spec(server: Child, path: str, token: str, count: int, *, postgres: bool) -> Load:
+def _spec(server: Child, path: str, token: str, count: int, *, postgres: str | None) -> Load:
     request = {"post": BODY, "token": token}
     return {
         "url": server.url + path,

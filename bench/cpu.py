@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 DATABASE = "database"
 """The name under which PostgreSQL's server processes are counted, all together."""
 
@@ -33,9 +35,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_processes() -> dict[int, float]:
-    """Every PostgreSQL server process on the machine (postmaster, backends, background
-    workers) with its CPU so far."""
+def _postgres_processes(database: str) -> dict[int, float]:
+    """The PostgreSQL server processes that work for `database` (its backends) or for every
+    database (the checkpointer, WAL writer, background writer…), with their CPU so far. Other
+    databases' backends (another run's tests) are left out: a backend's process title names
+    its database and client, `postgres: 15/main: USER DATABASE 127.0.0.1(PORT) STATE`."""
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -43,18 +47,29 @@ def _postgres_processes() -> dict[int, float]:
         try:
             if (entry / "comm").read_text().strip() != "postgres":
                 continue
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
         except OSError:
             continue
-        found[int(entry.name)] = cpu_seconds(int(entry.name))
+        backend = any(word.endswith(")") or word == "[local]" for word in title)
+        if not backend or database in title:
+            found[int(entry.name)] = cpu_seconds(int(entry.name))
     return found
 
 
-class Meter:
-    """CPU spent between `start` and `stop` by named processes and, when `postgres`, by the
-    database server. A backend that exits in between loses its time (the benchmarks' pools keep
-    theirs open); one that starts in between counts from its start."""
+def database_name(url: str | None) -> str | None:
+    """The PostgreSQL database a URL names (its backends' CPU is counted); None otherwise."""
+    if url is None or not url.startswith("postgresql"):
+        return None
+    return make_url(url).database
 
-    def __init__(self, processes: Mapping[str, int], *, postgres: bool) -> None:
+
+class Meter:
+    """CPU spent between `start` and `stop` by named processes and, when `postgres` names the
+    database, by the PostgreSQL server's processes working for it. A backend that exits in
+    between loses its time (the benchmarks' pools keep theirs open); one that starts in between
+    counts from its start."""
+
+    def __init__(self, processes: Mapping[str, int], *, postgres: str | None) -> None:
         self._processes = dict(processes)
         self._postgres = postgres
         self._started: dict[str, float] = {}
@@ -62,7 +77,7 @@ class Meter:
 
     def start(self) -> None:
         self._started = {name: cpu_seconds(pid) for name, pid in self._processes.items()}
-        self._database = _postgres_processes() if self._postgres else {}
+        self._database = _postgres_processes(self._postgres) if self._postgres else {}
 
     def stop(self) -> dict[str, float]:
         """Seconds of CPU per process name since `start`."""
@@ -70,7 +85,7 @@ class Meter:
             name: cpu_seconds(pid) - self._started[name] for name, pid in self._processes.items()
         }
         if self._postgres:
-            now = _postgres_processes()
+            now = _postgres_processes(self._postgres)
             spent[DATABASE] = sum(now[pid] - self._database.get(pid, 0.0) for pid in now)
         return spent
 

@@ -123,7 +123,7 @@ async def generate(spec: Spec) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if warmup:
             await _drive(session, url, warmup)
-        meter = Meter(_watched(spec), postgres=bool(spec.get("postgres")))
+        meter = Meter(_watched(spec), postgres=spec.get("postgres"))
         meter.start()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started_at, started = time.time(), time.perf_counter()

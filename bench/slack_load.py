@@ -29,7 +29,7 @@ import aiohttp
 from sqlalchemy import text
 
 from bench import loadgen
-from bench.cpu import Meter, machine_ceiling, per_request
+from bench.cpu import Meter, database_name, machine_ceiling, per_request
 from bench.harness import (
     CLI,
     MEMBER,
@@ -330,7 +330,7 @@ def _spec(
     concurrency: int,
     warm: Place,
     *,
-    postgres: bool,
+    postgres: str | None,
 ) -> Load:
     warmup = [
         {"command": "help", "user": warm.member, "channel": warm.channel, "team": warm.team}
@@ -366,7 +366,7 @@ async def _status(
         )
     # The row 1: PostgreSQL's round trips cost more than SQLite's in-process calls, but
     # its writers do not queue on one lock, so each database has its own bar.
-    postgres = target.postgres_url is not None
+    postgres = database_name(target.postgres_url)
     minimum = 0.7 if postgres else 0.6
     results = []
     for concurrency, row, floor in ((10, "1a", minimum), (50, "1c", 0.5)):
@@ -451,7 +451,7 @@ async def _pause_resume(
     changes_before, posts_before = await scalar(deps, changes), await scalar(deps, posts)
     concurrency = len(arranged.lanes)
     warm = arranged.lanes[0][0]
-    postgres = deps.db.dialect == "postgresql"
+    postgres = database_name(deps.settings.database_url)
     subject, baseline = await alternate(
         sizes.repeats,
         subject=_spec(trame, fake, requests, concurrency, warm, postgres=postgres),
@@ -521,7 +521,7 @@ async def _approvals(
     ]
     count = len(requests)
     warm = arranged.clicks[0][0]
-    postgres = deps.db.dialect == "postgresql"
+    postgres = database_name(deps.settings.database_url)
     baseline = await loadgen.run(
         _spec(bare, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres)
     )
