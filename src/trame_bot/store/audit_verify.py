@@ -80,9 +80,9 @@ sub-select has a LIMIT, never reached; PostgreSQL keeps it). The caller's checks
 that order on trust: a run out of order fails them.
 
 SQLite does not say whether each event ends with the chain's ending: that aggregate
-(`min(substr(encoded, -n) = ending)`, a blob made per row) cost it 0.45 s of its 2 s per
-million events, in the thread whose statement the hashing waits for; `_ends_right` checks the
-same from the lengths in this process, in a fifth of that."""
+(`min(substr(encoded, -n) = ending)`, a blob made per row) cost it 0.3–0.45 s of its 1.9–2.1
+s of CPU per million events, in the thread whose statement the hashing waits for;
+`_ends_right` checks the same from the lengths in this process for about 0.1 s."""
 
 
 AHEAD = 2
@@ -105,8 +105,8 @@ async def stream_packed(
     Building a run is most of the database's work (the server's, or SQLite's in the driver's
     thread, without the GIL), and as much as the caller's hashing: the runs are shared out in
     turn between `sessions` (each its own connection, so its own server process or driver
-    thread), each with its next run asked for ahead, so that they are built on other cores
-    while the caller hashes. Their snapshots may differ (on PostgreSQL each statement has its
+    thread), `AHEAD` runs asked for ahead in all and at least one per session, so that they
+    are built on other cores while the caller hashes. Their snapshots may differ (on PostgreSQL each statement has its
     own anyway), but no run goes past the last event the first session saw."""
     connection = await sessions[0].connection()
     table = AuditEvent.__table__.c
