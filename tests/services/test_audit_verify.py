@@ -203,3 +203,57 @@ async def test_a_long_chain_is_read_in_runs_and_an_edit_deep_in_it_is_named(deps
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.bad_seq == 1
     assert "out of place" in (report.problem or "")
+
+
+async def test_a_run_says_whether_each_event_ends_with_its_chain(deps: Deps) -> None:
+    """`PackedEvents.ends_right` (on SQLite found from the events' lengths, not by the
+    statement): false when one event's bytes end otherwise, are shorter than the ending, or
+    go on past it; verify then reads that run event by event and names the event."""
+    await seeded(deps)
+    ending = b',"workspace":"acme"}'
+    (run,) = await _packed(deps, ending)
+    assert run.ends_right
+    assert run.encoded.count(ending) == run.count
+    async with deps.db.reading() as session:
+        encoded = bytes(
+            (
+                await session.execute(text("SELECT encoded FROM audit_events WHERE seq = 3"))
+            ).scalar_one()
+        )
+    for forged in (encoded.replace(b'"acme"}', b'"acmf"}'), b'"}', encoded + b" "):
+        await _set_bytes(deps, 3, forged)
+        (run,) = await _packed(deps, ending)
+        assert not run.ends_right
+        report = await audit.verify_chain(deps.ctx, "acme")
+        assert report.bad_seq == 3
+        assert "edited" in (report.problem or "")
+    await _set_bytes(deps, 3, encoded)
+    assert (await audit.verify_chain(deps.ctx, "acme")).ok
+
+
+async def _packed(deps: Deps, ending: bytes) -> list[verify_store.PackedEvents]:
+    async with deps.db.reading() as session:
+        ws = await workspace_store.get(session, "acme")
+        return [run async for run in verify_store.stream_packed([session], ws.id, ending)]
+
+
+async def _set_bytes(deps: Deps, seq: int, encoded: bytes) -> None:
+    async with deps.db.transaction() as session:
+        if deps.db.dialect == "postgresql":
+            await session.execute(text("SET LOCAL session_replication_role = replica"))
+        await session.execute(
+            text("UPDATE audit_events SET encoded = :encoded WHERE seq = :seq"),
+            {"encoded": encoded, "seq": seq},
+        )
+
+
+def test_an_event_shorter_than_the_ending_does_not_end_with_it() -> None:
+    """The ending is never read across two events: with an ending that overlaps itself
+    (`aa`), bytes `aaa` cut 2 + 1 hold it at both ends of the cuts, yet the second event does
+    not end with it. (A chain's ending starts with `,` and ends with `}`: it cannot overlap
+    itself, so no edit of a chain reaches this case.)"""
+    ends_right = verify_store._ends_right  # private: no chain can reach this case
+    assert ends_right(b"aaa", [3], b"aa")
+    assert not ends_right(b"aaa", [2, 1], b"aa")
+    assert not ends_right(b"xaa", [1, 2], b"aa")
+    assert ends_right(b"", [], b"aa")
