@@ -14,11 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tests import factories as f
-from tests.harness import Bot
+from tests.harness import Bot, eventually
 from tests.reliability.processes import ServerProcess, trame_bot
 from trame_bot.config import Settings
+from trame_bot.domain.enums import RunState
 from trame_bot.slack.ids import Action
-from trame_bot.store.models import OutboxMessage
+from trame_bot.store.models import OutboxMessage, Run
 
 
 async def test_metrics_in_prometheus_text_format(bot: Bot) -> None:
@@ -110,6 +111,14 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_the_outbox(
     ws = await f.governed_workspace(bot.deps)
     await f.workflow(bot.deps)
     runs = [await f.request(bot.deps, by=f.MEMBER) for _ in range(20)]
+
+    async def approved() -> int:
+        async with bot.deps.db.reading() as session:
+            found = await session.scalar(
+                select(func.count()).select_from(Run).where(Run.state == RunState.APPROVED)
+            )
+        return int(found or 0)
+
     bot.fake.hang_next("chat.postMessage", seconds=1.5, count=50)  # deliveries are slow
     server = ServerProcess(
         replace(bot.deps.settings, slack_api_url=bot.fake_url + "api/"), database_url
@@ -135,7 +144,12 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_the_outbox(
                 return r.status
 
         in_flight = [asyncio.create_task(send(i)) for i in range(len(runs))]
-        await asyncio.sleep(0.05)
+
+        async def arrived() -> bool:
+            # The server has taken clicks: the first decision committed, others in flight.
+            return await approved() > 0
+
+        await eventually(arrived, within=20)
         started = time.monotonic()
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
@@ -145,6 +159,7 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_the_outbox(
     assert server.process.returncode == 0, server.log
     answered = [s for s in statuses if s == 200]
     assert answered, "requests that had arrived were finished"
+    assert len(answered) == await approved(), "no click was decided and left unanswered"
     async with bot.deps.db.reading() as session:
         pending = await session.scalar(
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "pending")
