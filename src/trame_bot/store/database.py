@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
-from trame_bot.store import driver_errors, inline, pending
+from trame_bot.store import driver_errors, inline, pending, sqlite_library
 from trame_bot.store.direct import Lookups
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            sqlite_library.stop_counting_memory()  # before this process's first connection
+        else:
             # A server connection can drop; a SQLite file cannot, so it is not pinged per use.
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
