@@ -8,6 +8,10 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 - `trame-web` and `outbox`: the same server split as `serve --no-outbox` and `trame-bot outbox`.
 - `bare`: the baseline Bolt app, configured and served like trame-bot's, whose listeners only ack.
 - `insert`: the baseline API, a minimal aiohttp handler doing one INSERT per request.
+- `reference`: the issue's nearest design, the bare app whose `/trame` listener does what a
+  command needs of the database and nothing else: `status` one SQLAlchemy Core read joining
+  channel → workspace → member → workflow, `pause`/`resume` that read and one write
+  transaction (a status row updated, an event row inserted, no chain); it acks the result.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 """
@@ -23,18 +27,24 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import and_, bindparam, or_, select, text
 
 from trame_bot.bootstrap import build, build_slack, build_web_app
 from trame_bot.config import load_settings
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
 from trame_bot.store.database import Database
+from trame_bot.store.models import Member, Workflow, Workspace
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
 
 PROBE_DELAY = 0.050
 INSERT_TABLE = "bench_inserts"
+REFERENCE_TABLES = ("bench_workflow_status", "bench_status_events")
 ANYTHING = re.compile(".*")
 
 
@@ -65,21 +75,9 @@ def outbox_app() -> web.Application:
 def bare_bolt_app() -> web.Application:
     """Bolt with trame-bot's settings (same client, same ack-then-process mode) and the same
     aiohttp adapter (`trame_bot.http.app.slack_events`), minus everything trame-bot does."""
-    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_bolt.async_app import AsyncAck
 
-    from trame_bot.http.app import BOLT, MAX_BODY, slack_events
-    from trame_bot.slack.client import build_client
-
-    settings = load_settings()
-    configure_logging(settings)
-    token, secret = settings.require_slack()
-    bolt = AsyncApp(
-        name="bare",
-        client=build_client(token, settings.slack_api_url),
-        signing_secret=secret,
-        process_before_response=False,
-        raise_error_for_unhandled_request=False,
-    )
+    bolt, app = _bolt_app("bare")
 
     @bolt.command(ANYTHING)
     async def command(ack: AsyncAck) -> None:
@@ -89,9 +87,112 @@ def bare_bolt_app() -> web.Application:
     async def action(ack: AsyncAck) -> None:
         await ack()
 
+    return app
+
+
+def _bolt_app(name: str) -> tuple[AsyncApp, web.Application]:
+    """A Bolt app configured and served as trame-bot's, with no listener yet."""
+    from slack_bolt.async_app import AsyncApp
+
+    from trame_bot.http.app import BOLT, MAX_BODY, slack_events
+    from trame_bot.slack.client import build_client
+
+    settings = load_settings()
+    configure_logging(settings)
+    token, secret = settings.require_slack()
+    bolt = AsyncApp(
+        name=name,
+        client=build_client(token, settings.slack_api_url),
+        signing_secret=secret,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
     app = web.Application(client_max_size=MAX_BODY)
     app[BOLT] = bolt
     app.router.add_post("/slack/events", slack_events)
+    return bolt, app
+
+
+_ws, _wf, _member = Workspace.__table__, Workflow.__table__, Member.__table__
+_SCOPE = (
+    select(_wf.c.id, _wf.c.name, _wf.c.status, _member.c.role)
+    .select_from(
+        _ws.join(_wf, _wf.c.workspace_id == _ws.c.id).join(
+            _member,
+            and_(_member.c.workspace_id == _ws.c.id, _member.c.slack_user_id == bindparam("user")),
+        )
+    )
+    .where(
+        or_(
+            _ws.c.approvals_channel == bindparam("channel"),
+            _ws.c.ops_channel == bindparam("channel"),
+        ),
+        _wf.c.key == bindparam("key"),
+    )
+)
+
+
+def reference_app() -> web.Application:
+    """The nearest design the issue names (see the module's docstring): Bolt as the bare app,
+    and per command only its database work, in SQLAlchemy Core on the same engine settings
+    as trame-bot's (aiosqlite's thread on SQLite, asyncpg on PostgreSQL; BEGIN IMMEDIATE
+    for SQLite's writes)."""
+    from slack_bolt.async_app import AsyncAck
+
+    bolt, app = _bolt_app("reference")
+    db = Database(load_settings().database_url)
+    status_table, events_table = REFERENCE_TABLES
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {status_table} "
+                    "(workflow_id INTEGER PRIMARY KEY, status VARCHAR(16) NOT NULL)"
+                )
+            )
+            await conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {events_table} (id VARCHAR(32) PRIMARY KEY, "
+                    "workflow_id INTEGER NOT NULL, what TEXT NOT NULL, at VARCHAR(40) NOT NULL)"
+                )
+            )
+            await conn.execute(
+                text(
+                    f"INSERT INTO {status_table} (workflow_id, status) SELECT id, status "
+                    f"FROM workflows WHERE id NOT IN (SELECT workflow_id FROM {status_table})"
+                )
+            )
+        yield
+        await db.dispose()
+
+    update = text(f"UPDATE {status_table} SET status = :status WHERE workflow_id = :id")
+    insert = text(
+        f"INSERT INTO {events_table} (id, workflow_id, what, at) VALUES (:id, :wf, :what, :at)"
+    )
+
+    @bolt.command(ANYTHING)
+    async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        words: list[str] = str(command.get("text") or "").split()
+        verb, key = [*words, "", ""][:2]
+        where = {"channel": command["channel_id"], "user": command["user_id"], "key": key}
+        if verb not in ("pause", "resume"):
+            async with db.engine.connect() as conn:
+                row = (await conn.execute(_SCOPE, where)).one_or_none()
+            await ack(f"{row.name}: {row.status} (you are {row.role})" if row else "unknown")
+            return
+        async with db.engine.begin() as conn:
+            row = (await conn.execute(_SCOPE, where)).one_or_none()
+            if row is not None:
+                await conn.execute(update, {"status": verb, "id": row.id})
+                what = f"{key} {verb} by {command['user_id']}"
+                at = datetime.now(UTC).isoformat()
+                await conn.execute(
+                    insert, {"id": uuid.uuid4().hex, "wf": row.id, "what": what, "at": at}
+                )
+        await ack(f"{key}: {verb}d" if row else "unknown")
+
+    app.cleanup_ctx.append(lifecycle)
     return app
 
 
@@ -247,6 +348,7 @@ KINDS: dict[str, Callable[[], web.Application]] = {
     "trame-web": lambda: trame_app(outbox=False),
     "outbox": outbox_app,
     "bare": bare_bolt_app,
+    "reference": reference_app,
     "insert": insert_app,
     "fake": fake_slack_app,
     "probe": probe_app,

@@ -51,7 +51,7 @@ from bench.harness import (
     workflow,
     workspace,
 )
-from bench.report import Phases, Result, at_least, at_most, at_most_times, check
+from bench.report import Phases, Result, at_least, at_most, at_most_times, check, measured
 from trame_bot.bootstrap import Deps, build
 from trame_bot.config import Settings, async_database_url
 from trame_bot.documents import RunRequestDoc
@@ -153,12 +153,15 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
             arranged = await _arrange_teams(deps, sizes, fake)
         else:
             arranged = await _arrange_one(deps, sizes)
-        async with _trame(target, mode.server_env(database, fake)) as trame:
+        async with (
+            _trame(target, mode.server_env(database, fake)) as trame,
+            _reference(target, mode, database, fake) as reference,
+        ):
             posting = await _cards_posted(deps, len(arranged.clicks))
             phase(f"{mode.name}: arranged, servers up, cards posted")
-            results = await _status(target, arranged, trame, bare, fake)
+            results = await _status(target, arranged, trame, bare, fake, reference)
             phase(f"{mode.name}: status")
-            results += await _pause_resume(deps, sizes, arranged, trame, bare, fake)
+            results += await _pause_resume(deps, sizes, arranged, trame, bare, fake, reference)
             phase(f"{mode.name}: pause|resume")
             results += await _approvals(deps, arranged, trame, bare, fake, posting)
             phase(f"{mode.name}: approvals")
@@ -180,6 +183,19 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
         )
         for r in results
     ]
+
+
+@asynccontextmanager
+async def _reference(
+    target: Target, mode: Mode, database: str, fake: Child
+) -> AsyncIterator[Child | None]:
+    """The issue's nearest design (`bench.servers.reference_app`) on the same database, in one
+    workspace mode only: what a Bolt app doing only a command's database work reaches."""
+    if mode.distributed:
+        yield None
+        return
+    async with started("reference", target.workdir, child_env(database, fake.url + "api/")) as app:
+        yield app
 
 
 @asynccontextmanager
@@ -350,7 +366,12 @@ def _spec(
 
 
 async def _status(
-    target: Target, arranged: Arranged, trame: Child, bare: Child, fake: Child
+    target: Target,
+    arranged: Arranged,
+    trame: Child,
+    bare: Child,
+    fake: Child,
+    reference: Child | None,
 ) -> list[Result]:
     sizes, places = target.sizes, arranged.status
     requests: list[Load] = []
@@ -414,7 +435,33 @@ async def _status(
             )
         else:
             results.append(_slowest("1d", "/trame status", subject, baseline, concurrency))
+            if reference is not None:
+                results.append(
+                    await _referenced(
+                        "1f",
+                        "/trame status acks/s, 50 concurrent",
+                        _spec(reference, fake, requests, 50, places[0], postgres=postgres),
+                        _spec(bare, fake, requests, 50, places[0], postgres=postgres),
+                        sizes.repeats,
+                    )
+                )
     return [*results, cpu]
+
+
+async def _referenced(row: str, what: str, spec: Load, bare: Load, repeats: int) -> Result:
+    """The nearest design's figure for a row (no target): its rate against the bare app's,
+    and its CPU per request, in the same run."""
+    reference, baseline = await alternate(repeats, subject=spec, baseline=bare)
+    return measured(
+        row,
+        f"{what}: the nearest design (bare Bolt + the command's SQLAlchemy Core work)",
+        reference["rps"],
+        "req/s",
+        baseline["rps"],
+        "bare Bolt acks/s",
+        all_ok=all_ok(reference),
+        **load_details(reference, baseline),
+    )
 
 
 def _slowest(row: str, what: str, subject: Load, baseline: Load, concurrency: int) -> Result:
@@ -431,7 +478,13 @@ def _slowest(row: str, what: str, subject: Load, baseline: Load, concurrency: in
 
 
 async def _pause_resume(
-    deps: Deps, sizes: Sizes, arranged: Arranged, trame: Child, bare: Child, fake: Child
+    deps: Deps,
+    sizes: Sizes,
+    arranged: Arranged,
+    trame: Child,
+    bare: Child,
+    fake: Child,
+    reference: Child | None,
 ) -> list[Result]:
     requests: list[Load] = []
     for lane, (place, wf) in enumerate(arranged.lanes):
@@ -483,10 +536,21 @@ async def _pause_resume(
         **details,
     )
     every_write = written == expected and queued == expected and all_ok(subject)
-    return [
+    results = [
         replace(rate, met=rate.met and every_write),
         _slowest("2b", "pause|resume", subject, baseline, concurrency),
     ]
+    if reference is not None:
+        results.append(
+            await _referenced(
+                "2c",
+                f"/trame pause|resume acks/s, {concurrency} concurrent",
+                _spec(reference, fake, requests, concurrency, warm, postgres=postgres),
+                _spec(bare, fake, requests, concurrency, warm, postgres=postgres),
+                sizes.repeats,
+            )
+        )
+    return results
 
 
 async def _approvals(
