@@ -439,9 +439,9 @@ async def _status(
                 results.append(
                     await _referenced(
                         "1f",
-                        "/trame status acks/s, 50 concurrent",
-                        _spec(reference, fake, requests, 50, places[0], postgres=postgres),
-                        _spec(bare, fake, requests, 50, places[0], postgres=postgres),
+                        f"/trame status acks/s, {concurrency} concurrent",
+                        _spec(reference, fake, requests, concurrency, places[0], postgres=postgres),
+                        _spec(bare, fake, requests, concurrency, places[0], postgres=postgres),
                         sizes.repeats,
                     )
                 )
