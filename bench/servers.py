@@ -8,10 +8,13 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 - `trame-web` and `outbox`: the same server split as `serve --no-outbox` and `trame-bot outbox`.
 - `bare`: the baseline Bolt app, configured and served like trame-bot's, whose listeners only ack.
 - `insert`: the baseline API, a minimal aiohttp handler doing one INSERT per request.
-- `reference`: the issue's nearest design, the bare app whose `/trame` listener does what a
-  command needs of the database and nothing else: `status` one SQLAlchemy Core read joining
-  channel → workspace → member → workflow, `pause`/`resume` that read and one write
-  transaction (a status row updated, an event row inserted, no chain); it acks the result.
+- `reference`: the issue's nearest design, the bare app whose listeners do what a command or
+  a click needs of the database and of Slack, and nothing else: `status` one SQLAlchemy Core
+  read joining channel → workspace → member → workflow, `pause`/`resume` that read and one
+  write transaction (a status row updated, an event row inserted, no chain), acked with the
+  result; a button click is acked, then decided in one write transaction (the run's state
+  row moved from pending, an event row inserted) and its message updated once
+  (`chat.update`, one section).
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 """
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 
 PROBE_DELAY = 0.050
 INSERT_TABLE = "bench_inserts"
-REFERENCE_TABLES = ("bench_workflow_status", "bench_status_events")
+REFERENCE_TABLES = ("bench_workflow_status", "bench_status_events", "bench_run_states")
 ANYTHING = re.compile(".*")
 
 
@@ -138,10 +141,11 @@ def reference_app() -> web.Application:
     as trame-bot's (aiosqlite's thread on SQLite, asyncpg on PostgreSQL; BEGIN IMMEDIATE
     for SQLite's writes)."""
     from slack_bolt.async_app import AsyncAck
+    from slack_sdk.web.async_client import AsyncWebClient
 
     bolt, app = _bolt_app("reference")
     db = Database(load_settings().database_url)
-    status_table, events_table = REFERENCE_TABLES
+    status_table, events_table, runs_table = REFERENCE_TABLES
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         async with db.engine.begin() as conn:
@@ -159,8 +163,20 @@ def reference_app() -> web.Application:
             )
             await conn.execute(
                 text(
+                    f"CREATE TABLE IF NOT EXISTS {runs_table} "
+                    "(run_id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL)"
+                )
+            )
+            await conn.execute(
+                text(
                     f"INSERT INTO {status_table} (workflow_id, status) SELECT id, status "
                     f"FROM workflows WHERE id NOT IN (SELECT workflow_id FROM {status_table})"
+                )
+            )
+            await conn.execute(
+                text(
+                    f"INSERT INTO {runs_table} (run_id, state) SELECT id, 'pending' "
+                    f"FROM runs WHERE id NOT IN (SELECT run_id FROM {runs_table})"
                 )
             )
         yield
@@ -191,6 +207,31 @@ def reference_app() -> web.Application:
                     insert, {"id": uuid.uuid4().hex, "wf": row.id, "what": what, "at": at}
                 )
         await ack(f"{key}: {verb}d" if row else "unknown")
+
+    decide = text(
+        f"UPDATE {runs_table} SET state = 'approved' WHERE run_id = :id AND state = 'pending'"
+    )
+
+    @bolt.action(ANYTHING)
+    async def action(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        run_id, user = str(body["actions"][0].get("value")), body["user"]["id"]
+        async with db.engine.begin() as conn:
+            decided = (await conn.execute(decide, {"id": run_id})).rowcount == 1
+            if decided:
+                what = f"run {run_id} approved by {user}"
+                at = datetime.now(UTC).isoformat()
+                await conn.execute(
+                    insert, {"id": uuid.uuid4().hex, "wf": 0, "what": what, "at": at}
+                )
+        if decided:
+            said = f"Approved by <@{user}>"
+            await client.chat_update(
+                channel=body["channel"]["id"],
+                ts=body["container"]["message_ts"],
+                text=said,
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": said}}],
+            )
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -163,7 +163,7 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
             phase(f"{mode.name}: status")
             results += await _pause_resume(deps, sizes, arranged, trame, bare, fake, reference)
             phase(f"{mode.name}: pause|resume")
-            results += await _approvals(deps, arranged, trame, bare, fake, posting)
+            results += await _approvals(deps, arranged, trame, bare, fake, posting, reference)
             phase(f"{mode.name}: approvals")
             errors = trame.logged_errors()
     finally:
@@ -560,9 +560,11 @@ async def _approvals(
     bare: Child,
     fake: Child,
     posting: dict[str, float],
+    reference: Child | None,
 ) -> list[Result]:
     """Every pending run gets one Approve click; the figure is clicks whose card update reached
-    Slack per second, from the first click until the last card update was delivered."""
+    Slack per second, from the first click until the last card update was delivered. Then
+    the same clicks on the nearest design, measured the same way (row 3c)."""
     async with deps.db.reading() as session:
         cards: dict[str, str] = dict(
             (
@@ -642,7 +644,41 @@ async def _approvals(
     updated = _difference(await _updates(fake), updates_before)
     clicked = {f"{place.channel} {cards[run_id]}" for place, run_id in arranged.clicks}
     stats = _difference(await fake_stats(fake), stats_before)
-    return [result, await _decided_once(deps, ws_ids, count, stats, updated, clicked)]
+    results = [result, await _decided_once(deps, ws_ids, count, stats, updated, clicked)]
+    if reference is not None:
+        spec = _spec(reference, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres)
+        results.append(await _referenced_clicks(spec, fake, baseline))
+    return results
+
+
+async def _referenced_clicks(spec: Load, fake: Child, baseline: Load) -> Result:
+    """Row 3c: the clicks of 3a on the nearest design, counted as 3a counts them (until the
+    last message update reached Slack), against 3a's bare app run."""
+    count = len(spec["requests"])
+    updates_before = (await fake_stats(fake)).get("chat.update ok", 0)
+    load = asyncio.create_task(loadgen.run(spec))
+
+    async def updated() -> bool:
+        done = (await fake_stats(fake)).get("chat.update ok", 0) - updates_before
+        return load.done() and done >= count
+
+    done = await wait_for(updated, within=300 + count / 5, every=0.1)
+    updated_at = time.time()
+    subject = await load
+    seconds = updated_at - subject["started_at"]
+    return measured(
+        "3c",
+        f"Approve clicks on {count} pending runs, message updated, per s: the nearest design "
+        "(bare Bolt + a Core write and one chat.update)",
+        count / seconds if done else 0.0,
+        "clicks/s",
+        baseline["rps"],
+        "bare Bolt acks/s",
+        all_ok=all_ok(subject),
+        every_update_arrived=done,
+        seconds_to_last_update=round(seconds, 2),
+        **load_details(subject, baseline),
+    )
 
 
 async def _updates(fake: Child) -> dict[str, int]:
