@@ -142,28 +142,71 @@ async def database_down(control: object) -> AsyncIterator[None]:
         holder.close()
 
 
-async def test_a_status_after_the_database_dropped_its_connections(
+async def test_a_transaction_after_the_server_closed_its_pooled_connection(
+    database_url: str,
+) -> None:
+    """The sessions' pool pings nothing on checkout: a connection whose socket the server
+    ended is replaced there, so the transaction that draws it never sees it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a SQLite file has no connection to drop")
+    proxy = DatabaseProxy()
+    await proxy.start()
+    db = Database(database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+
+    async def one() -> object:
+        async with db.transaction() as session:
+            return await session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    try:
+        await one()  # the pool now holds one connection, taken again by the next transaction
+        proxy.cut()
+        proxy.restore()
+        await asyncio.sleep(0.05)  # the socket's end reaches the driver
+        await one()
+    finally:
+        await db.dispose()
+        await proxy.close()
+
+
+async def test_requests_after_the_database_dropped_its_connections(
     bot: Bot, database_url: str
 ) -> None:
-    """`/trame status <workflow>` reads through a pool that does not ping its connections
-    (`store.direct`): one the database dropped since its last use is replaced, unseen."""
+    """No pool asks the server whether a connection lives before using it
+    (`store.database._drop_closed_connections`): the ones the database dropped since their
+    last use are replaced, unseen, for a read (`/trame status`), a command's transaction
+    (`/trame pause`, `/trame resume`) and an API run request."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no connection to drop")
     channel = await crowd(bot)
+    _, token = await workspaces.create_api_key(bot.deps.ctx, "acme", "engine", Actor.cli())
+    run_url = "/api/v1/workflows/invoice-sync/runs"
     async with outage_server(bot, database_url) as (base, control), aiohttp.ClientSession() as http:
         assert isinstance(control, DatabaseProxy)
-        for dropped in (False, True):
-            if dropped:
-                control.cut()  # every open connection goes, as when the server restarts
-                control.restore()
-            status = bot.slack.command("status invoice-sync", user=f.MEMBER, channel=channel)
+
+        async def command(words: str, said: str) -> None:
+            request = bot.slack.command(words, user=f.OWNER, channel=channel)
             async with http.post(
-                base + "/slack/events", data=status.body, headers=status.headers
+                base + "/slack/events", data=request.body, headers=request.headers
             ) as r:
                 assert r.status == 200
                 text = await r.text()
-            assert "Invoice sync" in text
-            assert "unavailable" not in text
+            assert said in text, text
+            assert "unavailable" not in text, text
+
+        async def run_requested() -> None:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.post(base + run_url, json={}, headers=headers) as r:
+                assert r.status < 300, await r.text()
+
+        await run_requested()
+        await command("pause invoice-sync maintenance", "is paused")
+        control.cut()  # every open connection goes, as when the server restarts
+        control.restore()
+        await command("status invoice-sync", "Invoice sync")
+        await command("resume invoice-sync", "*Invoice sync* is")
+        control.cut()
+        control.restore()
+        await run_requested()
 
 
 async def test_the_database_going_away_for_a_while(bot: Bot, database_url: str) -> None:

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -57,10 +57,11 @@ class Database:
         if self.is_sqlite:
             sqlite_library.stop_counting_memory()  # before this process's first connection
         else:
-            # A server connection can drop; a SQLite file cannot, so it is not pinged per use.
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            options.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         """The driver's engine: on SQLite, statements run on aiosqlite's thread."""
+        if not self.is_sqlite:
+            _drop_closed_connections(self.engine)
         quick = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
@@ -84,6 +85,7 @@ class Database:
         if not self.is_sqlite:
             pooled = {key: options[key] for key in ("pool_size", "max_overflow")}
             lookups_engine = create_async_engine(url, **pooled)
+            _drop_closed_connections(lookups_engine)
         self.lookups = Lookups(
             lookups_engine, unavailable=self._unavailable, schema_missing=self._schema_not_ready
         )
@@ -252,6 +254,21 @@ def _cause(exc: BaseException) -> str:
     if driver_errors.schema_missing(error):
         return str(error).splitlines()[0]
     return type(exc).__name__
+
+
+def _drop_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled PostgreSQL connection the server has closed (a restart, a proxy cutting it:
+    asyncpg saw the socket end) is replaced when it is checked out, at no cost to the live
+    ones. SQLAlchemy's `pool_pre_ping` would ask the server instead, on every checkout: on
+    asyncpg a BEGIN, an empty query and a ROLLBACK, three round trips before each transaction's
+    first statement. A connection lost without the socket ending (a silent network drop) fails
+    its statement: that request answers "unavailable", and SQLAlchemy then replaces every
+    connection the pool held from before the loss."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
