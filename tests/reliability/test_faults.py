@@ -202,10 +202,12 @@ async def test_requests_after_the_database_dropped_its_connections(
         await command("pause invoice-sync maintenance", "is paused")
         control.cut()  # every open connection goes, as when the server restarts
         control.restore()
+        await asyncio.sleep(0.05)  # the sockets' end reaches the driver
         await command("status invoice-sync", "Invoice sync")
         await command("resume invoice-sync", "*Invoice sync* is")
         control.cut()
         control.restore()
+        await asyncio.sleep(0.05)
         await run_requested()
 
 
