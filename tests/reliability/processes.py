@@ -97,13 +97,18 @@ class ServerProcess:
 
 class DatabaseProxy:
     """Forwards TCP to PostgreSQL until `cut()`: then open connections drop and new ones are
-    refused, as when the database host goes away; `restore()` lets them through again."""
+    refused, as when the database host goes away; `restore()` lets them through again.
+    `forget()` drops open connections the way a NAT or a firewall drops idle flows: the
+    server's side ends, the client learns it only when it next sends something."""
 
     def __init__(self, target_port: int = 5432) -> None:
         self.target_port = target_port
         self.port = 0
         self.open = True
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._links: dict[asyncio.StreamWriter, asyncio.StreamWriter] = {}
+        """Each open connection's client side, to its server side."""
+        self._forgotten: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -120,21 +125,40 @@ class DatabaseProxy:
             writer.close()
             return
         self._pipes |= {writer, up_writer}
+        self._links[writer] = up_writer
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def upward() -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
+                while data := await reader.read(65536):
+                    if writer in self._forgotten:
+                        break  # the client spoke on a forgotten flow: it is told now
+                    up_writer.write(data)
+                    await up_writer.drain()
+            up_writer.close()
+            writer.close()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        async def downward() -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            if writer not in self._forgotten:
+                writer.close()
+
+        await asyncio.gather(upward(), downward())
+        self._links.pop(writer, None)
+        self._forgotten.discard(writer)
 
     def cut(self) -> None:
         self.open = False
         for writer in list(self._pipes):
             writer.close()
         self._pipes.clear()
+
+    def forget(self) -> None:
+        for client, server in list(self._links.items()):
+            self._forgotten.add(client)
+            server.close()
 
     def restore(self) -> None:
         self.open = True

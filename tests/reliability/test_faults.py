@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -22,6 +22,7 @@ from tests.reliability.processes import DatabaseProxy, ServerProcess
 from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, RunState
+from trame_bot.errors import Unavailable
 from trame_bot.services import audit, workspaces
 from trame_bot.slack.ids import Action
 from trame_bot.store import outbox
@@ -142,30 +143,63 @@ async def database_down(control: object) -> AsyncIterator[None]:
         holder.close()
 
 
-async def test_a_transaction_after_the_server_closed_its_pooled_connection(
-    database_url: str,
-) -> None:
-    """The sessions' pool pings nothing on checkout: a connection whose socket the server
-    ended is replaced there, so the transaction that draws it never sees it."""
+@asynccontextmanager
+async def proxied_database(
+    database_url: str, *, ping_idle_after: float = 30.0
+) -> AsyncIterator[tuple[DatabaseProxy, Callable[[], Awaitable[object]]]]:
+    """A `Database` reaching PostgreSQL through a proxy, and a one-statement transaction."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no connection to drop")
     proxy = DatabaseProxy()
     await proxy.start()
-    db = Database(database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+    db = Database(
+        database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
+        ping_idle_after=ping_idle_after,
+    )
 
-    async def one() -> object:
+    async def transaction() -> object:
         async with db.transaction() as session:
             return await session.scalar(select(func.count()).select_from(OutboxMessage))
 
     try:
-        await one()  # the pool now holds one connection, taken again by the next transaction
-        proxy.cut()
-        proxy.restore()
-        await asyncio.sleep(0.05)  # the socket's end reaches the driver
-        await one()
+        yield proxy, transaction
     finally:
         await db.dispose()
         await proxy.close()
+
+
+async def test_a_transaction_after_the_server_closed_its_pooled_connection(
+    database_url: str,
+) -> None:
+    """A connection in steady use is not pinged on checkout: one whose socket the server
+    ended is replaced there, so the transaction that draws it never sees it."""
+    async with proxied_database(database_url) as (proxy, transaction):
+        await transaction()  # the pool now holds one connection, taken again by the next one
+        proxy.cut()
+        proxy.restore()
+        await asyncio.sleep(0.05)  # the socket's end reaches the driver
+        await transaction()
+
+
+async def test_a_connection_dropped_silently_while_idle(database_url: str) -> None:
+    """A connection idle past `ping_idle_after` is pinged on checkout, so one that a NAT or a
+    firewall dropped without telling it is replaced unseen. Without the ping (a connection
+    in steady use), the transaction that draws it answers "unavailable" and changes
+    nothing; the next one goes through on a new connection."""
+    for ping_idle_after, seen in ((0.0, False), (3600.0, True)):
+        async with proxied_database(database_url, ping_idle_after=ping_idle_after) as (
+            proxy,
+            transaction,
+        ):
+            await transaction()
+            proxy.forget()
+            await asyncio.sleep(0.05)
+            if seen:
+                with pytest.raises(Unavailable):
+                    await transaction()
+            else:
+                await transaction()
+            await transaction()
 
 
 async def test_requests_after_the_database_dropped_its_connections(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +41,10 @@ READ_ONLY = "trame_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 """Writers queue this long for SQLite's lock; transactions last milliseconds, so a longer wait
 means something holds the file, and a clear "unavailable" beats a Slack ack timing out."""
+PING_IDLE_AFTER_S = 30.0
+"""A PostgreSQL connection idle in the pool this long is pinged before its next use
+(`_check_on_checkout`); one in steady use never is."""
+_IDLE_SINCE = "trame_idle_since"
 _UNAVAILABLE = "the database is unavailable right now; nothing was changed, try again in a moment"
 SCHEMA_NOT_READY = (
     "the database schema is missing or out of date; nothing was changed. "
@@ -49,7 +54,12 @@ SCHEMA_NOT_READY = (
 
 class Database:
     def __init__(
-        self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        ping_idle_after: float = PING_IDLE_AFTER_S,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -61,7 +71,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         """The driver's engine: on SQLite, statements run on aiosqlite's thread."""
         if not self.is_sqlite:
-            _drop_closed_connections(self.engine)
+            _check_on_checkout(self.engine, ping_idle_after)
         quick = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
@@ -85,7 +95,7 @@ class Database:
         if not self.is_sqlite:
             pooled = {key: options[key] for key in ("pool_size", "max_overflow")}
             lookups_engine = create_async_engine(url, **pooled)
-            _drop_closed_connections(lookups_engine)
+            _check_on_checkout(lookups_engine, ping_idle_after)
         self.lookups = Lookups(
             lookups_engine, unavailable=self._unavailable, schema_missing=self._schema_not_ready
         )
@@ -256,19 +266,36 @@ def _cause(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _drop_closed_connections(engine: AsyncEngine) -> None:
-    """A pooled PostgreSQL connection the server has closed (a restart, a proxy cutting it:
-    asyncpg saw the socket end) is replaced when it is checked out, at no cost to the live
-    ones. SQLAlchemy's `pool_pre_ping` would ask the server instead, on every checkout: on
-    asyncpg a BEGIN, an empty query and a ROLLBACK, three round trips before each transaction's
-    first statement. A connection lost without the socket ending (a silent network drop) fails
-    its statement: that request answers "unavailable", and SQLAlchemy then replaces every
-    connection the pool held from before the loss."""
+def _check_on_checkout(engine: AsyncEngine, ping_idle_after: float) -> None:
+    """Make sure a pooled PostgreSQL connection still lives before a request uses it, asking
+    the server only when it could not be known otherwise.
+
+    - A connection whose socket the server ended (a restart, a proxy cutting it; asyncpg saw
+      the end) is replaced, at no cost.
+    - A connection idle in the pool for more than `ping_idle_after` seconds is pinged first,
+      and replaced if the ping fails. Idle is when a firewall, a NAT or a load balancer drops
+      a flow without telling either end; the ping finds out before a request would.
+    - Under load no connection is idle that long, so no request pays for a ping. SQLAlchemy's
+      `pool_pre_ping` pings on every checkout: on asyncpg a BEGIN, an empty query and a
+      ROLLBACK, three round trips before each transaction.
+
+    A connection lost some other way fails its statement. That request answers "unavailable",
+    and SQLAlchemy then replaces every connection the pool held from before the loss."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         if dbapi_connection.driver_connection.is_closed():
             raise DisconnectionError("the server closed this connection")
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is not None and time.monotonic() - idle_since > ping_idle_after:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise DisconnectionError("this connection no longer answers") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -19,11 +19,11 @@ What is given up, knowingly: no transaction around a lookup's statements. Each s
 reads its own snapshot, as a session's do on PostgreSQL (read committed); a status may show
 a pilot's record a moment newer than its pending runs. Only SELECTs go through here.
 
-On PostgreSQL the connections come from a pool of their own. Like the sessions' pool, it
-asks the server nothing on checkout and replaces a connection whose socket has ended
-(`database._drop_closed_connections`); one that turns out dead only when used is dropped and
-the statement tried once more on a new one, as a read may be; a second failure is
-`Unavailable`.
+On PostgreSQL the connections come from a pool of their own, checked out as the sessions'
+are (`database._check_on_checkout`: a connection whose socket ended is replaced, one idle for
+a while is pinged first, one in steady use is not). One that turns out dead only when used
+is dropped and the statement tried once more on a new one, as a read may be; a second
+failure is `Unavailable`.
 """
 
 from __future__ import annotations
