@@ -273,8 +273,8 @@ def _check_on_checkout(engine: AsyncEngine, ping_idle_after: float) -> None:
     - A connection whose socket the server ended (a restart, a proxy cutting it; asyncpg saw
       the end) is replaced, at no cost.
     - A connection idle in the pool for more than `ping_idle_after` seconds is pinged first,
-      and replaced if the ping fails. Idle is when a firewall, a NAT or a load balancer drops
-      a flow without telling either end; the ping finds out before a request would.
+      and replaced if the ping fails: idle connections are what a firewall, a NAT or a load
+      balancer drops without telling either end, and the ping finds out before a request.
     - Under load no connection is idle that long, so no request pays for a ping. SQLAlchemy's
       `pool_pre_ping` pings on every checkout: on asyncpg a BEGIN, an empty query and a
       ROLLBACK, three round trips before each transaction.
