@@ -660,8 +660,9 @@ async def _referenced_clicks(spec: Load, fake: Child, baseline: Load) -> Result:
     updates_before = (await fake_stats(fake)).get("chat.update ok", 0)
     load = asyncio.create_task(loadgen.run(spec))
 
-    # The nearest design does not retry: a write that fails (SQLite's busy timeout under 50
-    # writers) loses its update, so the wait ends when updates stop arriving.
+    # The nearest design retries nothing: a click whose write fails (likely SQLite's busy
+    # timeout under 50 writers) never updates its message, so the wait ends when updates
+    # stop arriving.
     progress = {"arrived": 0, "at": time.time()}
 
     async def finished() -> bool:

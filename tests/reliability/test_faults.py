@@ -184,8 +184,8 @@ async def test_a_transaction_after_the_server_closed_its_pooled_connection(
 async def test_a_connection_dropped_silently_while_idle(database_url: str) -> None:
     """A connection idle past `ping_idle_after` is pinged on checkout, so one that a NAT or a
     firewall dropped without telling it is replaced unseen. Without the ping (a connection
-    in steady use), the transaction that draws it answers "unavailable" and changes
-    nothing; the next one goes through on a new connection."""
+    in steady use), the transaction that draws it fails as `Unavailable`; the next one goes
+    through on a new connection."""
     for ping_idle_after, seen in ((0.0, False), (3600.0, True)):
         async with proxied_database(database_url, ping_idle_after=ping_idle_after) as (
             proxy,
@@ -205,9 +205,9 @@ async def test_a_connection_dropped_silently_while_idle(database_url: str) -> No
 async def test_requests_after_the_database_dropped_its_connections(
     bot: Bot, database_url: str
 ) -> None:
-    """No pool asks the server whether a connection lives before using it
-    (`store.database._drop_closed_connections`): the ones the database dropped since their
-    last use are replaced, unseen, for a read (`/trame status`), a command's transaction
+    """Connections in steady use are checked out without a ping
+    (`store.database._check_on_checkout`): the ones the database dropped since their last
+    use are replaced, unseen, for a read (`/trame status`), a command's transaction
     (`/trame pause`, `/trame resume`) and an API run request."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no connection to drop")
