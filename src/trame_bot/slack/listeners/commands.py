@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 ACK_WITHIN = 2.0
 """Seconds a command may take before it is acknowledged and answered later: Slack waits 3 s,
 and the request spent some of them reaching us."""
+WORKING_ON_IT = "⏳ Working on it: the answer follows in a moment."
 ROLE_WORDS = {"owner": Role.OWNER, "admin": Role.ADMIN, "member": Role.MEMBER, "remove": None}
 
 
@@ -74,7 +75,7 @@ class CommandRequest:
         task = asyncio.ensure_future(work)
         done, _ = await asyncio.wait({task}, timeout=ACK_WITHIN)
         if not done and not self.acked:
-            await self.ack_now("⏳ Working on it: the answer follows in a moment.")
+            await self.ack_now(WORKING_ON_IT)
         return await task
 
     @property
