@@ -56,7 +56,7 @@ async def workflow_glance(
             async with ctx.db.lookup() as session:
                 ref, _ = await named_in(session, scope.workspace_id, words)
                 glance = await glance_store.glance_of(
-                    session, await workflow_store.get(session, scope.workspace_id, ref)
+                    session, lookup, await workflow_store.get(session, scope.workspace_id, ref)
                 )
         workflow, triggers, pending = glance.workflow, glance.triggers, glance.pending
         keys = connectors_of(plan_of(workflow))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health
 from trame_bot.errors import NotFound
+from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import as_list, in_list
 from trame_bot.store.models import Connector
 
@@ -42,26 +43,23 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connect
 
 
 _connector = Connector.__table__
-_HEALTH_AND_SCOPES = select(_connector.c.key, _connector.c.health, _connector.c.scopes).where(
-    _connector.c.workspace_id == bindparam("workspace"), in_list(_connector.c.key, "keys")
+_HEALTH_AND_SCOPES = Statement(
+    select(_connector.c.key, _connector.c.health, _connector.c.scopes).where(
+        _connector.c.workspace_id == bindparam("workspace"), in_list(_connector.c.key, "keys")
+    )
 )
 
 
 async def health_and_scopes(
-    session: AsyncSession, workspace_id: int, keys: Iterable[str]
+    lookup: Lookup, workspace_id: int, keys: Iterable[str]
 ) -> tuple[dict[str, Health], dict[str, list[str]]]:
-    """Health and granted scopes of those of `keys` that are this workspace's connectors: one
-    statement compiled once (the keys bound as one list), read as plain rows; every run
+    """Health and granted scopes of those of `keys` that are this workspace's connectors, in
+    one statement on the driver (`store.direct`, the keys bound as one list): every run
     request asks."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}, {}
-    connection = await session.connection()
-    rows = (
-        await connection.execute(
-            _HEALTH_AND_SCOPES, {"workspace": workspace_id, "keys": as_list(wanted)}
-        )
-    ).all()
+    rows = await lookup(_HEALTH_AND_SCOPES, {"workspace": workspace_id, "keys": as_list(wanted)})
     return {key: health for key, health, _ in rows}, {key: scopes for key, _, scopes in rows}
 
 

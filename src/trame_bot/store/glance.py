@@ -79,11 +79,11 @@ async def channel_glance(
     return scope, glance, rest
 
 
-async def glance_of(session: AsyncSession, workflow: Workflow) -> Glance:
+async def glance_of(session: AsyncSession, lookup: Lookup, workflow: Workflow) -> Glance:
     """The glance of a workflow already found (by a name matched in Python)."""
     return Glance(
         workflow=workflow_row(workflow),
-        triggers=await triggers(session, workflow.id),
+        triggers=await triggers(lookup, workflow.id),
         pending=[PendingRow(*run) for run in await pending_runs(session, workflow.id)],
         health=await health_in(session, workflow.workspace_id),
     )

@@ -1,7 +1,8 @@
 """A workflow's parts as plain rows, read in the caller's session with Core statements
 built once (SQLAlchemy compiles each once per dialect; a call only binds values): what the
 overview lists and what `/trame status` falls back to for a name matched in Python. The reads
-of every request are on the driver (`store.channel`, `store.glance`, `store.card`)."""
+of every request are on the driver (`store.channel`, `store.glance`, `store.card`, and here
+`triggers`, which every run request reads)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health, RunState, Status
+from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.models import (
     Connector,
     Member,
@@ -46,7 +48,7 @@ class WorkflowRow:
     created_at: datetime
 
 
-_TRIGGERS = (
+_TRIGGERS = Statement(
     select(_trigger.c.key, _trigger.c.enabled)
     .where(_trigger.c.workflow_id == bindparam("workflow"))
     .order_by(_trigger.c.id)
@@ -113,10 +115,11 @@ async def workflows_of(
     return rows, triggers
 
 
-async def triggers(session: AsyncSession, workflow_id: int) -> tuple[tuple[str, bool], ...]:
-    connection = await session.connection()
-    result = await connection.execute(_TRIGGERS, {"workflow": workflow_id})
-    return tuple((key, enabled) for key, enabled in result.all())
+async def triggers(lookup: Lookup, workflow_id: int) -> tuple[tuple[str, bool], ...]:
+    """The workflow's triggers and whether each is on, on the driver (`store.direct`): every
+    run request asks."""
+    rows = await lookup(_TRIGGERS, {"workflow": workflow_id})
+    return tuple((key, enabled) for key, enabled in rows)
 
 
 async def pending_runs(session: AsyncSession, workflow_id: int) -> Sequence[Any]:
