@@ -26,11 +26,18 @@ async def require(
 
 
 async def workflow_with_role(
-    session: AsyncSession, key: str, ref: str, actor: Actor, *, lock: bool = False
+    session: AsyncSession,
+    key: str,
+    ref: str,
+    actor: Actor,
+    *,
+    lock: bool = False,
+    shared: bool = False,
 ) -> tuple[Workspace, Workflow, Role | None]:
-    """The workspace `key`, its workflow `ref` (with `lock`, locked for a change) and the role
-    that applies to `actor` there, in one read (`store.workflows.with_role`)."""
-    found = await workflow_store.with_role(session, key, ref, actor.user, lock=lock)
+    """The workspace `key`, its workflow `ref` (with `lock`, locked for a change; `shared`,
+    held against one) and the role that applies to `actor` there, in one read
+    (`store.workflows.with_role`)."""
+    found = await workflow_store.with_role(session, key, ref, actor.user, lock=lock, shared=shared)
     if found is None:  # each `get` raises NotFound naming what is missing
         workspace = await workspace_store.get(session, key)
         await workflow_store.get(session, workspace.id, ref)

@@ -21,6 +21,7 @@ from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.services.workflows import change_status_in
 from trame_bot.store import alerts as store
 from trame_bot.store import connectors as connector_store
+from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Connector, ConnectorAlert, Workflow, Workspace
@@ -190,9 +191,18 @@ async def _pause(
     error = str(alert.data.get("error") or connector.last_error or connector.health.value)
     reason = f"connector {connector.key} needs attention: {error}"[:2000]
     paused: list[dict[str, str]] = []
-    for workflow in await _locked_users(session, workspace, connector.key):
-        if workflow.status is Status.PAUSED:
-            continue
+    to_pause = [
+        w
+        for w in await _locked_users(session, workspace, connector.key)
+        if w.status is not Status.PAUSED
+    ]
+    # Lock order: the workflows, then their runs, then the audit head. The first pause takes
+    # the head, so every pending run is locked before it: a decision holding the second
+    # workflow's run while it waits for the head would deadlock with us. (No new pending run
+    # appears meanwhile: run requests wait for the workflows' locks.)
+    for workflow in to_pause:
+        await run_store.pending_of_workflow(session, workflow.id, lock=True)
+    for workflow in to_pause:
         before = workflow.status.value
         await change_status_in(
             session, ctx, workspace, workflow, Status.PAUSED, actor, role, reason=reason

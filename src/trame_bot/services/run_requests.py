@@ -64,7 +64,10 @@ async def _request_run(
     # (read committed; on SQLite nobody else writes while this transaction holds the lock),
     # and costs far less CPU than a statement through the session (docs/performance.md).
     async with ctx.db.transaction() as session, ctx.db.lookups.connection() as lookup:
-        workspace, workflow, role = await workflow_with_role(session, key, ref, actor)
+        # Held until the run is written: a pause (or a save) committing meanwhile would
+        # otherwise leave a run decided on what it replaced, a pending one its cancelling
+        # missed (lock order: the workflow, then the audit head, as every transaction).
+        workspace, workflow, role = await workflow_with_role(session, key, ref, actor, shared=True)
         check_at_least(role, Role.MEMBER, "requesting runs")
         request_hash = _request_hash(workflow, doc)
         if doc.idempotency_key is not None:

@@ -58,17 +58,30 @@ _WITH_ROLE = (
     .limit(1)
 )
 _LOCKED_WITH_ROLE = _WITH_ROLE.with_for_update(of=Workflow)
+_SHARED_WITH_ROLE = _WITH_ROLE.with_for_update(of=Workflow, read=True, key_share=True)
 
 
 async def with_role(
-    session: AsyncSession, workspace_key: str, ref: str, user: str | None, *, lock: bool = False
+    session: AsyncSession,
+    workspace_key: str,
+    ref: str,
+    user: str | None,
+    *,
+    lock: bool = False,
+    shared: bool = False,
 ) -> tuple[Workspace, Workflow, Role | None] | None:
-    """The workspace, its workflow `ref` (as `find` matches it; with `lock`, locked for a
-    change) and the role of `user` there, in one statement built once; None when either is
-    missing. The workflow's triggers are not loaded (`with_triggers` loads them)."""
+    """The workspace, its workflow `ref` (as `find` matches it) and the role of `user` there,
+    in one statement built once; None when either is missing. The workflow's triggers are not
+    loaded (`with_triggers` loads them).
+
+    With `lock` the workflow is locked for a change (`FOR UPDATE`). With `shared` it is held
+    against one until the transaction ends (`FOR KEY SHARE`): what was read stays true, as a
+    change waits for it, and several holders do not wait for each other (run requests). On
+    SQLite a write transaction holds the whole database anyway."""
+    statement = _LOCKED_WITH_ROLE if lock else _SHARED_WITH_ROLE if shared else _WITH_ROLE
     found = (
         await session.execute(
-            _LOCKED_WITH_ROLE if lock else _WITH_ROLE,
+            statement,
             {"workspace": workspace_key, "ref": ref.strip().lower(), "user": user or ""},
         )
     ).one_or_none()

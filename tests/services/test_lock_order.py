@@ -1,0 +1,109 @@
+"""Every write transaction locks in one order: the workflow, then its runs, then the audit
+chain's head. Each test holds one side's transaction open at the point that matters while the
+other side runs, so what PostgreSQL would interleave by chance happens every time (on SQLite
+a write transaction holds the whole database, and the other side simply waits)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from tests import factories as f
+from trame_bot.bootstrap import Deps
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.alerts import AlertTarget
+from trame_bot.domain.enums import Role, RunState, Status
+from trame_bot.domain.health import Report
+from trame_bot.domain.roles import check_at_least
+from trame_bot.services import alerts, audit, connectors, workflows
+from trame_bot.services.access import workflow_with_role
+from trame_bot.store import audit as audit_store
+from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.models import Run, Workflow
+
+ADMIN = Actor.slack(f.ADMIN)
+HELD = 0.3
+"""Seconds the test keeps its transaction open once the other side has started."""
+
+
+async def _states(deps: Deps) -> tuple[dict[str, Status], dict[RunState, int]]:
+    async with deps.db.reading() as session:
+        statuses = dict((await session.execute(select(Workflow.key, Workflow.status))).all())
+        runs = dict(
+            (await session.execute(select(Run.state, func.count()).group_by(Run.state))).all()
+        )
+    return statuses, runs
+
+
+async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: Deps) -> None:
+    """The request waits for the pause and sees it: without holding its workflow it read the
+    status before the pause, wrote its run after it, and left a pending run that the pause's
+    cancelling never saw."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)  # pilot: a trigger run would wait for reviewers
+    async with deps.db.transaction() as session:
+        workspace, workflow, role = await workflow_with_role(
+            session, "acme", "invoice-sync", ADMIN, lock=True
+        )
+        await workflows.change_status_in(
+            session,
+            deps.ctx,
+            workspace,
+            workflow,
+            Status.PAUSED,
+            ADMIN,
+            check_at_least(role, Role.MEMBER, "pausing"),
+            reason="incident",
+        )
+        requested = asyncio.ensure_future(f.request(deps, source="trigger", trigger="nightly"))
+        await asyncio.sleep(HELD)
+        assert not requested.done(), "the run request waits for the pause in flight"
+    run = await asyncio.wait_for(requested, 10)
+    assert run.state is RunState.REJECTED
+    assert "paused" in (run.reason or "")
+    _, runs = await _states(deps)
+    assert runs == {RunState.REJECTED: 1}
+
+
+async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadlock(
+    deps: Deps,
+) -> None:
+    """A decision locks its run, then the audit head. The alert's pause covers two workflows:
+    had it taken the head with the first one's pause before locking the second one's runs,
+    each would wait for the other (PostgreSQL ends that by failing one of them)."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps, key="invoice-sync")
+    only_crm = [{"name": "Read", "tool": "crm.query", "connector": "crm", "access": "read"}]
+    await f.workflow(deps, key="lead-digest", steps=only_crm)
+    await f.request(deps, wf="invoice-sync")
+    held = await f.request(deps, wf="lead-digest")
+    await connectors.report_health(deps.ctx, "acme", "crm", Report.ERROR, "401 revoked", f.CLI)
+
+    async with deps.db.transaction() as session:
+        # What a reviewer's decision does first: the run's row ...
+        await session.execute(select(Run.id).where(Run.id == held.id).with_for_update())
+        pausing = asyncio.ensure_future(
+            alerts.pause_affected_at(deps.ctx, "acme", AlertTarget(connector="crm"), ADMIN)
+        )
+        await asyncio.sleep(HELD)
+        assert not pausing.done(), "the pause waits for the held run"
+        # ... then the audit head, which the pause must not be holding by now.
+        await audit_store.append(
+            session,
+            await workspace_store.get(session, "acme"),
+            at=deps.clock.now(),
+            actor="slack:U0ADMIN",
+            action="test.run_held",
+            entity_type="run",
+            entity_id=held.id,
+            summary="a decision's place in the chain",
+        )
+    acted = await asyncio.wait_for(pausing, 10)
+
+    assert sorted(w.key for w in acted.workflows) == ["invoice-sync", "lead-digest"]
+    statuses, runs = await _states(deps)
+    assert statuses == {"invoice-sync": Status.PAUSED, "lead-digest": Status.PAUSED}
+    assert runs == {RunState.CANCELLED: 2}
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.ok, report.problem
