@@ -13,6 +13,8 @@ from trame_bot.bootstrap import Deps
 from trame_bot.errors import Unavailable
 from trame_bot.services import workspaces
 from trame_bot.services.context import Context
+from trame_bot.store import workflows as workflow_store
+from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.database import Database
 from trame_bot.store.models import AuditEvent
 
@@ -54,3 +56,34 @@ async def test_concurrent_requests_with_one_idempotency_key_make_one_run(deps: D
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "run.requested")
         )
     assert count == 1
+
+
+async def test_a_transaction_postgresql_ends_in_a_deadlock_is_told_to_try_again(
+    deps: Deps, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two transactions lock two workflows in opposite orders (what the lock order prevents
+    in the product, forced here): PostgreSQL ends one of them, which is `Unavailable` with a
+    message to try again rather than a driver error, and the other commits."""
+    if deps.db.is_sqlite:
+        pytest.skip("SQLite's write transactions hold the whole database: no row deadlocks")
+    await f.governed_workspace(deps)
+    await f.workflow(deps, key="invoice-sync")
+    await f.workflow(deps, key="lead-digest")
+    first_locked = [asyncio.Event(), asyncio.Event()]
+
+    async def lock_both(mine: int) -> None:
+        order = ["invoice-sync", "lead-digest"][:: 1 if mine == 0 else -1]
+        async with deps.db.transaction() as session:
+            workspace = await workspace_store.get(session, "acme")
+            await workflow_store.get(session, workspace.id, order[0], lock=True)
+            first_locked[mine].set()
+            await first_locked[1 - mine].wait()
+            await workflow_store.get(session, workspace.id, order[1], lock=True)
+
+    results = await asyncio.gather(lock_both(0), lock_both(1), return_exceptions=True)
+
+    ended = [r for r in results if isinstance(r, BaseException)]
+    assert len(ended) == 1, results
+    assert isinstance(ended[0], Unavailable)
+    assert "nothing was changed, try again" in ended[0].message
+    assert "SQLSTATE 40P01" in caplog.text

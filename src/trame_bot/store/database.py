@@ -46,6 +46,10 @@ PING_IDLE_AFTER_S = 30.0
 (`_check_on_checkout`); one in steady use never is."""
 _IDLE_SINCE = "trame_idle_since"
 _UNAVAILABLE = "the database is unavailable right now; nothing was changed, try again in a moment"
+_CONFLICT = (
+    "another change to the same things was being made at the same instant, and the database "
+    "stopped this one; nothing was changed, try again"
+)
 SCHEMA_NOT_READY = (
     "the database schema is missing or out of date; nothing was changed. "
     "An operator must run `trame-bot db upgrade`"
@@ -216,10 +220,19 @@ class Database:
 
     def _translated(self, exc: DBAPIError) -> TrameError | None:
         """What a driver error means to the caller: a missing table or column is a schema
-        that was never migrated (or is older than this code), an outage is `Unavailable`;
-        anything else (None) is a bug, raised as it is."""
+        that was never migrated (or is older than this code), an outage or a transaction
+        PostgreSQL ended for a conflict (a deadlock) is `Unavailable`; anything else (None)
+        is a bug, raised as it is."""
         if _schema_missing(exc):
             return self._schema_not_ready(exc)
+        if driver_errors.ended_for_a_conflict(exc.orig):
+            # Not an outage: the lock order should make this rare, and the person can retry.
+            log.warning(
+                "PostgreSQL ended a transaction for a conflict with another (SQLSTATE %s); "
+                "its request was told to try again",
+                getattr(exc.orig, "sqlstate", None),
+            )
+            return Unavailable(_CONFLICT)
         if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
             return self._unavailable(exc)
         return None

@@ -9,6 +9,8 @@ import sqlite3
 _POSTGRES_SCHEMA_ERRORS = ("42P01", "42703")
 """SQLSTATEs undefined_table and undefined_column."""
 _SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column named")
+_POSTGRES_CONFLICTS = ("40P01", "40001")
+"""SQLSTATEs deadlock_detected and serialization_failure."""
 
 
 def schema_missing(error: BaseException | None) -> bool:
@@ -20,6 +22,12 @@ def schema_missing(error: BaseException | None) -> bool:
     return isinstance(error, sqlite3.OperationalError) and any(
         known in message for known in _SQLITE_SCHEMA_ERRORS
     )
+
+
+def ended_for_a_conflict(error: BaseException | None) -> bool:
+    """PostgreSQL ended the transaction because another one wanted the same rows in the
+    opposite order (a deadlock) or could not be serialized with it: trying again succeeds."""
+    return getattr(error, "sqlstate", None) in _POSTGRES_CONFLICTS
 
 
 def connection_lost(error: BaseException) -> bool:
