@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
 from trame_bot.domain.plan import canonical_json
@@ -137,10 +138,21 @@ async def _locked_head(session: AsyncSession, workspace: ChainOwner) -> _Head:
     """The workspace's chain head, locked (`SELECT … FOR UPDATE`) by the first append of this
     transaction and kept for the next ones: the lock serializes appends per workspace until the
     transaction ends, so nobody else can move the head in between. (SQLite has no row locks:
-    there a write transaction holds the whole database from its BEGIN IMMEDIATE.)"""
+    there a write transaction holds the whole database from its BEGIN IMMEDIATE.)
+
+    What the transaction changed or queued so far is written first, not while the head is
+    held: every append in the workspace waits for the head, so each round trip under it
+    counts (a run request's run, a status change's workflow)."""
     connection = await session.connection()
+    if connection.dialect.name != "sqlite":  # there nothing else waits for the head itself
+        await session.run_sync(_write_before_lock)
     seq, hash_ = (await connection.execute(_LOCK_HEAD, {"workspace_id": workspace.id})).one()
     return _Head(workspace.id, workspace.key, seq, hash_, seq)
+
+
+def _write_before_lock(session: Session) -> None:
+    session.flush()
+    pending.write(session)
 
 
 def _move_heads(heads: dict[int, _Head], connection: Connection) -> None:
