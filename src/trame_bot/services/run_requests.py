@@ -66,7 +66,7 @@ async def _request_run(
     async with ctx.db.transaction() as session, ctx.db.lookups.connection() as lookup:
         # Held until the run is written: a pause (or a save) committing meanwhile would
         # otherwise leave a run decided on what it replaced, a pending one its cancelling
-        # missed (lock order: the workflow, then the audit head, as every transaction).
+        # missed (lock order: the workflow, then the audit head, as in every transaction).
         workspace, workflow, role = await workflow_with_role(session, key, ref, actor, shared=True)
         check_at_least(role, Role.MEMBER, "requesting runs")
         request_hash = _request_hash(workflow, doc)

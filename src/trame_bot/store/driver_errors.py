@@ -26,7 +26,7 @@ def schema_missing(error: BaseException | None) -> bool:
 
 def ended_for_a_conflict(error: BaseException | None) -> bool:
     """PostgreSQL ended the transaction because another one wanted the same rows in the
-    opposite order (a deadlock) or could not be serialized with it: trying again succeeds."""
+    opposite order (a deadlock) or could not be serialized with it: trying again usually works."""
     return getattr(error, "sqlstate", None) in _POSTGRES_CONFLICTS
 
 
