@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests import factories as f
+from tests.harness import eventually
 from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.alerts import AlertTarget
@@ -23,8 +24,29 @@ from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Run, Workflow
 
 ADMIN = Actor.slack(f.ADMIN)
-HELD = 0.3
-"""Seconds the test keeps its transaction open once the other side has started."""
+SQLITE_HELD = 0.3
+"""On SQLite, seconds the test keeps its transaction open once the other side has started
+(it waits for the process's write turn, which nothing outside shows)."""
+
+
+async def _other_side_waits(deps: Deps) -> None:
+    """Returns once the other side waits for a lock the test's transaction holds: on
+    PostgreSQL, seen in `pg_stat_activity` (so the test never runs ahead of it)."""
+    if deps.db.is_sqlite:
+        await asyncio.sleep(SQLITE_HELD)
+        return
+
+    async def waiting() -> bool:
+        async with deps.db.reading() as session:
+            count = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+        return bool(count)
+
+    await eventually(waiting, within=10)
 
 
 async def _states(deps: Deps) -> tuple[dict[str, Status], dict[RunState, int]]:
@@ -57,7 +79,7 @@ async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: De
             reason="incident",
         )
         requested = asyncio.ensure_future(f.request(deps, source="trigger", trigger="nightly"))
-        await asyncio.sleep(HELD)
+        await _other_side_waits(deps)
         assert not requested.done(), "the run request waits for the pause in flight"
     run = await asyncio.wait_for(requested, 10)
     assert run.state is RunState.REJECTED
@@ -86,7 +108,7 @@ async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadl
         pausing = asyncio.ensure_future(
             alerts.pause_affected_at(deps.ctx, "acme", AlertTarget(connector="crm"), ADMIN)
         )
-        await asyncio.sleep(HELD)
+        await _other_side_waits(deps)
         assert not pausing.done(), "the pause waits for the held run"
         # ... then the audit head, which the pause must not be holding by now.
         await audit_store.append(

@@ -25,6 +25,7 @@ from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import RunState
 from trame_bot.logs import SLACK_TOKEN
+from trame_bot.sandbox.fake_records import Response
 from trame_bot.sandbox.fake_slack import FakeSlack, RunningFake
 from trame_bot.sandbox.slack_requests import SlackRequests, selected_option, text_input
 from trame_bot.services import workspaces
@@ -70,13 +71,18 @@ class Socket:
         was acked with a note, what it then posted to its ``response_url`` (keyed ``key``)."""
         text = str((await self.fake.socket_ack(envelope_id, timeout=10)).get("text") or "")
         if text != WORKING_ON_IT:
+            assert not self._responses(key), "answered in the ack and again after it"
             return text
 
         async def answered() -> bool:
-            return any(r.key == key for r in self.fake.responses)
+            return bool(self._responses(key))
 
         await eventually(answered, within=10)
-        return next(str(r.text) for r in self.fake.responses if r.key == key)
+        (response,) = self._responses(key)
+        return str(response.text)
+
+    def _responses(self, key: str) -> list[Response]:
+        return [r for r in self.fake.responses if r.key == key]
 
     def click(self, action: Action, run_id: str, *, user: str, channel: str, ts: str) -> Json:
         return self.slack.block_action_payload(
