@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
 from tests.harness import eventually
@@ -20,8 +22,10 @@ from trame_bot.domain.roles import check_at_least
 from trame_bot.services import alerts, audit, connectors, workflows
 from trame_bot.services.access import workflow_with_role
 from trame_bot.store import audit as audit_store
+from trame_bot.store import pending
 from trame_bot.store import workspaces as workspace_store
-from trame_bot.store.models import Run, Workflow
+from trame_bot.store.database import Database
+from trame_bot.store.models import AuditEvent, Run, Workflow
 
 ADMIN = Actor.slack(f.ADMIN)
 SQLITE_HELD = 0.3
@@ -127,5 +131,74 @@ async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadl
     statuses, runs = await _states(deps)
     assert statuses == {"invoice-sync": Status.PAUSED, "lead-digest": Status.PAUSED}
     assert runs == {RunState.CANCELLED: 2}
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.ok, report.problem
+
+
+async def _append(deps: Deps, session: AsyncSession, summary: str) -> None:
+    workspace = await workspace_store.get(session, "acme")
+    await audit_store.append(
+        session,
+        workspace,
+        at=deps.clock.now(),
+        actor="cli:test",
+        action="test.appended",
+        entity_type="workspace",
+        entity_id="acme",
+        summary=summary,
+    )
+
+
+async def _appended_in_order(deps: Deps) -> list[str]:
+    async with deps.db.reading() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(AuditEvent.summary)
+                    .where(AuditEvent.action == "test.appended")
+                    .order_by(AuditEvent.seq)
+                )
+            ).all()
+        )
+
+
+async def test_an_event_chained_while_another_transaction_holds_the_head_follows_its_event(
+    deps: Deps,
+) -> None:
+    """The waiting side's event is chained (on PostgreSQL by one statement) to the head as
+    the holder committed it, not as it stood when the statement began."""
+    await f.workspace(deps)
+    other = Database(deps.db.url)
+    try:
+        async with deps.db.transaction() as session:
+            await _append(deps, session, "holder")
+            await session.run_sync(pending.write)  # written out: the head is held from here
+
+            async def waiter() -> None:
+                async with other.transaction() as session:
+                    await _append(deps, session, "waiter")
+
+            waiting = asyncio.create_task(waiter())
+            await _other_side_waits(deps)
+        await waiting
+    finally:
+        await other.dispose()
+    assert await _appended_in_order(deps) == ["holder", "waiter"]
+    report = await audit.verify_chain(deps.ctx, "acme")
+    assert report.ok, report.problem
+
+
+async def test_an_event_not_yet_written_out_holds_nothing(deps: Deps) -> None:
+    """An append takes the head when its transaction writes its rows out, not when it is
+    called: another transaction chains and commits meanwhile, and the first event follows it
+    (on SQLite a write transaction holds the whole database from its start, so not there)."""
+    if deps.db.is_sqlite:
+        pytest.skip("SQLite: a write transaction holds the database from its BEGIN")
+    await f.workspace(deps)
+    async with deps.db.transaction() as session:
+        await _append(deps, session, "queued first")
+        async with asyncio.timeout(10), deps.db.transaction() as meanwhile:
+            await _append(deps, meanwhile, "committed first")
+    assert await _appended_in_order(deps) == ["committed first", "queued first"]
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.ok, report.problem

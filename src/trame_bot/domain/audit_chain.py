@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate, pairwise
 from json.encoder import encode_basestring as json_string
+from typing import NamedTuple
 
 GENESIS_HASH = "0" * 64
 
@@ -78,7 +79,50 @@ def encoded_link(
     reason: str | None,
     prev_hash: str,
 ) -> bytes:
-    """`canonical_json` of an event's fields (`at` as `format_at` writes it), UTF-8.
+    """`canonical_json` of an event's fields (`at` as `format_at` writes it), UTF-8."""
+    return link_parts(
+        workspace=workspace,
+        at=at,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        summary=summary,
+        data=data,
+        reason=reason,
+    ).encoded(prev_hash, seq)
+
+
+class LinkParts(NamedTuple):
+    """An event's bytes around the two fields only its place in the chain gives: the previous
+    hash and its sequence number. The bytes are `before_prev_hash`, the previous hash (hex,
+    ASCII), `before_seq`, the number in decimal, `after_seq`; so whoever knows the head can
+    finish them, the database included (`store.audit` chains on PostgreSQL in one statement)."""
+
+    before_prev_hash: bytes
+    before_seq: bytes
+    after_seq: bytes
+
+    def encoded(self, prev_hash: str, seq: int) -> bytes:
+        seq_text = b"%d" % seq
+        return (
+            self.before_prev_hash + prev_hash.encode() + self.before_seq + seq_text + self.after_seq
+        )
+
+
+def link_parts(
+    *,
+    workspace: str,
+    at: str,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    summary: str,
+    data: str,
+    reason: str | None,
+) -> LinkParts:
+    """`encoded_link` but for the previous hash and the sequence number.
 
     Byte for byte what `canonical_json` gives for this one flat shape (keys in sorted order,
     no spaces, text in NFC), written directly: `verify` encodes every event of the chain, and
@@ -87,17 +131,18 @@ def encoded_link(
     # One test for the usual all-ASCII event rather than one per field: NFC leaves ASCII as
     # it is, so then quoting alone is canonical (appends and verify --file encode every event).
     ascii_only = (
-        f"{action}{actor}{at}{data}{entity_id}{entity_type}{prev_hash}{reason or ''}"
-        f"{summary}{workspace}"
+        f"{action}{actor}{at}{data}{entity_id}{entity_type}{reason or ''}{summary}{workspace}"
     ).isascii()
     text = json_string if ascii_only else _canonical_text
     reason_json = "null" if reason is None else text(reason)
-    return (
-        f'{{"action":{text(action)},"actor":{text(actor)},"at":{text(at)},"data":{text(data)},'
-        f'"entity_id":{text(entity_id)},"entity_type":{text(entity_type)},'
-        f'"prev_hash":{text(prev_hash)},"reason":{reason_json},"seq":{seq:d},'
-        f'"summary":{text(summary)},"workspace":{text(workspace)}}}'
-    ).encode()
+    return LinkParts(
+        (
+            f'{{"action":{text(action)},"actor":{text(actor)},"at":{text(at)},"data":{text(data)},'
+            f'"entity_id":{text(entity_id)},"entity_type":{text(entity_type)},"prev_hash":"'
+        ).encode(),
+        f'","reason":{reason_json},"seq":'.encode(),
+        f',"summary":{text(summary)},"workspace":{text(workspace)}}}'.encode(),
+    )
 
 
 def _canonical_text(value: str) -> str:

@@ -7,14 +7,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from trame_bot.domain.audit_chain import GENESIS_HASH, encoded_hash, encoded_link, format_at
+from trame_bot.domain.audit_chain import (
+    GENESIS_HASH,
+    LinkParts,
+    encoded_hash,
+    format_at,
+    link_parts,
+)
 from trame_bot.domain.plan import canonical_json
 from trame_bot.store import pending
 from trame_bot.store.models import AuditEvent, AuditHead, Workspace, table
@@ -59,21 +73,30 @@ async def append(
     data: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Chain one event to the workspace's head. The head is locked by the transaction's first
-    append and followed in memory; the events are written with the transaction's other queued
-    rows (`store.pending`: one `executemany`, before anything reads them, at the latest at
-    commit) and the head is moved to the last of them: an ORM object per event cost ten times
-    the insert itself."""
-    heads = pending.per_transaction(session, _HEADS, dict[int, _Head])
-    head = heads.get(workspace.id)
-    if head is None:
-        head = heads[workspace.id] = await _locked_head(session, workspace)
-        pending.on_write(session, _HEADS, partial(_move_heads, heads))
-    seq, prev_hash = head.seq + 1, head.hash
+    """Chain one event to the workspace's head, when the transaction writes its queued rows
+    (`store.pending`: before anything reads them, at the latest at commit).
+
+    The head is taken only then, not here: every append in the workspace waits for it until
+    the transaction ends, so the hold is kept to the write-out and the commit. On PostgreSQL
+    an event written out alone (the usual case) is chained by one statement that locks the
+    head, finishes and hashes the event's bytes and moves the head (`_CHAIN_IN_DATABASE`):
+    each round trip under the lock came back through this process's event loop, and under
+    load those waits were most of the hold. Several at once, and any on SQLite (where the
+    write transaction already holds the whole database), are chained in Python."""
     data_json = canonical_json(data or {})
-    encoded = encoded_link(
-        workspace=head.workspace_key,
-        seq=seq,
+    columns = {
+        "workspace_id": workspace.id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "summary": summary,
+        "data": data_json,
+        "reason": reason,
+    }
+    parts = link_parts(
+        workspace=workspace.key,
         at=format_at(at),
         actor=actor,
         action=action,
@@ -82,47 +105,16 @@ async def append(
         summary=summary,
         data=data_json,
         reason=reason,
-        prev_hash=prev_hash,
     )
-    digest = encoded_hash(encoded)
-    pending.queue(
-        session,
-        _EVENTS,
-        {
-            "workspace_id": head.workspace_id,
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "summary": summary,
-            "data": data_json,
-            "reason": reason,
-            "prev_hash": prev_hash,
-            "hash": digest,
-            "encoded": encoded,
-        },
-    )
-    head.seq, head.hash = seq, digest
+    pending.queue_rows(session, _CHAINED, (columns, parts))
 
 
-@dataclass(slots=True)
-class _Head:
-    """A chain head locked by this transaction, where its appends have moved it, and where
-    the row in the database stands (`written_seq`)."""
+Link = tuple[dict[str, Any], LinkParts]
+"""An event waiting for its place in the chain: its columns, and its bytes but for that place."""
 
-    workspace_id: int
-    workspace_key: str
-    seq: int
-    hash: str
-    written_seq: int
-
-
-_HEADS = "audit_heads"
 _EVENTS = table(AuditEvent)
 _HEAD_TABLE = table(AuditHead)
-_LOCK_HEAD = (
+_READ_HEAD = (
     select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash)
     .where(_HEAD_TABLE.c.workspace_id == bindparam("workspace_id"))
     .with_for_update()
@@ -132,39 +124,80 @@ _MOVE_HEAD = (
     .where(_HEAD_TABLE.c.workspace_id == bindparam("head"))
     .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
 )
+_CHAIN_IN_DATABASE = text(
+    """
+    WITH head AS (
+        SELECT seq + 1 AS seq, hash AS prev_hash,
+               :before_prev_hash || convert_to(hash, 'UTF8') || :before_seq
+                   || convert_to(CAST(seq + 1 AS text), 'UTF8') || :after_seq AS encoded
+        FROM audit_heads WHERE workspace_id = :workspace_id
+        FOR UPDATE
+    ), event AS (
+        INSERT INTO audit_events (workspace_id, seq, at, actor, action, entity_type, entity_id,
+                                  summary, data, reason, prev_hash, hash, encoded)
+        SELECT :workspace_id, seq, :at, :actor, :action, :entity_type, :entity_id,
+               :summary, :data, :reason, prev_hash, encode(sha256(encoded), 'hex'), encoded
+        FROM head
+        RETURNING seq, hash
+    )
+    UPDATE audit_heads SET seq = event.seq, hash = event.hash
+    FROM event WHERE audit_heads.workspace_id = :workspace_id
+    """
+).bindparams(
+    bindparam("before_prev_hash", type_=LargeBinary),
+    bindparam("before_seq", type_=LargeBinary),
+    bindparam("after_seq", type_=LargeBinary),
+    bindparam("at", type_=_EVENTS.c.at.type),
+)
+"""One event chained by PostgreSQL itself. Read committed: the head's row lock waits for the
+transaction holding it, then reads the row as that one left it, so no two events get a place."""
 
 
-async def _locked_head(session: AsyncSession, workspace: ChainOwner) -> _Head:
-    """The workspace's chain head, locked (`SELECT … FOR UPDATE`) by the first append of this
-    transaction and kept for the next ones: the lock serializes appends per workspace until the
-    transaction ends, so nobody else can move the head in between. (SQLite has no row locks:
-    there a write transaction holds the whole database from its BEGIN IMMEDIATE.)
-
-    What the transaction changed or queued so far is written first, not while the head is
-    held: every append in the workspace waits for the head, so each round trip under it
-    counts (a run request's run, a status change's workflow)."""
-    connection = await session.connection()
-    if connection.dialect.name != "sqlite":  # there nothing else waits for the head itself
-        await session.run_sync(_write_before_lock)
-    seq, hash_ = (await connection.execute(_LOCK_HEAD, {"workspace_id": workspace.id})).one()
-    return _Head(workspace.id, workspace.key, seq, hash_, seq)
-
-
-def _write_before_lock(session: Session) -> None:
-    session.flush()
-    pending.write(session)
-
-
-def _move_heads(heads: dict[int, _Head], connection: Connection) -> None:
-    """After the events are written: each head moved to its last event."""
-    moved = [head for head in heads.values() if head.written_seq != head.seq]
-    if moved:
+def _write_chained(connection: Connection, links: list[Link]) -> None:
+    """A write-out's events chained: a single one by PostgreSQL itself, to hold the head for
+    one statement; several (a bulk append, an alert pausing many workflows) in Python, where
+    one INSERT writes them all (as many head updates in one transaction measured slower: each
+    one leaves the row a version longer for the next to walk)."""
+    if len(links) == 1 and connection.dialect.name == "postgresql":
+        ((columns, parts),) = links
         connection.execute(
-            _MOVE_HEAD,
-            [{"head": h.workspace_id, "to_seq": h.seq, "to_hash": h.hash} for h in moved],
+            _CHAIN_IN_DATABASE,
+            {
+                **columns,
+                "before_prev_hash": parts.before_prev_hash,
+                "before_seq": parts.before_seq,
+                "after_seq": parts.after_seq,
+            },
         )
-    for head in moved:
-        head.written_seq = head.seq
+    else:
+        _chain_in_python(connection, links)
+
+
+def _chain_in_python(connection: Connection, links: list[Link]) -> None:
+    """Each head read (locked, where the database has row locks), the events hashed here and
+    written in one `executemany`, then each head moved to its last event."""
+    heads: dict[int, tuple[int, str]] = {}
+    events = []
+    for columns, parts in links:
+        workspace_id = columns["workspace_id"]
+        found = heads.get(workspace_id)
+        if found is None:
+            found = connection.execute(_READ_HEAD, {"workspace_id": workspace_id}).one()
+        seq, prev_hash = found[0] + 1, found[1]
+        encoded = parts.encoded(prev_hash, seq)
+        digest = encoded_hash(encoded)
+        events.append(
+            {**columns, "seq": seq, "prev_hash": prev_hash, "hash": digest, "encoded": encoded}
+        )
+        heads[workspace_id] = (seq, digest)
+    connection.execute(insert(_EVENTS), events)
+    connection.execute(
+        _MOVE_HEAD,
+        [{"head": head, "to_seq": seq, "to_hash": hash_} for head, (seq, hash_) in heads.items()],
+    )
+
+
+_CHAINED = pending.Rows(_EVENTS.name, _write_chained)
 
 
 async def head(session: AsyncSession, workspace_id: int) -> AuditHead:

@@ -1,5 +1,6 @@
-"""Rows a write transaction adds without the ORM: queued in memory, written as one `executemany`
-per table, first-queued first, before anything in the transaction could read them.
+"""Rows a write transaction adds without the ORM: queued in memory, written in one call per
+kind (an `executemany` per table), first-queued first, before anything in the transaction
+could read them.
 
 A use case writes a handful of rows nobody reads back in the same transaction (its audit
 events, its outbox messages, a decision). As ORM objects each cost the unit of work's
@@ -9,8 +10,8 @@ in the same transaction sees them, as autoflush would show ORM objects), and at 
 when it commits. A rolled-back transaction's rows are dropped with it: a new transaction on
 the same session starts an empty queue.
 
-Writers (`on_write`) run after each write-out, for state that follows the rows (the audit
-chain's head moves to its last event).
+Most rows are inserted as they are (`queue`). A kind whose rows depend on what the database
+holds when they are written (audit events, chained to the head) brings its own `Rows` writer.
 """
 
 from __future__ import annotations
@@ -18,22 +19,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, event, insert, inspect
+from sqlalchemy import Connection, Table, event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-Writer = Callable[[Connection], None]
-T = TypeVar("T")
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """One kind of queued row and how a write-out writes all of its rows at once."""
+
+    table: str
+    """The table they land in (`written`)."""
+    write: Callable[[Connection, list[Any]], None]
 
 
 @dataclass
 class _Queue:
     transaction: object
-    rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
-    writers: dict[str, Writer] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
+    rows: dict[Rows, list[Any]] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)
     """Tables this transaction wrote rows to: queued here or flushed by the ORM."""
 
@@ -43,22 +48,12 @@ _KEY = "trame_pending_rows"
 
 def queue(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
     """Add `row` to `table` within the session's current write transaction."""
-    _queue(session.sync_session).rows.setdefault(table, []).append(row)
+    queue_rows(session, _inserted(table), row)
 
 
-def on_write(session: AsyncSession, name: str, writer: Writer) -> None:
-    """Call `writer` after each write-out of this transaction (once per `name`)."""
-    _queue(session.sync_session).writers.setdefault(name, writer)
-
-
-def per_transaction(session: AsyncSession, name: str, factory: Callable[[], T]) -> T:
-    """State kept for the session's current transaction only (made by `factory` on first use):
-    what its rows depend on, such as the audit chain heads it has locked."""
-    state = _queue(session.sync_session).state
-    found: T | None = state.get(name)
-    if found is None:
-        found = state[name] = factory()
-    return found
+def queue_rows(session: AsyncSession, kind: Rows, row: Any) -> None:
+    """Add `row`, written by `kind`, within the session's current write transaction."""
+    _queue(session.sync_session).rows.setdefault(kind, []).append(row)
 
 
 def _queue(session: Session) -> _Queue:
@@ -77,18 +72,21 @@ def write(session: Session) -> None:
         return
     rows, found.rows = found.rows, {}
     connection = session.connection()
-    for table, values in rows.items():
-        connection.execute(_insert_into(table), values)
-        found.written.add(table.name)
-    for writer in found.writers.values():
-        writer(connection)
+    for kind, values in rows.items():
+        kind.write(connection, values)
+        found.written.add(kind.table)
 
 
 @cache
-def _insert_into(table: Table) -> Insert:
-    """One INSERT construct per table: SQLAlchemy then finds its compiled form by identity
-    instead of building and hashing a new statement for every write-out."""
-    return insert(table)
+def _inserted(table: Table) -> Rows:
+    """One kind per table, with one INSERT construct: SQLAlchemy then finds its compiled form
+    by identity instead of building and hashing a new statement for every write-out."""
+    statement = insert(table)
+
+    def write(connection: Connection, rows: list[Any]) -> None:
+        connection.execute(statement, rows)
+
+    return Rows(table.name, write)
 
 
 def written(session: Session) -> frozenset[str]:
