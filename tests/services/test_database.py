@@ -87,3 +87,25 @@ async def test_a_transaction_postgresql_ends_in_a_deadlock_is_told_to_try_again(
     assert isinstance(ended[0], Unavailable)
     assert "nothing was changed, try again" in ended[0].message
     assert "SQLSTATE 40P01" in caplog.text
+
+
+async def test_a_burst_past_the_pool_waits_for_its_connections_and_keeps_them(deps: Deps) -> None:
+    """More requests at once than the pool holds wait for a pooled connection instead of
+    opening more (an overflow connection was closed when given back: a new PostgreSQL backend
+    for every few requests under load), and the next burst finds the same ones."""
+    if deps.db.is_sqlite:
+        pytest.skip("SQLite opens files, not server connections")
+    db = Database(deps.db.url, connections=3)
+    try:
+
+        async def backend() -> int:
+            async with db.reading() as session:
+                pid = await session.scalar(select(func.pg_backend_pid(), func.pg_sleep(0.05)))
+            return int(pid)
+
+        first = set(await asyncio.gather(*(backend() for _ in range(12))))
+        second = set(await asyncio.gather(*(backend() for _ in range(12))))
+    finally:
+        await db.dispose()
+    assert len(first) == 3
+    assert second == first
