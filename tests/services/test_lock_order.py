@@ -6,9 +6,10 @@ a write transaction holds the whole database, and the other side simply waits)."
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
@@ -202,3 +203,27 @@ async def test_an_event_not_yet_written_out_holds_nothing(deps: Deps) -> None:
     assert await _appended_in_order(deps) == ["committed first", "queued first"]
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.ok, report.problem
+
+
+async def test_a_status_change_takes_the_audit_head_after_its_other_writes(deps: Deps) -> None:
+    """Every change in the workspace waits for its chain's head, so a transaction takes it
+    with its last statements, after its own changes (the workflow's status, the notice
+    queued for the channel): then it holds the head for those and the COMMIT only."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])  # (connection, cursor, statement, …)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        await workflows.change_status(
+            deps.ctx, "acme", "invoice-sync", Status.PAUSED, ADMIN, reason="incident"
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    head = next(i for i, statement in enumerate(statements) if "audit_heads" in statement)
+    assert any("UPDATE workflows" in statement for statement in statements[:head])
+    assert any("INSERT INTO outbox" in statement for statement in statements[:head])
+    assert all("audit_" in statement for statement in statements[head:]), statements[head:]

@@ -74,7 +74,8 @@ async def append(
     reason: str | None = None,
 ) -> None:
     """Chain one event to the workspace's head, when the transaction writes its queued rows
-    (`store.pending`: before anything reads them, at the latest at commit).
+    (`store.pending`: before anything reads them, at the latest at commit, after the
+    transaction's other changes).
 
     The head is taken only then, not here: every append in the workspace waits for it until
     the transaction ends, so the hold is kept to the write-out and the commit. On PostgreSQL
@@ -197,7 +198,7 @@ def _chain_in_python(connection: Connection, links: list[Link]) -> None:
     )
 
 
-_CHAINED = pending.Rows(_EVENTS.name, _write_chained)
+_CHAINED = pending.Rows(_EVENTS.name, _write_chained, last=True)
 
 
 async def head(session: AsyncSession, workspace_id: int) -> AuditHead:

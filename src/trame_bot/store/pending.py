@@ -11,7 +11,10 @@ when it commits. A rolled-back transaction's rows are dropped with it: a new tra
 the same session starts an empty queue.
 
 Most rows are inserted as they are (`queue`). A kind whose rows depend on what the database
-holds when they are written (audit events, chained to the head) brings its own `Rows` writer.
+holds when they are written (audit events, chained to the head) brings its own `Rows` writer,
+and a kind whose write takes a lock that others wait for is written `last`: after the other
+queued rows and, at commit, after the ORM's own changes, so the lock is held for its own
+statement and the COMMIT only.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class Rows:
     table: str
     """The table they land in (`written`)."""
     write: Callable[[Connection, list[Any]], None]
+    last: bool = False
+    """Written after everything else: not before the ORM's changes at a flush (a flush reads
+    nothing), after them at commit, and only before a query with everything else."""
 
 
 @dataclass
@@ -64,17 +70,24 @@ def _queue(session: Session) -> _Queue:
     return found
 
 
-def write(session: Session) -> None:
-    """Write what is queued now (the hooks below call it; so may a caller that reads with Core
-    on the session's connection and needs its own rows)."""
+def write(session: Session, *, last_too: bool = True) -> None:
+    """Write what is queued now, the `last` kinds after the others unless `last_too` is false
+    (the hooks below call it; so may a caller that reads with Core on the session's
+    connection and needs its own rows)."""
     found: _Queue | None = session.info.get(_KEY)
     if found is None or not found.rows or found.transaction is not session.get_transaction():
         return
-    rows, found.rows = found.rows, {}
+    kinds = sorted((kind for kind in found.rows if last_too or not kind.last), key=_is_last)
+    if not kinds:
+        return
     connection = session.connection()
-    for kind, values in rows.items():
-        kind.write(connection, values)
+    for kind in kinds:
+        kind.write(connection, found.rows.pop(kind))
         found.written.add(kind.table)
+
+
+def _is_last(kind: Rows) -> bool:
+    return kind.last
 
 
 @cache
@@ -101,11 +114,12 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     flushed = _queue(session).written
     for instance in (*session.new, *session.dirty, *session.deleted):
         flushed.add(inspect(instance).mapper.local_table.name)
-    write(session)
+    write(session, last_too=False)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    session.flush()  # the ORM's changes before the `last` rows, which the commit then follows
     write(session)
 
 
