@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
@@ -27,7 +27,7 @@ from trame_bot.store import audit_export as export_store
 from trame_bot.store import audit_verify as verify_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
-from trame_bot.store.models import AuditEvent
+from trame_bot.store.models import AuditEvent, AuditHead
 
 
 async def seeded(deps: Deps) -> int:
@@ -358,3 +358,39 @@ async def test_the_database_writes_the_export_as_python_would(deps: Deps) -> Non
             ] == plain
         else:
             assert exported.splitlines()[:2] == expected.splitlines()[:2]
+
+
+@pytest.mark.parametrize("events", [1, 2])
+async def test_an_append_to_a_chain_without_a_head_fails_and_writes_nothing(
+    deps: Deps, events: int
+) -> None:
+    """Every workspace's chain starts with its head; were it missing, its events must not
+    vanish silently (on PostgreSQL a lone event's statement would otherwise insert nothing)."""
+    await f.workspace(deps)
+    async with deps.db.transaction() as session:
+        workspace = await workspace_store.get(session, "acme")
+        await session.execute(AuditHead.__table__.delete())
+    before = await _event_count(deps)
+
+    async def append_events() -> None:
+        async with deps.db.transaction() as session:
+            for n in range(events):
+                await audit_store.append(
+                    session,
+                    workspace,
+                    at=deps.clock.now(),
+                    actor="cli:test",
+                    action="test.appended",
+                    entity_type="workspace",
+                    entity_id="acme",
+                    summary=f"#{n}",
+                )
+
+    with pytest.raises(NoResultFound):
+        await append_events()
+    assert await _event_count(deps) == before
+
+
+async def _event_count(deps: Deps) -> int:
+    async with deps.db.reading() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

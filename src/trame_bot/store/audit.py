@@ -20,6 +20,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.audit_chain import (
@@ -161,7 +162,7 @@ def _write_chained(connection: Connection, links: list[Link]) -> None:
     one leaves the row a version longer for the next to walk)."""
     if len(links) == 1 and connection.dialect.name == "postgresql":
         ((columns, parts),) = links
-        connection.execute(
+        moved = connection.execute(
             _CHAIN_IN_DATABASE,
             {
                 **columns,
@@ -170,6 +171,8 @@ def _write_chained(connection: Connection, links: list[Link]) -> None:
                 "after_seq": parts.after_seq,
             },
         )
+        if moved.rowcount != 1:  # no head: the statement would have written nothing
+            raise NoResultFound(f"workspace {columns['workspace_id']} has no audit chain head")
     else:
         _chain_in_python(connection, links)
 
