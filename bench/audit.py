@@ -45,7 +45,7 @@ from trame_bot.services import audit
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
-from trame_bot.store.models import AuditEvent, AuditHead
+from trame_bot.store.models import AuditEvent, AuditHead, table
 
 BATCH = 1_000
 """Rows per transaction for both sides of row 5."""
@@ -292,7 +292,7 @@ async def _insert(deps: Deps, rows: list[dict[str, Any]]) -> None:
     """A Core executemany on the connection (an ORM bulk insert costs several times more)."""
     async with deps.db.transaction() as session:
         conn = await session.connection()
-        await conn.execute(insert(AuditEvent.__table__), rows)
+        await conn.execute(insert(table(AuditEvent)), rows)
 
 
 # ---- row 6 -----------------------------------------------------------------------------------
