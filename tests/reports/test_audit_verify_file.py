@@ -122,6 +122,11 @@ TAMPERINGS: dict[str, tuple[Callable[[list[str]], list[str]], list[str], str]] =
         [],
         "line 6: event #6 does not follow the event before it",
     ),
+    "a previous hash that is not a hash": (
+        lambda ls: [*ls[:4], forged(ls[4], prev_hash='"},{"'), *ls[5:]],
+        [],
+        "line 5 has a `prev_hash` that is not a SHA-256 hash (64 lowercase hex digits)",
+    ),
     "truncated mid-line": (
         lambda ls: [*ls[:-1], ls[-1][:40]],
         [],

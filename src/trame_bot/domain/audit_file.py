@@ -7,6 +7,7 @@ compared with `after`, the anchor a report prints), since the events before it a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ class FileReport:
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+_HASH = re.compile("[0-9a-f]{64}")
 
 
 class _Bad(Exception):
@@ -124,6 +128,11 @@ def _event(raw: str) -> dict[str, Any]:
     for name in (*TEXT_FIELDS, "data", "prev_hash", "hash"):
         if not isinstance(event.get(name), str):
             raise _Bad(f"has no text `{name}`")
+    for name in ("prev_hash", "hash"):
+        # Hashes are spelled into an event's bytes as they are (`LinkParts`): only what we
+        # write, 64 lowercase hex digits, is read as one.
+        if not _HASH.fullmatch(event[name]):
+            raise _Bad(f"has a `{name}` that is not a SHA-256 hash (64 lowercase hex digits)")
     if not isinstance(event.get("seq"), int) or isinstance(event["seq"], bool):
         raise _Bad("has no whole-number `seq`")
     if event.get("reason") is not None and not isinstance(event["reason"], str):
