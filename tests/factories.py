@@ -7,12 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from trame_bot.bootstrap import Deps
 from trame_bot.config import Settings
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.services import connectors, run_requests, workflows, workspaces
+from trame_bot.store import audit as audit_store
+from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.audit import ChainOwner
 from trame_bot.store.models import Connector, Run, Workflow, Workspace
 
 OWNER, ADMIN, MEMBER, OTHER = "U0OWNER", "U0ADMIN", "U0MEMBER", "U0MEMBER2"
@@ -149,3 +154,20 @@ def distributed_settings(database_url: str, key: str, **overrides: Any) -> Setti
         "public_url": "https://bot.example.com",
     }
     return Settings(**{**fields, **overrides})
+
+
+async def audit_event(
+    deps: Deps, session: AsyncSession, summary: str, workspace: ChainOwner | None = None
+) -> None:
+    """One `test.appended` event queued on acme's chain (or `workspace`'s) in `session`."""
+    owner = workspace or await workspace_store.get(session, "acme")
+    await audit_store.append(
+        session,
+        owner,
+        at=deps.clock.now(),
+        actor="cli:test",
+        action="test.appended",
+        entity_type="workspace",
+        entity_id=owner.key,
+        summary=summary,
+    )

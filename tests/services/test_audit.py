@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, NoResultFound
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
 from trame_bot.bootstrap import Deps
@@ -270,34 +269,22 @@ async def test_appends_are_written_before_a_query_and_forgotten_on_rollback(deps
     ws = await f.workspace(deps)
     before = (await audit.verify_chain(deps.ctx, "acme")).checked
 
-    async def append(session: AsyncSession, summary: str) -> None:
-        await audit_store.append(
-            session,
-            ws,
-            at=deps.clock.now(),
-            actor="cli",
-            action="test.appended",
-            entity_type="workspace",
-            entity_id="acme",
-            summary=summary,
-        )
-
     count = select(func.count()).select_from(AuditEvent).where(AuditEvent.workspace_id == ws.id)
     async with deps.db.transaction() as session:
-        await append(session, "one")
-        await append(session, "two")
+        await f.audit_event(deps, session, "one", ws)
+        await f.audit_event(deps, session, "two", ws)
         assert await session.scalar(count) == before + 2  # the ORM query flushed them
-        await append(session, "three")
+        await f.audit_event(deps, session, "three", ws)
 
     async def rolled_back() -> None:
         async with deps.db.transaction() as session:
-            await append(session, "rolled back")
+            await f.audit_event(deps, session, "rolled back", ws)
             raise RuntimeError
 
     with pytest.raises(RuntimeError):
         await rolled_back()
     async with deps.db.transaction() as session:
-        await append(session, "four")
+        await f.audit_event(deps, session, "four", ws)
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.ok, report.problem
     assert report.checked == before + 4
@@ -375,16 +362,7 @@ async def test_an_append_to_a_chain_without_a_head_fails_and_writes_nothing(
     async def append_events() -> None:
         async with deps.db.transaction() as session:
             for n in range(events):
-                await audit_store.append(
-                    session,
-                    workspace,
-                    at=deps.clock.now(),
-                    actor="cli:test",
-                    action="test.appended",
-                    entity_type="workspace",
-                    entity_id="acme",
-                    summary=f"#{n}",
-                )
+                await f.audit_event(deps, session, f"#{n}", workspace)
 
     with pytest.raises(NoResultFound):
         await append_events()

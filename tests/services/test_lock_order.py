@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories as f
 from tests.harness import eventually
@@ -136,20 +135,6 @@ async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadl
     assert report.ok, report.problem
 
 
-async def _append(deps: Deps, session: AsyncSession, summary: str) -> None:
-    workspace = await workspace_store.get(session, "acme")
-    await audit_store.append(
-        session,
-        workspace,
-        at=deps.clock.now(),
-        actor="cli:test",
-        action="test.appended",
-        entity_type="workspace",
-        entity_id="acme",
-        summary=summary,
-    )
-
-
 async def _appended_in_order(deps: Deps) -> list[str]:
     async with deps.db.reading() as session:
         return list(
@@ -172,12 +157,12 @@ async def test_an_event_chained_while_another_transaction_holds_the_head_follows
     other = Database(deps.db.url)
     try:
         async with deps.db.transaction() as session:
-            await _append(deps, session, "holder")
+            await f.audit_event(deps, session, "holder")
             await session.run_sync(pending.write)  # written out: the head is held from here
 
             async def waiter() -> None:
                 async with other.transaction() as session:
-                    await _append(deps, session, "waiter")
+                    await f.audit_event(deps, session, "waiter")
 
             waiting = asyncio.create_task(waiter())
             await _other_side_waits(deps)
@@ -197,9 +182,9 @@ async def test_an_event_not_yet_written_out_holds_nothing(deps: Deps) -> None:
         pytest.skip("SQLite: a write transaction holds the database from its BEGIN")
     await f.workspace(deps)
     async with deps.db.transaction() as session:
-        await _append(deps, session, "queued first")
+        await f.audit_event(deps, session, "queued first")
         async with asyncio.timeout(10), deps.db.transaction() as meanwhile:
-            await _append(deps, meanwhile, "committed first")
+            await f.audit_event(deps, meanwhile, "committed first")
     assert await _appended_in_order(deps) == ["committed first", "queued first"]
     report = await audit.verify_chain(deps.ctx, "acme")
     assert report.ok, report.problem
