@@ -110,7 +110,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200))
     slack_team_id: Mapped[str | None] = mapped_column(String(32))
     approvals_channel: Mapped[str] = mapped_column(String(32), unique=True)
-    ops_channel: Mapped[str | None] = mapped_column(String(32))
+    ops_channel: Mapped[str | None] = mapped_column(String(32), index=True)
+    """Indexed like `approvals_channel`: a command's channel is looked up as either."""
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     digest_time: Mapped[str] = mapped_column(String(5), default="09:00")
     approval_ttl_seconds: Mapped[int] = mapped_column(default=24 * 3600)
