@@ -1,0 +1,71 @@
+"""The reads every request makes (each `store.direct.Statement`) take their rows from an index:
+none reads a whole table, and none reads a workspace's audit log by workspace alone, so what a
+command costs does not grow with how many workspaces there are or with everything a workspace
+ever did.
+
+Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
+the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
+request. How PostgreSQL's plans hold up at size is measured in `bench/` (the slope rows)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
+
+import trame_bot.store
+from trame_bot.store.direct import Statement
+from trame_bot.store.migrate import upgrade
+
+AUDIT_INDEXES = ("sqlite_autoindex_audit_events_1", "ix_audit_events_")
+
+
+def _statements() -> Iterator[tuple[str, Statement]]:
+    for module_info in pkgutil.iter_modules(trame_bot.store.__path__):
+        module = importlib.import_module(f"trame_bot.store.{module_info.name}")
+        for name, value in vars(module).items():
+            found = value.values() if isinstance(value, dict) else [value]
+            for index, statement in enumerate(found):
+                if isinstance(statement, Statement):
+                    yield f"{module_info.name}.{name}[{index}]", statement
+
+
+STATEMENTS = dict(_statements())
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plans") / "plans.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _plan(path: Path, statement: Statement) -> list[str]:
+    compiled = statement.compiled(aiosqlite_dialect())
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            f"EXPLAIN QUERY PLAN {compiled.sql}", [None] * len(compiled.arguments)
+        ).fetchall()
+    return [row[3] for row in rows]
+
+
+def test_the_statements_are_found() -> None:
+    assert {"glance._GLANCE[0]", "pilot._EVENTS[0]", "card._CARD[0]"} <= STATEMENTS.keys()
+
+
+@pytest.mark.parametrize("name", sorted(STATEMENTS))
+def test_a_request_read_takes_its_rows_from_an_index(migrated: Path, name: str) -> None:
+    plan = _plan(migrated, STATEMENTS[name])
+    scans = [step for step in plan if step.startswith("SCAN") and "VIRTUAL TABLE" not in step]
+    assert scans == [], plan
+    by_workspace_alone = [
+        step
+        for step in plan
+        if any(index in step for index in AUDIT_INDEXES) and step.endswith("(workspace_id=?)")
+    ]
+    assert by_workspace_alone == [], plan
