@@ -5,7 +5,7 @@ values with the same types, on SQLite and PostgreSQL; and an unreachable databas
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import sqlite
 
 from tests import factories as f
@@ -68,3 +68,13 @@ async def test_an_unreachable_database_is_unavailable(url: str) -> None:
                 await card.card_of(lookup, "r-1")
     finally:
         await db.dispose()
+
+
+async def test_lookups_on_postgresql_never_start_parallel_workers(deps: Deps) -> None:
+    """A lookup reads a few index ranges: the workers of a parallel plan, which PostgreSQL's
+    estimates can pick over a large table, cost more to start than the read."""
+    if deps.db.is_sqlite:
+        pytest.skip("SQLite has no parallel plans")
+    setting = Statement(select(func.current_setting("max_parallel_workers_per_gather")))
+    async with deps.db.lookups.connection() as lookup:
+        assert [tuple(row) for row in await lookup(setting, {})] == [("0",)]
