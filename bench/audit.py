@@ -78,7 +78,7 @@ async def run(target: Target) -> list[Result]:
         verify = await _verify(deps, database, blobs, target.sizes.repeats)
         del blobs
         # Last: the grown log's filler events do not chain (rows 7 and 8 are done with it).
-        grown = await _grow(deps, ws.id, target.sizes.audit_events_grown)
+        grown = await grow(deps, ws.id, target.sizes.audit_events_grown)
         grown_query = await _queries(deps, target.sizes.audit_queries, "6b", query, grown)
     finally:
         await deps.close()
@@ -351,7 +351,7 @@ async def _queries(
 # ---- row 6b: how cost grows ----------------------------------------------------------------
 
 
-async def _grow(deps: Deps, workspace_id: int, events: int) -> dict[str, Any]:
+async def grow(deps: Deps, workspace_id: int, events: int) -> dict[str, Any]:
     """Grow the workspace's log to `events` with filler events like `_event`'s, over the same
     year, written by the database itself (INSERT … SELECT over a generated series, a million
     per transaction): the fastest bulk path, as no Python touches a row. Their hashes and bytes

@@ -24,6 +24,7 @@ AXES = (
     ("workflows", "workflows in the workspace", "/trame status ack (ms)"),
     ("workspaces", "workspaces in the database", "/trame status ack (ms)"),
     ("steps", "steps of the run", "card build (ms)"),
+    ("audit events", "events in the workspace's audit log", "/trame status ack (ms)"),
 )
 
 
@@ -37,7 +38,7 @@ def slope_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def slope_chart(runs: Sequence[Run], path: Path) -> Path | None:
-    """One panel per axis (workflows, workspaces, steps), log-log, a line per series and
+    """One panel per axis (workflows, workspaces, steps, audit events), log-log, a line per series and
     database for p50 (solid) and p95 (dashed); None when no run has slope rows."""
     if not any(slope_rows(results) for _, results in runs):
         return None
@@ -46,7 +47,7 @@ def slope_chart(runs: Sequence[Run], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, panels = plt.subplots(1, len(AXES), figsize=(15, 4.6))
+    figure, panels = plt.subplots(1, len(AXES), figsize=(20, 4.6))
     for panel, (axis, xlabel, ylabel) in zip(panels, AXES, strict=True):
         for label, results in runs:
             series: dict[str, list[dict[str, Any]]] = {}

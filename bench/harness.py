@@ -69,6 +69,9 @@ class Sizes:
     """Most workspaces of the slope rows; also measured at 1 and a tenth of it."""
     slope_requests: int = 200
     """`/trame status` requests per point of the slope rows."""
+    slope_events: int = 1_000_000
+    """Largest audit log of the slope rows (S5); also measured with only the workspace's own
+    events and a tenth of it."""
 
 
 FULL = Sizes()
@@ -91,6 +94,7 @@ QUICK = Sizes(
     slope_workflows=200,
     slope_workspaces=20,
     slope_requests=20,
+    slope_events=2_000,
 )
 
 

@@ -7,13 +7,17 @@ measure at the smallest size (its ratio is the growth).
 - `S3`: `/trame status <workflow>` with 1, a tenth of `Sizes.slope_workspaces` (100) and all of
   it (1,000) workspaces in the database, each like the one read;
 - `S4`: the approval card's Block Kit builder (`slack/blocks/card.py`) for 5, 50 and 500 steps,
-  in process, with the heaviest content a card can carry (below).
+  in process, with the heaviest content a card can carry (below);
+- `S5`: `/trame status <workflow>` of a pilot (whose record is read from the audit log) with
+  the workspace's own events, a tenth of `Sizes.slope_events` (100,000) and all of it
+  (1,000,000) in its audit log: the filler is other entities' events, so the record stays
+  the same and only the log grows.
 
-`S1`–`S3` are signed requests over HTTP into the real server (one-workspace mode), from the load
-generator in its own process at low concurrency (2), p50 and p95 of the ack. One server serves
-every size of a row (the filler is added between sizes while it idles): trame-bot keeps no
-rows in memory between requests, and the answers show it (the overview counts every workflow;
-`details.answer` keeps the start of one).
+`S1`–`S3` and `S5` are signed requests over HTTP into the real server (one-workspace mode),
+from the load generator in its own process at low concurrency (2), p50 and p95 of the ack. One
+server serves every size of a row (the filler is added between sizes while it idles):
+trame-bot keeps no rows in memory between requests, and the answers show it (the overview
+counts every workflow; `details.answer` keeps the start of one).
 
 **How the large sizes are built.** Through the services, a workflow costs about 7 ms on SQLite
 and a workspace (two connectors, two members) about 55 ms: 10,000 workflows and 1,000
@@ -22,7 +26,9 @@ read, its ten workflows and its pending runs are made through the services (audi
 all), and the rest (the filler) is copied from them with bulk Core INSERTs: the workflows
 (with their triggers), and whole workspaces (members, connectors, ten workflows each). The
 filler has no audit events (its genesis and `workflow.applied` events are not copied), so the
-audit table does not grow with it; the rows every status read touches do.
+audit table does not grow with it; the rows every status read touches do. S5's filler events
+are written by the database itself (`bench.audit.grow`, as rows 6–8 grow their log), then
+PostgreSQL is asked to `ANALYZE` the table, as its autovacuum would soon after.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from bench import loadgen
+from bench.audit import grow
 from bench.harness import (
     MEMBER,
     SIGNING_SECRET,
@@ -43,6 +50,7 @@ from bench.harness import (
     Load,
     Target,
     child_env,
+    scalar,
     started,
     workflow,
     workspace,
@@ -79,6 +87,8 @@ async def run(target: Target) -> list[Result]:
         phase("workflows")
         results += await _by_workspaces(target, fake)
         phase("workspaces")
+        results += await _by_events(target, fake)
+        phase("audit events")
     results += _card_build()
     phase("card")
     return results
@@ -146,6 +156,33 @@ async def _by_workspaces(target: Target, fake: Child) -> list[Result]:
     return _relative(found)
 
 
+async def _by_events(target: Target, fake: Child) -> list[Result]:
+    sizes = target.sizes
+    database = await target.fresh_database("slope-events")
+    deps = target.deps(database)
+    found: list[Result] = []
+    try:
+        ws_id = await _read_workspace(deps)
+        own = await scalar(
+            deps, "SELECT COUNT(*) FROM audit_events WHERE workspace_id = :ws", ws=ws_id
+        )
+        env = child_env(database, fake.url + "api/")
+        async with started("trame", target.workdir, env, profile_dir=target.profile_dir) as trame:
+            for n in points(sizes.slope_events, own):
+                grown = await grow(deps, ws_id, n)
+                if deps.db.dialect == "postgresql":
+                    async with deps.db.transaction() as session:
+                        await session.execute(text("ANALYZE audit_events"))
+                glance = await _status(trame, f"status {READ}", sizes.slope_requests)
+                what = f"/trame status {READ}, {n:,} audit events"
+                found.append(
+                    _row("S5", what, "audit events", n, glance, grow_seconds=grown["grow_seconds"])
+                )
+    finally:
+        await deps.close()
+    return _relative(found)
+
+
 async def _status(server: Child, command: str, count: int) -> Load:
     # Not a failure of the run: a status slower than Slack's 3 s budget is answered 404 by Bolt
     # ("unhandled request"); the row keeps its statuses and says how many were answered.
@@ -162,7 +199,7 @@ async def _status(server: Child, command: str, count: int) -> Load:
     )
 
 
-def _row(row: str, what: str, axis: str, size: int, load: Load) -> Result:
+def _row(row: str, what: str, axis: str, size: int, load: Load, **extra: Any) -> Result:
     return measured(
         row,
         what,
@@ -182,6 +219,7 @@ def _row(row: str, what: str, axis: str, size: int, load: Load) -> Result:
         concurrency=load["concurrency"],
         server_cpu_ms_per_request=round(load["server_cpu_ms_per_request"], 3),
         answer=next(iter(load["bodies"]), ""),
+        **extra,
     )
 
 
