@@ -104,8 +104,8 @@ def pilot_record(
 ) -> PilotRecord:
     """The record from `events` in chain order: the workflow's saves, the events of the runs
     requested in pilot with the current plan (the store selects them by fingerprint, which
-    covers the version), and the health changes of the plan's connectors, starting with the
-    last one before the record began (their state at its start; none means healthy).
+    covers the version), and the health changes of the plan's connectors (the last one before
+    the record began gives a connector's state at its start; none means healthy).
     `saved_fallback` stands in for the save time when the log holds no save of this version."""
     since = version_saved_at(events, version) or saved_fallback
     states: dict[str, str] = {}
