@@ -1,7 +1,7 @@
 """The reads every request makes (each `store.direct.Statement`) take their rows from an index:
 none reads a whole table, and none reads a workspace's audit log by workspace alone, so what a
 command costs does not grow with how many workspaces there are or with everything a workspace
-ever did.
+ever did. Nor does listing an entity's audit events.
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
 
 import trame_bot.store
+from trame_bot.store import audit as audit_store
+from trame_bot.store.audit import AuditFilter
 from trame_bot.store.direct import Statement
 from trame_bot.store.migrate import upgrade
 
@@ -63,9 +65,28 @@ def test_a_request_read_takes_its_rows_from_an_index(migrated: Path, name: str) 
     plan = _plan(migrated, STATEMENTS[name])
     scans = [step for step in plan if step.startswith("SCAN") and "VIRTUAL TABLE" not in step]
     assert scans == [], plan
-    by_workspace_alone = [
+    # By workspace alone, or by workspace and time, is a read of the whole log (or of all of it
+    # since some moment): an entity, or a position in the chain, bounds it.
+    unbounded = [
         step
         for step in plan
-        if any(index in step for index in AUDIT_INDEXES) and step.endswith("(workspace_id=?)")
+        if any(index in step for index in AUDIT_INDEXES)
+        and "entity_type=" not in step
+        and "seq=" not in step
     ]
-    assert by_workspace_alone == [], plan
+    assert unbounded == [], plan
+
+
+def test_the_audit_list_of_an_entity_reads_the_entitys_events_not_the_whole_log(
+    migrated: Path,
+) -> None:
+    """Newest first, as `/trame audit workflow:<key>` lists them: from the entity index, with
+    a sort, however few of the workspace's events are the entity's."""
+    query = audit_store.newest(1, AuditFilter(entity_type="connector", entity_id="crm"), 50)
+    compiled = query.compile(dialect=aiosqlite_dialect())
+    values = [compiled.params[name] for name in compiled.positiontup or ()]
+    with sqlite3.connect(migrated) as connection:
+        plan = [
+            row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {compiled.string}", values)
+        ]
+    assert any("ix_audit_events_entity" in step for step in plan), plan

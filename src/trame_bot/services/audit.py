@@ -65,11 +65,7 @@ async def list_events(
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.ADMIN, "viewing the audit log")
-        query = (
-            store.filtered(workspace.id, where)
-            .order_by(AuditEvent.seq.desc())
-            .limit(min(limit, MAX_LIST))
-        )
+        query = store.newest(workspace.id, where, min(limit, MAX_LIST))
         return (await session.execute(query)).scalars().all()
 
 

@@ -235,6 +235,18 @@ def filtered(workspace_id: int, where: AuditFilter) -> Select[AuditEvent]:
     return matching(select(AuditEvent), workspace_id, where)
 
 
+def newest(workspace_id: int, where: AuditFilter, limit: int) -> Select[AuditEvent]:
+    """The newest `limit` matching events as ORM objects, newest first.
+
+    Filtered by an entity, the entity's events are read from the entity index and sorted: an
+    entity's events are few (a run's handful, a workflow's or a connector's changes). Ordered
+    by `seq` itself, SQLite (which keeps no statistics on this table) walks the workspace's
+    whole log newest first to spare that sort: an entity with no event among a million took
+    340 ms. `seq + 0` orders the same, and no index can serve it."""
+    seq = AuditEvent.seq + 0 if where.entity_id is not None else AuditEvent.seq
+    return filtered(workspace_id, where).order_by(seq.desc()).limit(limit)
+
+
 def matching(query: Select[Any], workspace_id: int, where: AuditFilter) -> Select[Any]:
     query = query.where(AuditEvent.workspace_id == workspace_id)
     if where.entity_type is not None:
