@@ -281,7 +281,11 @@ class ConnectorAlert(Base):
     alert) or resumed (a recovery notice) which workflows, and when."""
 
     __tablename__ = "connector_alerts"
-    __table_args__ = (Index("ix_connector_alerts_connector_id", "connector_id"),)
+    __table_args__ = (
+        Index("ix_connector_alerts_connector_id", "connector_id"),
+        Index("ix_connector_alerts_outage_id", "outage_id"),
+        Index("ix_connector_alerts_workspace_id_id", "workspace_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
