@@ -220,6 +220,7 @@ class Run(Base):
         UniqueConstraint("workspace_id", "idempotency_key"),
         Index("ix_runs_state_expires_at", "state", "expires_at"),
         Index("ix_runs_workflow_id_state", "workflow_id", "state"),
+        Index("ix_runs_workflow_id_fingerprint", "workflow_id", "fingerprint"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
