@@ -128,3 +128,30 @@ async def test_no_record_outside_pilot(deps: Deps, clock: FakeClock) -> None:
     await f.workflow(deps, status="draft")
     _, record = await pilot.workflow_with_record(deps.ctx, "acme", "invoice-sync")
     assert record is None
+
+
+async def test_older_history_other_workflows_and_other_workspaces_change_nothing(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """The record reads every health change of the plan's connectors and every event of the
+    runs of its plan: a connector's history before the save, another workflow's runs, and the
+    same workflow and connector in another workspace count for nothing."""
+    await f.governed_workspace(deps)
+    await f.governed_workspace(deps, "globex")
+    for report, error in ((Report.ERROR, "flaky"), (Report.OK, None)) * 2:
+        await connectors.report_health(deps.ctx, "acme", "crm", report, error, f.CLI)
+        clock.advance(timedelta(hours=1))
+    await f.workflow(deps)
+    await f.workflow(deps, key="other-sync")
+    await f.workflow(deps, "globex")
+    elsewhere = await f.request(deps, "globex")
+    await decisions.decide(deps.ctx, elsewhere.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    await connectors.report_health(deps.ctx, "globex", "crm", Report.ERROR, "expired", f.CLI)
+    await f.request(deps, wf="other-sync")
+    await f.request(deps)
+    clock.advance(timedelta(hours=1))
+    _, record = await pilot.workflow_with_record(deps.ctx, "acme", "invoice-sync")
+    assert record is not None
+    assert (record.approved, record.pending, record.declined) == (0, 1, ())
+    crm = record.connectors[0]
+    assert (crm.key, crm.health, crm.unhealthy) == ("crm", Health.OK, ())
