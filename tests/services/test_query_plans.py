@@ -1,7 +1,7 @@
 """The reads every request makes (each `store.direct.Statement`) take their rows from an index:
 none reads a whole table, and none reads a workspace's audit log by workspace alone, so what a
 command costs does not grow with how many workspaces there are or with everything a workspace
-ever did. Nor does listing an entity's audit events.
+ever did. Nor does listing or exporting an entity's audit events.
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -14,8 +14,10 @@ import pkgutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
 
 import trame_bot.store
@@ -23,6 +25,7 @@ from trame_bot.store import audit as audit_store
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.direct import Statement
 from trame_bot.store.migrate import upgrade
+from trame_bot.store.models import AuditEvent
 
 AUDIT_INDEXES = ("sqlite_autoindex_audit_events_1", "ix_audit_events_")
 
@@ -82,12 +85,27 @@ def test_a_request_read_takes_its_rows_from_an_index(migrated: Path, name: str) 
     assert every_run_of_a_workflow == [], plan
 
 
-def test_the_audit_list_of_an_entity_reads_the_entitys_events_not_the_whole_log(
-    migrated: Path,
+ENTITY = AuditFilter(entity_type="connector", entity_id="crm")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(audit_store.newest(1, ENTITY, 50), id="listed newest first"),
+        pytest.param(
+            audit_store.matching(select(AuditEvent.seq), 1, ENTITY).order_by(
+                audit_store.in_chain_order(ENTITY)
+            ),
+            id="exported oldest first",
+        ),
+    ],
+)
+def test_an_entitys_audit_events_are_read_from_the_entity_index(
+    migrated: Path, query: Select[Any]
 ) -> None:
-    """Newest first, as `/trame audit workflow:<key>` lists them: from the entity index, with
-    a sort, however few of the workspace's events are the entity's."""
-    query = audit_store.newest(1, AuditFilter(entity_type="connector", entity_id="crm"), 50)
+    """As `/trame audit workflow:<key>` lists them and an export filtered by entity writes
+    them: from the entity index, then sorted, however few of the workspace's events are the
+    entity's."""
     compiled = query.compile(dialect=aiosqlite_dialect())
     values = [compiled.params[name] for name in compiled.positiontup or ()]
     with sqlite3.connect(migrated) as connection:

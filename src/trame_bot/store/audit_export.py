@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from trame_bot.store.audit import AuditFilter, matching
+from trame_bot.store.audit import AuditFilter, in_chain_order, matching
 from trame_bot.store.audit_export_lines import (
     CSV_SPECIAL,
     JSON_SPECIAL,
@@ -45,7 +45,7 @@ async def stream_exported(
     columns are `EXPORTED`."""
     connection = await session.connection()
     columns = exported_columns(connection.dialect.name)
-    query = matching(select(*columns), workspace_id, where).order_by(AuditEvent.seq)
+    query = matching(select(*columns), workspace_id, where).order_by(in_chain_order(where))
     async for rows in driver_batches(connection, query, batch):
         yield rows
 
@@ -75,7 +75,6 @@ async def copy_exported(
     "CSV" whose quote and delimiter (0x01, 0x02) cannot occur in a JSON line (JSON escapes
     every control character), so no line is ever quoted: the lines come out as built."""
     connection = await session.connection()
-    table = AuditEvent.__table__.c
     options: dict[str, str]
     if jsonl:
         query = select(jsonl_text("postgresql", workspace_key))
@@ -83,7 +82,8 @@ async def copy_exported(
     else:
         query = select(*exported_columns("postgresql"))
         options = {"format": "csv"}
-    sql, args = positional(connection, matching(query, workspace_id, where).order_by(table.seq))
+    ordered = matching(query, workspace_id, where).order_by(in_chain_order(where))
+    sql, args = positional(connection, ordered)
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     # A few chunks in flight at most: the COPY waits on a full queue, so memory stays flat
@@ -141,7 +141,7 @@ async def stream_lines(
     connection = await first.connection()
     careful = careful_line(workspace_key, jsonl=jsonl)
     if where.entity_type is not None or where.entity_id is not None:
-        query = matching(select(careful), workspace_id, where).order_by(AuditEvent.seq)
+        query = matching(select(careful), workspace_id, where).order_by(in_chain_order(where))
         async for rows in driver_batches(connection, query, batch):
             yield len(rows), "".join([line for (line,) in rows]).encode()
         return
