@@ -1,7 +1,8 @@
 """The reads every request makes (each `store.direct.Statement`) take their rows from an index:
-none reads a whole table, and none reads a workspace's audit log by workspace alone, so what a
-command costs does not grow with how many workspaces there are or with everything a workspace
-ever did. Nor does listing or exporting an entity's audit events.
+none reads a whole table, none reads a workspace's audit log by workspace alone (or by time),
+and none reads every run a workflow ever had, so what a command costs does not grow with how
+many workspaces there are or with everything a workspace ever did. Nor does listing or
+exporting an entity's audit events.
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -50,12 +51,10 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _plan(path: Path, statement: Statement) -> list[str]:
-    compiled = statement.compiled(aiosqlite_dialect())
+def _plan(path: Path, sql: str, values: list[Any]) -> list[str]:
+    """SQLite's plan of `sql`, one step per line (EXPLAIN QUERY PLAN's detail column)."""
     with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            f"EXPLAIN QUERY PLAN {compiled.sql}", [None] * len(compiled.arguments)
-        ).fetchall()
+        rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}", values).fetchall()
     return [row[3] for row in rows]
 
 
@@ -65,7 +64,8 @@ def test_the_statements_are_found() -> None:
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_a_request_read_takes_its_rows_from_an_index(migrated: Path, name: str) -> None:
-    plan = _plan(migrated, STATEMENTS[name])
+    compiled = STATEMENTS[name].compiled(aiosqlite_dialect())
+    plan = _plan(migrated, compiled.sql, [None] * len(compiled.arguments))
     scans = [step for step in plan if step.startswith("SCAN") and "VIRTUAL TABLE" not in step]
     assert scans == [], plan
     # By workspace alone, or by workspace and time, is a read of the whole log (or of all of it
@@ -108,8 +108,5 @@ def test_an_entitys_audit_events_are_read_from_the_entity_index(
     entity's."""
     compiled = query.compile(dialect=aiosqlite_dialect())
     values = [compiled.params[name] for name in compiled.positiontup or ()]
-    with sqlite3.connect(migrated) as connection:
-        plan = [
-            row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {compiled.string}", values)
-        ]
+    plan = _plan(migrated, compiled.string, values)
     assert any("ix_audit_events_entity" in step for step in plan), plan
