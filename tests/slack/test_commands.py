@@ -70,7 +70,9 @@ async def test_unknown_input_gets_help(bot: Bot, acme: str, text: str) -> None:
 async def test_status_workflows_connectors_and_approvals(bot: Bot, acme: str) -> None:
     await f.request(bot.deps, by=f.OWNER)
     status = (await bot.command("status", user=f.MEMBER, channel=acme)).text
+    assert "workflows: 0 live, 1 pilot, 0 draft, 0 paused" in status
     assert "Pending approvals: 1" in status
+    assert "Connectors needing attention: 0" in status
     assert "Audit chain:" in status
     one = (await bot.command("status INVOICE SYNC", user=f.MEMBER, channel=acme)).text
     assert "Status: *pilot*" in one

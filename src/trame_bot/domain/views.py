@@ -103,6 +103,23 @@ class ConnectorLine:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """A workspace in figures: `/trame status` with no workflow named. Counts rather than
+    lines, so that it reads as little with ten thousand workflows as with ten."""
+
+    workspace_key: str
+    workspace_name: str
+    workflows: dict[Status, int]
+    """How many workflows have each status (a status with none is missing)."""
+    pending_runs: int
+    unhealthy: tuple[str, ...]
+    """The keys of the connectors that are not healthy, in order."""
+    failed_deliveries: int
+    audit_head: str
+    audit_events: int
+
+
+@dataclass(frozen=True)
 class Overview:
     """A workspace at a glance: `/trame status`, App Home, the digest."""
 

@@ -14,7 +14,7 @@ from trame_bot.domain.enums import Health, Role, Status, Verdict
 from trame_bot.domain.plan import connectors_of, steps_from_dicts
 from trame_bot.domain.roles import check_at_least
 from trame_bot.domain.scopes import over_privileged_in
-from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
+from trame_bot.domain.views import ConnectorLine, Overview, PendingView, Summary, WorkflowLine
 from trame_bot.errors import ChannelNotBound, Forbidden
 from trame_bot.services import pilot as pilot_service
 from trame_bot.services.access import require
@@ -38,6 +38,25 @@ async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
         return await overview_in(session, workspace)
+
+
+async def summary(ctx: Context, key: str, actor: Actor) -> Summary:
+    """Members only: the workspace in figures (`/trame status`). Every figure is counted by
+    the database, so this reads no workflow, run or connector row it does not report."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, key)
+        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        head = await audit_store.head(session, workspace.id)
+        return Summary(
+            workspace_key=workspace.key,
+            workspace_name=workspace.name,
+            workflows=await workflow_store.count_by_status(session, workspace.id),
+            pending_runs=await run_store.pending_count(session, workspace.id),
+            unhealthy=await connector_store.unhealthy_keys(session, workspace.id),
+            failed_deliveries=await outbox_store.failed_count(session, workspace.id),
+            audit_head=head.hash,
+            audit_events=head.seq,
+        )
 
 
 async def workflow_glance(

@@ -87,6 +87,13 @@ async def pending_in(session: AsyncSession, workspace_id: int) -> Sequence[Run]:
     return result.scalars().all()
 
 
+async def pending_count(session: AsyncSession, workspace_id: int) -> int:
+    result = await session.execute(
+        select(func.count()).where(Run.workspace_id == workspace_id, Run.state == RunState.PENDING)
+    )
+    return int(result.scalar_one())
+
+
 async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Sequence[str]:
     result = await session.execute(
         select(Run.id)

@@ -8,7 +8,7 @@ from sqlalchemy import BindParameter, and_, bindparam, func, inspect, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from trame_bot.domain.enums import Role
+from trame_bot.domain.enums import Role, Status
 from trame_bot.errors import NotFound
 from trame_bot.store.models import Member, Workflow, Workspace
 
@@ -121,3 +121,12 @@ async def names(session: AsyncSession, workspace_id: int) -> list[tuple[str, str
         .order_by(Workflow.key)
     )
     return [(key, name) for key, name in result.all()]
+
+
+async def count_by_status(session: AsyncSession, workspace_id: int) -> dict[Status, int]:
+    result = await session.execute(
+        select(Workflow.status, func.count())
+        .where(Workflow.workspace_id == workspace_id)
+        .group_by(Workflow.status)
+    )
+    return dict(result.all())

@@ -8,7 +8,7 @@ from trame_bot.domain.downtime import spoken
 from trame_bot.domain.enums import DeclineCategory, Health, Status
 from trame_bot.domain.pilot import PilotRecord
 from trame_bot.domain.values import counted
-from trame_bot.domain.views import ConnectorLine, Overview, PendingView, WorkflowLine
+from trame_bot.domain.views import ConnectorLine, PendingView, Summary, WorkflowLine
 from trame_bot.slack.blocks.notices import CATEGORY_LABELS
 from trame_bot.slack.text import code, escape, truncate, user, when
 from trame_bot.store.models import AuditEvent
@@ -89,21 +89,19 @@ def workflows_text(workflows: Sequence[WorkflowLine]) -> str:
     return truncate("\n\n".join(sections), REPLY_LIMIT) if sections else "No workflows yet."
 
 
-def overview_text(o: Overview) -> str:
-    counts = ", ".join(
-        f"{sum(1 for w in o.workflows if w.status is s)} {s.value}" for s in STATUS_ORDER
-    )
+def overview_text(s: Summary) -> str:
+    counts = ", ".join(f"{s.workflows.get(status, 0)} {status.value}" for status in STATUS_ORDER)
     lines = [
-        f"*{escape(truncate(o.workspace_name, 100))}* — workflows: {counts}",
-        f"Pending approvals: {len(o.pending)}",
-        f"Connectors needing attention: {len(o.unhealthy)}"
-        + (": " + ", ".join(code(c.key) for c in o.unhealthy[:10]) if o.unhealthy else ""),
+        f"*{escape(truncate(s.workspace_name, 100))}* — workflows: {counts}",
+        f"Pending approvals: {s.pending_runs}",
+        f"Connectors needing attention: {len(s.unhealthy)}"
+        + (": " + ", ".join(code(key) for key in s.unhealthy[:10]) if s.unhealthy else ""),
     ]
-    if o.failed_deliveries:
+    if s.failed_deliveries:
         lines.append(
-            f"⚠️ {counted(o.failed_deliveries, 'notification')} could not be delivered (see `trame-bot audit list`)"
+            f"⚠️ {counted(s.failed_deliveries, 'notification')} could not be delivered (see `trame-bot audit list`)"
         )
-    lines.append(f"Audit chain: {counted(o.audit_events, 'event')}, head {code(o.audit_head[:12])}")
+    lines.append(f"Audit chain: {counted(s.audit_events, 'event')}, head {code(s.audit_head[:12])}")
     return "\n".join(lines)
 
 

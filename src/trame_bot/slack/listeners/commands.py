@@ -107,7 +107,7 @@ Handler = Callable[[CommandRequest], Awaitable[str | None]]
 
 async def status(r: CommandRequest) -> str:
     if not r.command.words:
-        return replies.overview_text(await overview.overview(r.ctx, await r.workspace(), r.actor))
+        return replies.overview_text(await overview.summary(r.ctx, await r.workspace(), r.actor))
     # The most frequent command: channel, role, workflow and glance in one read transaction.
     line, pending = await overview.workflow_glance(
         r.ctx, r.channel, r.team, r.user, r.command.words

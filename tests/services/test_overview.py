@@ -1,0 +1,71 @@
+"""`/trame status` with no workflow named: the workspace in figures, counted by the database.
+Its figures are those of the full overview (which lists every workflow), and another
+workspace's workflows, runs and connectors are not counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests import factories as f
+from trame_bot.bootstrap import Deps
+from trame_bot.domain.actors import Actor
+from trame_bot.domain.enums import Status
+from trame_bot.domain.health import Report
+from trame_bot.errors import Forbidden
+from trame_bot.services import connectors, overview, workflows
+
+ENGINE = Actor.api("engine")
+
+
+async def busy_workspace(deps: Deps, key: str) -> None:
+    """Two pilots (one with two pending runs), a draft and a paused workflow; one connector of
+    two in need of attention."""
+    await f.governed_workspace(deps, key)
+    await f.workflow(deps, key, "invoice-sync")
+    await f.workflow(deps, key, "ledger-sync")
+    await f.workflow(deps, key, "crm-draft", status="draft")
+    await f.workflow(deps, key, "stopped")
+    await workflows.change_status(
+        deps.ctx, key, "stopped", Status.PAUSED, f.CLI, reason="client asked"
+    )
+    for by in (f.MEMBER, f.OTHER):
+        await f.request(deps, key, "invoice-sync", by=by)
+    await connectors.report_health(deps.ctx, key, "crm", Report.ERROR, "401 revoked", ENGINE)
+
+
+async def test_the_summary_counts_what_the_overview_lists(deps: Deps) -> None:
+    await busy_workspace(deps, "acme")
+    await f.governed_workspace(deps, "globex")
+    await f.workflow(deps, "globex", "invoice-sync")
+    await f.request(deps, "globex", "invoice-sync")
+    await connectors.report_health(deps.ctx, "globex", "sheets", Report.ERROR, "down", ENGINE)
+
+    summary = await overview.summary(deps.ctx, "acme", Actor.slack(f.MEMBER))
+    full = await overview.overview(deps.ctx, "acme", Actor.slack(f.MEMBER))
+
+    assert summary.workflows == {
+        Status.PILOT: 2,
+        Status.DRAFT: 1,
+        Status.PAUSED: 1,
+    }
+    assert summary.workflows == Counter(w.status for w in full.workflows)
+    assert summary.pending_runs == len(full.pending) == 2
+    assert summary.unhealthy == tuple(c.key for c in full.unhealthy) == ("crm",)
+    assert summary.failed_deliveries == full.failed_deliveries
+    assert (summary.audit_head, summary.audit_events) == (full.audit_head, full.audit_events)
+    assert (summary.workspace_key, summary.workspace_name) == ("acme", "Acme")
+
+
+async def test_an_empty_workspace_has_no_counts(deps: Deps) -> None:
+    await f.workspace(deps, "acme")
+    summary = await overview.summary(deps.ctx, "acme", Actor.slack(f.MEMBER))
+    assert (summary.workflows, summary.pending_runs, summary.unhealthy) == ({}, 0, ())
+    assert summary.audit_events > 0
+
+
+async def test_the_summary_is_for_members(deps: Deps) -> None:
+    await f.workspace(deps, "acme")
+    with pytest.raises(Forbidden, match="members of this workspace"):
+        await overview.summary(deps.ctx, "acme", Actor.slack("U0STRANGER"))
