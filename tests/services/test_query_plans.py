@@ -2,7 +2,8 @@
 none reads a whole table, none reads a workspace's audit log by workspace alone (or by time),
 and none reads every run a workflow ever had, so what a command costs does not grow with how
 many workspaces there are or with everything a workspace ever did. Nor does listing or
-exporting an entity's audit events.
+exporting an entity's audit events, nor the session statements of `/trame status` (the
+workspace in figures) and of the daily digest.
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -12,16 +13,22 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, select
+from sqlalchemy import Engine, Select, event, select
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
 
 import trame_bot.store
+from tests import factories as f
+from trame_bot.bootstrap import Deps, build
+from trame_bot.clock import FakeClock
+from trame_bot.config import Settings
+from trame_bot.services import digests, overview
 from trame_bot.store import audit as audit_store
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.direct import Statement
@@ -83,6 +90,12 @@ def test_a_request_read_takes_its_rows_from_an_index(migrated: Path, name: str) 
         step for step in plan if step.startswith("SEARCH runs") and step.endswith("(workflow_id=?)")
     ]
     assert every_run_of_a_workflow == [], plan
+    assert _unbounded_runs(plan) == [], plan
+
+
+def _unbounded_runs(plan: list[str]) -> list[str]:
+    """Runs found by state alone: every pending (or declined) run of every workspace."""
+    return [step for step in plan if step.startswith("SEARCH runs") and step.endswith("(state=?)")]
 
 
 ENTITY = AuditFilter(entity_type="connector", entity_id="crm")
@@ -110,3 +123,54 @@ def test_an_entitys_audit_events_are_read_from_the_entity_index(
     values = [compiled.params[name] for name in compiled.positiontup or ()]
     plan = _plan(migrated, compiled.string, values)
     assert any("ix_audit_events_entity" in step for step in plan), plan
+
+
+Command = Callable[[Deps], Awaitable[object]]
+
+
+async def _summary(deps: Deps) -> object:
+    return await overview.summary(deps.ctx, "acme", f.CLI)
+
+
+async def _digest(deps: Deps) -> object:
+    await digests.send_digest_now(deps.ctx, "acme", f.CLI)
+    return None
+
+
+@pytest.mark.parametrize(
+    "command", [pytest.param(_summary, id="status"), pytest.param(_digest, id="digest")]
+)
+async def test_a_commands_statements_are_bounded_by_its_workspace(
+    migrated: Path, tmp_path: Path, command: Command
+) -> None:
+    """Every SELECT the command runs, as SQLite plans it on the file it ran on: none reads a
+    whole table, none finds runs by state alone (every workspace's), and `/trame status`
+    counts workflows from an index without visiting their rows."""
+    path = tmp_path / "trame.db"
+    shutil.copyfile(migrated, path)
+    deps = build(Settings(database_url=f"sqlite+aiosqlite:///{path}"), clock=FakeClock())
+    try:
+        await f.governed_workspace(deps, "acme")
+        await f.workflow(deps, "acme")
+        await f.request(deps, "acme")
+        ran: list[tuple[str, Any]] = []
+
+        def record(_c: Any, _cursor: Any, sql: str, values: Any, *_: Any) -> None:
+            if sql.lstrip().upper().startswith("SELECT"):
+                ran.append((sql, values))
+
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            await command(deps)
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+    finally:
+        await deps.close()
+    assert ran, "the command ran no statement through the engine"
+    for sql, values in ran:
+        plan = _plan(path, sql, list(values))
+        scans = [step for step in plan if step.startswith("SCAN") and "VIRTUAL" not in step]
+        assert scans == [], (sql, plan)
+        assert _unbounded_runs(plan) == [], (sql, plan)
+        if command is _summary and "GROUP BY" in sql:
+            assert any("COVERING INDEX ix_workflows_workspace_id_status" in s for s in plan), plan

@@ -177,7 +177,10 @@ class Connector(Base):
 
 class Workflow(Base):
     __tablename__ = "workflows"
-    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "key"),
+        Index("ix_workflows_workspace_id_status", "workspace_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -221,6 +224,7 @@ class Run(Base):
         Index("ix_runs_state_expires_at", "state", "expires_at"),
         Index("ix_runs_workflow_id_state", "workflow_id", "state"),
         Index("ix_runs_workflow_id_fingerprint", "workflow_id", "fingerprint"),
+        Index("ix_runs_workspace_id_state_decided_at", "workspace_id", "state", "decided_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
