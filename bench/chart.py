@@ -46,6 +46,7 @@ def slope_chart(runs: Sequence[Run], path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     figure, panels = plt.subplots(1, len(AXES), figsize=(20, 4.6))
     for panel, (axis, xlabel, ylabel) in zip(panels, AXES, strict=True):
@@ -64,6 +65,13 @@ def slope_chart(runs: Sequence[Run], path: Path) -> Path | None:
                 )
         panel.set_xscale("log")
         panel.set_yscale("log")
+        # At least a decade high, so that a flat series reads flat instead of its noise being
+        # stretched over the panel; plain numbers at 1, 2 and 5 of each decade.
+        low, high = panel.get_ylim()
+        panel.set_ylim(low, max(high, low * 10))
+        panel.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        panel.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        panel.yaxis.set_minor_formatter(NullFormatter())
         panel.set_xlabel(xlabel)
         panel.set_ylabel(ylabel)
         panel.grid(True, which="both", alpha=0.3)

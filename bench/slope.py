@@ -3,7 +3,8 @@ measure at the smallest size (its ratio is the growth).
 
 - `S1`: `/trame status <workflow>` (the glance, row 1's command) with 10, a tenth of
   `Sizes.slope_workflows` (1,000) and all of it (10,000) workflows in the workspace;
-- `S2`: `/trame status` (the workspace overview, which lists every workflow) at the same sizes;
+- `S2`: `/trame status` (the workspace in figures: workflows by status, pending runs, …) at the
+  same sizes;
 - `S3`: `/trame status <workflow>` with 1, a tenth of `Sizes.slope_workspaces` (100) and all of
   it (1,000) workspaces in the database, each like the one read;
 - `S4`: the approval card's Block Kit builder (`slack/blocks/card.py`) for 5, 50 and 500 steps,
@@ -16,7 +17,7 @@ measure at the smallest size (its ratio is the growth).
 `S1`–`S3` and `S5` are signed requests over HTTP into the real server (one-workspace mode),
 from the load generator in its own process at low concurrency (2), p50 and p95 of the ack. One
 server serves every size of a row (the filler is added between sizes while it idles):
-trame-bot keeps no rows in memory between requests, and the answers show it (the overview
+trame-bot keeps no rows in memory between requests, and the answers show it (the summary
 counts every workflow; `details.answer` keeps the start of one).
 
 **How the large sizes are built.** Through the services, a workflow costs about 7 ms on SQLite
