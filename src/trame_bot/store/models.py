@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -35,7 +34,7 @@ from trame_bot.domain.enums import (
     TriggerKind,
     Verdict,
 )
-from trame_bot.store import audit_spelling
+from trame_bot.store import audit_spelling, partial
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -218,11 +217,6 @@ class Trigger(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
 
 
-def _where(predicate: str) -> dict[str, Any]:
-    """A partial index's predicate, the same on both databases."""
-    return {"sqlite_where": text(predicate), "postgresql_where": text(predicate)}
-
-
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
@@ -230,9 +224,10 @@ class Run(Base):
         Index("ix_runs_state_expires_at", "state", "expires_at"),
         Index("ix_runs_workflow_id_state", "workflow_id", "state"),
         Index("ix_runs_workflow_id_fingerprint", "workflow_id", "fingerprint"),
-        # Partial: live runs, most of those written, enter neither (`store.runs.in_state`).
-        Index("ix_runs_pending", "workspace_id", **_where("state = 'pending'")),
-        Index("ix_runs_declined", "workspace_id", "decided_at", **_where("state = 'declined'")),
+        Index("ix_runs_pending", "workspace_id", **partial.where("state", "pending")),
+        Index(
+            "ix_runs_declined", "workspace_id", "decided_at", **partial.where("state", "declined")
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -367,7 +362,10 @@ class OutboxMessage(Base):
     """An outward effect (Slack message, webhook) written with the change that causes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_failed", "workspace_id", **partial.where("state", "failed")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int | None] = mapped_column(

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.store import pending
+from trame_bot.store import partial, pending
 from trame_bot.store.models import OutboxMessage, SlackInstallation, Workspace, table
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -221,7 +221,8 @@ async def held(
 async def failed_count(session: AsyncSession, workspace_id: int) -> int:
     result = await session.execute(
         select(func.count()).where(
-            OutboxMessage.workspace_id == workspace_id, OutboxMessage.state == FAILED
+            OutboxMessage.workspace_id == workspace_id,
+            partial.state_is(OutboxMessage.state, FAILED),
         )
     )
     return int(result.scalar_one())

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal_column, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from trame_bot.domain.enums import Role, RunState, Status, Verdict
 from trame_bot.domain.values import storable
 from trame_bot.errors import NotFound
-from trame_bot.store import pending
+from trame_bot.store import partial, pending
 from trame_bot.store.models import (
     Decision,
     Member,
@@ -79,11 +79,8 @@ _PENDING_OLDEST_FIRST = _pending_of.order_by(Run.requested_at)
 
 
 def in_state(state: RunState) -> ColumnElement[bool]:
-    """`Run.state == state` with the state written into the SQL, not bound: a planner takes a
-    partial index (`ix_runs_pending`, `ix_runs_declined`) only when the query implies its
-    predicate, and a bound value is not known when a plan is made for every value (the
-    generic plan of a PostgreSQL prepared statement)."""
-    return Run.state == literal_column(f"'{state.value}'")
+    """`Run.state == state`, as the partial indexes of pending and declined runs need it."""
+    return partial.state_is(Run.state, state.value)
 
 
 async def pending_in(session: AsyncSession, workspace_id: int) -> Sequence[Run]:
