@@ -15,6 +15,7 @@ from trame_bot.domain.enums import Status
 from trame_bot.domain.health import Report
 from trame_bot.errors import Forbidden
 from trame_bot.services import connectors, overview, workflows
+from trame_bot.store import workspaces as workspace_store
 
 ENGINE = Actor.api("engine")
 
@@ -69,3 +70,24 @@ async def test_the_summary_is_for_members(deps: Deps) -> None:
     await f.workspace(deps, "acme")
     with pytest.raises(Forbidden, match="members of this workspace"):
         await overview.summary(deps.ctx, "acme", Actor.slack("U0STRANGER"))
+
+
+async def test_app_home_builds_an_overview_only_for_the_workspaces_it_shows(deps: Deps) -> None:
+    for key in ("delta", "alpha", "charlie", "bravo"):
+        await f.workspace(deps, key)
+    await f.workspace(deps, "echo", members=())
+    shown, total = await overview.overviews_for(deps.ctx, f.ADMIN, limit=3)
+    assert [o.workspace_key for o in shown] == ["alpha", "bravo", "charlie"]
+    assert total == 4
+    every, total = await overview.overviews_for(deps.ctx, f.ADMIN)
+    assert (len(every), total) == (4, 4)
+
+
+async def test_app_home_counts_only_the_slack_teams_workspaces(deps: Deps) -> None:
+    """Distributed mode: another team's workspaces are neither shown nor counted."""
+    for key in ("alpha", "bravo", "charlie"):
+        await f.workspace(deps, key)
+    async with deps.db.transaction() as session:
+        (await workspace_store.get(session, "bravo")).slack_team_id = "T0OTHER"
+    shown, total = await overview.overviews_for(deps.ctx, f.ADMIN, team_id="T0OTHER", limit=1)
+    assert ([o.workspace_key for o in shown], total) == (["bravo"], 1)

@@ -327,4 +327,15 @@ def test_home_stays_within_100_blocks_for_large_workspaces() -> None:
     assert view_errors(view) == []
     assert len(view["blocks"]) <= 100
     no_injection(all_text(view["blocks"]))
+    assert "…and 25 more workspaces" in all_text(view["blocks"])
     assert view_errors(home_view([], [])) == []
+
+
+@pytest.mark.parametrize(
+    ("total", "line"), [(15, None), (16, "…and 1 more workspace"), (40, "…and 25 more workspaces")]
+)
+def test_home_counts_the_workspaces_it_was_not_given(total: int, line: str | None) -> None:
+    """App Home is given the overviews it shows and how many workspaces there are in all."""
+    text = all_text(home_view([], [overview(i) for i in range(15)], total)["blocks"])
+    assert text.count("more workspace") == (line is not None)
+    assert line is None or line in text

@@ -229,12 +229,17 @@ async def waiting_for(
     return waiting
 
 
-async def overviews_for(ctx: Context, user: str, *, team_id: str | None = None) -> list[Overview]:
-    """Every workspace `user` is a member of, at a glance (App Home); with `team_id`
-    (distributed mode), only those bound to that Slack team."""
+async def overviews_for(
+    ctx: Context, user: str, *, team_id: str | None = None, limit: int | None = None
+) -> tuple[list[Overview], int]:
+    """The workspaces `user` is a member of (App Home), at a glance: the first `limit` by key
+    (all without one), and how many there are in all; with `team_id` (distributed mode),
+    only those bound to that Slack team. An overview is built only for a workspace shown."""
     async with ctx.db.reading() as session:
-        return [
-            await overview_in(session, w)
+        theirs = [
+            w
             for w in await workspace_store.of_member(session, user)
             if team_id is None or w.slack_team_id == team_id
         ]
+        shown = theirs if limit is None else theirs[:limit]
+        return [await overview_in(session, w) for w in shown], len(theirs)

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from trame_bot.domain.values import counted
 from trame_bot.domain.views import Overview, PendingView
 from trame_bot.slack.blocks.replies import approvals_text, connectors_text, workflows_text
 from trame_bot.slack.text import truncate
@@ -24,7 +25,11 @@ MAX_WORKSPACES = 15
 """6 blocks each + the header part stays under Slack's 100 blocks per view."""
 
 
-def home_view(waiting: Sequence[PendingView], workspaces: Sequence[Overview]) -> dict[str, Any]:
+def home_view(
+    waiting: Sequence[PendingView], workspaces: Sequence[Overview], total: int | None = None
+) -> dict[str, Any]:
+    """What waits for the person, then their workspaces: the first `MAX_WORKSPACES` of
+    `workspaces`, and a line for the rest of `total` (default: as many as given)."""
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=f"Waiting for your approval ({len(waiting)})")),
         SectionBlock(text=MarkdownTextObject(text=approvals_text(waiting))),
@@ -60,14 +65,11 @@ def home_view(waiting: Sequence[PendingView], workspaces: Sequence[Overview]) ->
                 ]
             )
         )
-    if len(workspaces) > MAX_WORKSPACES:
+    hidden = (len(workspaces) if total is None else total) - min(len(workspaces), MAX_WORKSPACES)
+    if hidden > 0:
         blocks.append(
             ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=f"…and {len(workspaces) - MAX_WORKSPACES} more workspaces"
-                    )
-                ]
+                elements=[MarkdownTextObject(text=f"…and {counted(hidden, 'more workspace')}")]
             )
         )
     return View(type="home", blocks=blocks).to_dict()

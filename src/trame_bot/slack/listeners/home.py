@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.services import overview
 from trame_bot.services.context import Context
-from trame_bot.slack.blocks.home import home_view
+from trame_bot.slack.blocks.home import MAX_WORKSPACES, home_view
 from trame_bot.slack.team_scope import team_scope
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,6 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         user = str(event["user"])
         team = team_scope(ctx, context)
-        view = home_view(
-            await overview.waiting_for(ctx, user, team_id=team),
-            await overview.overviews_for(ctx, user, team_id=team),
-        )
+        theirs, total = await overview.overviews_for(ctx, user, team_id=team, limit=MAX_WORKSPACES)
+        view = home_view(await overview.waiting_for(ctx, user, team_id=team), theirs, total)
         await client.views_publish(user_id=user, view=view)
