@@ -13,6 +13,7 @@ from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
 from trame_bot.domain.health import Report
+from trame_bot.domain.views import LINES_PER_STATUS
 from trame_bot.errors import Forbidden
 from trame_bot.services import connectors, overview, workflows
 from trame_bot.store import workspaces as workspace_store
@@ -57,6 +58,30 @@ async def test_the_summary_counts_what_the_overview_lists(deps: Deps) -> None:
     assert summary.failed_deliveries == full.failed_deliveries
     assert (summary.audit_head, summary.audit_events) == (full.audit_head, full.audit_events)
     assert (summary.workspace_key, summary.workspace_name) == ("acme", "Acme")
+
+
+async def test_the_list_shows_the_first_of_each_status_as_the_overview_does(deps: Deps) -> None:
+    """`/trame workflows` reads the first `LINES_PER_STATUS` of each status by key, and each
+    line is the one the full overview builds for that workflow."""
+    await busy_workspace(deps, "acme")
+    for n in range(LINES_PER_STATUS + 2):
+        await f.workflow(deps, "acme", f"more-{n:02d}")
+
+    listing = await overview.workflow_list(deps.ctx, "acme", Actor.slack(f.MEMBER))
+    full = await overview.overview(deps.ctx, "acme", Actor.slack(f.MEMBER))
+
+    assert listing.counts == full.listing.counts
+    assert listing.counts[Status.PILOT] == LINES_PER_STATUS + 4
+    expected = [
+        w
+        for status in Status
+        for w in [line for line in full.workflows if line.status is status][:LINES_PER_STATUS]
+    ]
+    assert sorted(listing.lines, key=lambda w: w.key) == sorted(expected, key=lambda w: w.key)
+    assert {w.key: w.pending_runs for w in listing.lines if w.pending_runs} == {"invoice-sync": 2}
+    assert next(w for w in listing.lines if w.key == "invoice-sync").unhealthy_connectors == (
+        "crm",
+    )
 
 
 async def test_an_empty_workspace_has_no_counts(deps: Deps) -> None:

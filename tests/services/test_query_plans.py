@@ -3,8 +3,9 @@ none reads a whole table, none reads a workspace's audit log by workspace alone 
 and none reads every run a workflow ever had, so what a command costs does not grow with how
 many workspaces there are or with everything a workspace ever did. Nor does listing or
 exporting an entity's audit events, nor any statement the most used commands run through
-their sessions (`COMMANDS`: status, the workflow list, approvals, App Home, the digest, a
-run request, approve, decline, pause, an entity's audit list), recorded as they run.
+their sessions (`COMMANDS`: status, the workflow and connector lists, approvals, App Home,
+the digest, a run request, approve, decline, pause, an entity's audit list), recorded as they
+run.
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -133,7 +134,8 @@ Command = Callable[[Deps, str], Awaitable[object]]
 
 COMMANDS: dict[str, Command] = {
     "status": lambda deps, _: overview.summary(deps.ctx, "acme", f.CLI),
-    "workflows": lambda deps, _: overview.overview(deps.ctx, "acme", f.CLI),
+    "workflows": lambda deps, _: overview.workflow_list(deps.ctx, "acme", f.CLI),
+    "connectors": lambda deps, _: overview.overview(deps.ctx, "acme", f.CLI),
     "approvals": lambda deps, _: overview.waiting_for(deps.ctx, f.ADMIN, "acme"),
     "home": lambda deps, _: overview.overviews_for(deps.ctx, f.ADMIN),
     "digest": lambda deps, _: digests.send_digest_now(deps.ctx, "acme", f.CLI),
@@ -158,7 +160,8 @@ async def test_a_commands_statements_are_bounded_by_what_it_asks_for(
     migrated: Path, tmp_path: Path, name: str
 ) -> None:
     """Every SELECT the command runs through the engine, as SQLite plans it on the file it ran
-    on, passes `faults`; and `/trame status` counts workflows without visiting their rows."""
+    on, passes `faults`; `/trame status` counts workflows without visiting their rows, and
+    `/trame workflows` reads the first of a status in key order from the index, unsorted."""
     path = tmp_path / "trame.db"
     shutil.copyfile(migrated, path)
     deps = build(Settings(database_url=f"sqlite+aiosqlite:///{path}"), clock=FakeClock())
@@ -184,4 +187,6 @@ async def test_a_commands_statements_are_bounded_by_what_it_asks_for(
         plan = _plan(path, sql, list(values))
         assert faults(plan) == [], (sql, plan)
         if name == "status" and "GROUP BY" in sql:
-            assert any("COVERING INDEX ix_workflows_workspace_id_status" in s for s in plan), plan
+            assert any("COVERING INDEX ix_workflows_workspace_id_status_key" in s for s in plan), (
+                plan
+            )

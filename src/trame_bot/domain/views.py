@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -102,6 +103,19 @@ class ConnectorLine:
     """Scope words no step of the workspace's workflows needs (domain/scopes.py)."""
 
 
+LINES_PER_STATUS = 10
+"""How many workflows of each status a list shows (the first by key)."""
+
+
+@dataclass(frozen=True)
+class WorkflowList:
+    """A workspace's workflows as `/trame workflows` and App Home list them: how many have each
+    status, and lines for (at least) the first `LINES_PER_STATUS` of each by key."""
+
+    counts: dict[Status, int]
+    lines: tuple[WorkflowLine, ...]
+
+
 @dataclass(frozen=True)
 class Summary:
     """A workspace in figures: `/trame status` with no workflow named. Counts rather than
@@ -135,6 +149,10 @@ class Overview:
     @property
     def unhealthy(self) -> tuple[ConnectorLine, ...]:
         return tuple(c for c in self.connectors if c.health is not Health.OK)
+
+    @property
+    def listing(self) -> WorkflowList:
+        return WorkflowList(dict(Counter(w.status for w in self.workflows)), self.workflows)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -14,7 +15,15 @@ from trame_bot.domain.enums import Health, Role, Status, Verdict
 from trame_bot.domain.plan import connectors_of, steps_from_dicts
 from trame_bot.domain.roles import check_at_least
 from trame_bot.domain.scopes import over_privileged_in
-from trame_bot.domain.views import ConnectorLine, Overview, PendingView, Summary, WorkflowLine
+from trame_bot.domain.views import (
+    LINES_PER_STATUS,
+    ConnectorLine,
+    Overview,
+    PendingView,
+    Summary,
+    WorkflowLine,
+    WorkflowList,
+)
 from trame_bot.errors import ChannelNotBound, Forbidden
 from trame_bot.services import pilot as pilot_service
 from trame_bot.services.access import require
@@ -57,6 +66,24 @@ async def summary(ctx: Context, key: str, actor: Actor) -> Summary:
             audit_head=head.hash,
             audit_events=head.seq,
         )
+
+
+async def workflow_list(ctx: Context, key: str, actor: Actor) -> WorkflowList:
+    """Members only: `/trame workflows`, how many workflows have each status and the first
+    `LINES_PER_STATUS` of each by key. Read from the index on workspace, status and key, so it
+    reads as much with ten thousand workflows as with a few dozen."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, key)
+        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        counts = await workflow_store.count_by_status(session, workspace.id)
+        rows, triggers, pending = await lookups.first_of_each_status(
+            session, workspace.id, list(counts), LINES_PER_STATUS
+        )
+        health = await lookups.health_in(session, workspace.id)
+    return WorkflowList(
+        counts,
+        tuple(_line(w, triggers.get(w.id, ()), pending.get(w.id, 0), health) for w in rows),
+    )
 
 
 async def workflow_glance(
@@ -119,25 +146,7 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
         workspace_key=workspace.key,
         workspace_name=workspace.name,
         workflows=tuple(
-            WorkflowLine(
-                key=w.key,
-                name=w.name,
-                status=w.status,
-                version=w.version,
-                production=w.production,
-                pending_runs=pending_by_workflow[w.id],
-                triggers=tuple(triggers.get(w.id, ())),
-                unhealthy_connectors=tuple(
-                    sorted(
-                        {
-                            s["connector"]
-                            for s in w.steps
-                            if health.get(s["connector"]) is not Health.OK
-                        }
-                    )
-                ),
-            )
-            for w in workflows
+            _line(w, triggers.get(w.id, ()), pending_by_workflow[w.id], health) for w in workflows
         ),
         connectors=tuple(
             ConnectorLine(
@@ -158,6 +167,32 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
         failed_deliveries=failed,
         audit_head=head.hash,
         audit_events=head.seq,
+    )
+
+
+def _line(
+    workflow: WorkflowRow,
+    triggers: Sequence[tuple[str, bool]],
+    pending_runs: int,
+    health: Mapping[str, Health],
+) -> WorkflowLine:
+    return WorkflowLine(
+        key=workflow.key,
+        name=workflow.name,
+        status=workflow.status,
+        version=workflow.version,
+        production=workflow.production,
+        pending_runs=pending_runs,
+        triggers=tuple(triggers),
+        unhealthy_connectors=tuple(
+            sorted(
+                {
+                    step["connector"]
+                    for step in workflow.steps
+                    if health.get(step["connector"]) is not Health.OK
+                }
+            )
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.enums import Health, RunState, Status
@@ -113,6 +113,38 @@ async def workflows_of(
     for workflow_id, key, enabled in (await connection.execute(_WORKSPACE_TRIGGERS, params)).all():
         triggers.setdefault(workflow_id, []).append((key, enabled))
     return rows, triggers
+
+
+async def first_of_each_status(
+    session: AsyncSession, workspace_id: int, statuses: Sequence[Status], limit: int
+) -> tuple[list[WorkflowRow], dict[int, list[tuple[str, bool]]], dict[int, int]]:
+    """The first `limit` workflows by key of each of `statuses`, with each one's triggers and
+    number of pending runs: what a list shows, read from the index on workspace, status and
+    key (a query per status), however many workflows the workspace has."""
+    connection = await session.connection()
+    rows: list[WorkflowRow] = []
+    for status in statuses:
+        query = _WORKFLOWS.where(_wf.c.status == status).limit(limit)
+        first = await connection.execute(query, {"workspace": workspace_id})
+        rows += [WorkflowRow(*row) for row in first.all()]
+    ids = [row.id for row in rows]
+    triggers: dict[int, list[tuple[str, bool]]] = {}
+    pending: dict[int, int] = {}
+    if ids:
+        theirs = await connection.execute(
+            select(_trigger.c.workflow_id, _trigger.c.key, _trigger.c.enabled)
+            .where(_trigger.c.workflow_id.in_(ids))
+            .order_by(_trigger.c.id)
+        )
+        for workflow_id, key, enabled in theirs.all():
+            triggers.setdefault(workflow_id, []).append((key, enabled))
+        counted = await connection.execute(
+            select(_run.c.workflow_id, func.count())
+            .where(_run.c.workflow_id.in_(ids), _run.c.state == RunState.PENDING)
+            .group_by(_run.c.workflow_id)
+        )
+        pending = dict(counted.all())
+    return rows, triggers, pending
 
 
 async def triggers(lookup: Lookup, workflow_id: int) -> tuple[tuple[str, bool], ...]:

@@ -179,7 +179,7 @@ class Workflow(Base):
     __tablename__ = "workflows"
     __table_args__ = (
         UniqueConstraint("workspace_id", "key"),
-        Index("ix_workflows_workspace_id_status", "workspace_id", "status"),
+        Index("ix_workflows_workspace_id_status_key", "workspace_id", "status", "key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

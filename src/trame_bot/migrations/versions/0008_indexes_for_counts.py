@@ -1,13 +1,14 @@
-"""indexes for counts: workflows by workspace and status; pending runs, declined runs and failed
-deliveries by workspace
+"""indexes for counts and lists: workflows by workspace, status and key; pending runs, declined
+runs and failed deliveries by workspace
 
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04 19:00:00
 
 `/trame status` counts a workspace's workflows by status, its pending runs and its failed
-deliveries; the daily digest lists the runs declined since the last one. Without these,
-SQLite visited every workflow row of the workspace to count them, found the pending runs and
+deliveries; `/trame workflows` lists the first few of each status by key; the daily digest
+lists the runs declined since the last one. Without these, SQLite visited every workflow row
+of the workspace to count or list them, found the pending runs and
 the failed deliveries among every workspace's, and for the digest read every run ever
 declined, in any workspace, to keep one workspace's last day. The last three are partial
 (`trame_bot.store.partial`): live runs and sent deliveries, most of what is written, enter
@@ -27,7 +28,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES: dict[str, tuple[str, list[str], str | None]] = {
-    "ix_workflows_workspace_id_status": ("workflows", ["workspace_id", "status"], None),
+    "ix_workflows_workspace_id_status_key": ("workflows", ["workspace_id", "status", "key"], None),
     "ix_runs_pending": ("runs", ["workspace_id"], "state = 'pending'"),
     "ix_runs_declined": ("runs", ["workspace_id", "decided_at"], "state = 'declined'"),
     "ix_outbox_failed": ("outbox", ["workspace_id"], "state = 'failed'"),

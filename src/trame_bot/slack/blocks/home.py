@@ -46,7 +46,7 @@ def home_view(
         blocks += [
             DividerBlock(),
             HeaderBlock(text=PlainTextObject(text=truncate(o.workspace_name, 150))),
-            SectionBlock(text=MarkdownTextObject(text=workflows_text(o.workflows))),
+            SectionBlock(text=MarkdownTextObject(text=workflows_text(o.listing))),
         ]
         if o.unhealthy:
             blocks.append(

@@ -8,7 +8,14 @@ from trame_bot.domain.downtime import spoken
 from trame_bot.domain.enums import DeclineCategory, Health, Status
 from trame_bot.domain.pilot import PilotRecord
 from trame_bot.domain.values import counted
-from trame_bot.domain.views import ConnectorLine, PendingView, Summary, WorkflowLine
+from trame_bot.domain.views import (
+    LINES_PER_STATUS,
+    ConnectorLine,
+    PendingView,
+    Summary,
+    WorkflowLine,
+    WorkflowList,
+)
 from trame_bot.slack.blocks.notices import CATEGORY_LABELS
 from trame_bot.slack.text import code, escape, truncate, user, when
 from trame_bot.store.models import AuditEvent
@@ -78,13 +85,14 @@ def workflow_line(w: WorkflowLine) -> str:
     return f"• *{escape(truncate(w.name, 80))}* {code(w.key)} v{w.version}{prod}{tail}"
 
 
-def workflows_text(workflows: Sequence[WorkflowLine]) -> str:
+def workflows_text(listing: WorkflowList) -> str:
     sections = []
     for status in STATUS_ORDER:
-        group = [workflow_line(w) for w in workflows if w.status is status]
-        if group:
+        count = listing.counts.get(status, 0)
+        if count:
+            group = [workflow_line(w) for w in listing.lines if w.status is status]
             sections.append(
-                f"*{status.value.capitalize()}* ({len(group)})\n" + "\n".join(group[:10])
+                f"*{status.value.capitalize()}* ({count})\n" + "\n".join(group[:LINES_PER_STATUS])
             )
     return truncate("\n\n".join(sections), REPLY_LIMIT) if sections else "No workflows yet."
 

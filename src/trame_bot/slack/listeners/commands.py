@@ -116,9 +116,7 @@ async def status(r: CommandRequest) -> str:
 
 
 async def list_workflows(r: CommandRequest) -> str:
-    return replies.workflows_text(
-        (await overview.overview(r.ctx, await r.workspace(), r.actor)).workflows
-    )
+    return replies.workflows_text(await overview.workflow_list(r.ctx, await r.workspace(), r.actor))
 
 
 async def approvals(r: CommandRequest) -> str:
