@@ -135,7 +135,8 @@ class Summary:
 
 @dataclass(frozen=True)
 class Overview:
-    """A workspace at a glance: `/trame status`, App Home, the digest."""
+    """A workspace at a glance, every workflow and connector: `/trame connectors`, App Home,
+    the digest."""
 
     workspace_key: str
     workspace_name: str
@@ -152,6 +153,7 @@ class Overview:
 
     @property
     def listing(self) -> WorkflowList:
+        """Its workflows as a list shows them (App Home)."""
         return WorkflowList(dict(Counter(w.status for w in self.workflows)), self.workflows)
 
 

@@ -51,7 +51,7 @@ async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
 
 async def summary(ctx: Context, key: str, actor: Actor) -> Summary:
     """Members only: the workspace in figures (`/trame status`). Every figure is counted by
-    the database, so this reads no workflow, run or connector row it does not report."""
+    the database from an index: no workflow or run is read to be counted."""
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")

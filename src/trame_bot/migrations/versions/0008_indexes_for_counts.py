@@ -8,11 +8,10 @@ Create Date: 2026-12-04 19:00:00
 `/trame status` counts a workspace's workflows by status, its pending runs and its failed
 deliveries; `/trame workflows` lists the first few of each status by key; the daily digest
 lists the runs declined since the last one. Without these, SQLite visited every workflow row
-of the workspace to count or list them, found the pending runs and
-the failed deliveries among every workspace's, and for the digest read every run ever
-declined, in any workspace, to keep one workspace's last day. The last three are partial
-(`trame_bot.store.partial`): live runs and sent deliveries, most of what is written, enter
-none of them.
+of the workspace to count or list them, found the pending runs and the failed deliveries
+among every workspace's, and for the digest read every run ever declined, in any workspace,
+to keep one workspace's last day. The last three are partial (`trame_bot.store.partial`):
+live runs and sent deliveries, most of what is written, enter none of them.
 """
 
 from __future__ import annotations
