@@ -190,3 +190,8 @@ async def test_a_commands_statements_are_bounded_by_what_it_asks_for(
             assert any("COVERING INDEX ix_workflows_workspace_id_status_key" in s for s in plan), (
                 plan
             )
+        if name == "workflows" and "LIMIT" in sql:
+            assert plan == [
+                "SEARCH workflows USING INDEX ix_workflows_workspace_id_status_key"
+                " (workspace_id=? AND status=?)"
+            ], plan

@@ -328,7 +328,7 @@ async def pending_with_context(
         select(Run, Workspace, Workflow)
         .join(Workspace, Workspace.id == Run.workspace_id)
         .join(Workflow, Workflow.id == Run.workflow_id)
-        .where(Run.state == RunState.PENDING)
+        .where(in_state(RunState.PENDING))
         .order_by(Run.requested_at)
     )
     if workspace_key is not None:
