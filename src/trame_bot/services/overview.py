@@ -51,17 +51,19 @@ async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
 
 async def summary(ctx: Context, key: str, actor: Actor) -> Summary:
     """Members only: the workspace in figures (`/trame status`). Every figure is counted by
-    the database from an index: no workflow or run is read to be counted."""
+    the database from an index: no workflow or run is read to be counted. The connectors
+    (a few per workspace) are read with their health, as the list reads them."""
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
         head = await audit_store.head(session, workspace.id)
+        health = await lookups.health_in(session, workspace.id)
         return Summary(
             workspace_key=workspace.key,
             workspace_name=workspace.name,
             workflows=await workflow_store.count_by_status(session, workspace.id),
             pending_runs=await run_store.pending_count(session, workspace.id),
-            unhealthy=await connector_store.unhealthy_keys(session, workspace.id),
+            unhealthy=tuple(sorted(k for k, h in health.items() if h is not Health.OK)),
             failed_deliveries=await outbox_store.failed_count(session, workspace.id),
             audit_head=head.hash,
             audit_events=head.seq,

@@ -42,15 +42,6 @@ async def list_for(session: AsyncSession, workspace_id: int) -> Sequence[Connect
     return result.scalars().all()
 
 
-async def unhealthy_keys(session: AsyncSession, workspace_id: int) -> tuple[str, ...]:
-    result = await session.execute(
-        select(Connector.key)
-        .where(Connector.workspace_id == workspace_id, Connector.health != Health.OK)
-        .order_by(Connector.key)
-    )
-    return tuple(result.scalars())
-
-
 _connector = Connector.__table__
 _HEALTH_AND_SCOPES = Statement(
     select(_connector.c.key, _connector.c.health, _connector.c.scopes).where(
