@@ -1,6 +1,7 @@
 """Row 4: `POST /api/v1/workflows/{key}/runs` on a live workflow (key check, gate, run, audit
 event) through the real server, against a minimal aiohttp handler doing one INSERT per request
-on the same database. Both run in their own process, the load generator in another."""
+on the same database; row 4c, no target: the nearest design (`bench.servers`, `api-reference`)
+against the same baseline. Each runs in its own process, the load generator in another."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from bench.harness import (
     workflow,
     workspace,
 )
-from bench.report import Result, at_least
+from bench.report import Result, at_least, measured
 from bench.servers import INSERT_TABLE
 from trame_bot.domain.actors import Actor
 from trame_bot.services import workspaces
 
 CONCURRENCY = 10
 BODY = {"source": "manual", "requested_by": MEMBER, "details": {"batch": "nightly"}}
+RUNS = "api/v1/workflows/sync/runs"
 NO_SLACK = "http://127.0.0.1:9/api/"
 """The API never calls Slack for a live run; nothing listens there."""
 
@@ -41,15 +43,22 @@ async def run(target: Target) -> list[Result]:
         async with (
             started("insert", target.workdir, env) as insert,
             started("trame", target.workdir, env, profile_dir=target.profile_dir) as trame,
+            started("api-reference", target.workdir, env) as nearest_server,
         ):
             count = target.sizes.api_requests
             postgres = database_name(target.postgres_url)
+            baseline_spec = _spec(insert, "runs", token, count, postgres=postgres)
             subject, baseline = await alternate(
                 target.sizes.repeats,
-                subject=_spec(trame, "api/v1/workflows/sync/runs", token, count, postgres=postgres),
-                baseline=_spec(insert, "runs", token, count, postgres=postgres),
+                subject=_spec(trame, RUNS, token, count, postgres=postgres),
+                baseline=baseline_spec,
             )
             errors = trame.logged_errors()
+            nearest, nearest_baseline = await alternate(
+                target.sizes.repeats,
+                subject=_spec(nearest_server, RUNS, token, count, postgres=postgres),
+                baseline=baseline_spec,
+            )
         runs = await scalar(deps, "SELECT count(*) FROM runs WHERE state = 'approved'")
         audited = await scalar(
             deps, "SELECT count(*) FROM audit_events WHERE action = 'run.requested'"
@@ -74,7 +83,18 @@ async def run(target: Target) -> list[Result]:
         server_errors_logged=errors,
     )
     ok = all_ok(subject, "201") and all_ok(baseline, "201") and runs == audited == expected
-    return [Result(**{**result.__dict__, "met": result.met and ok})]
+    reference = measured(
+        "4c",
+        f"POST /api/v1/…/runs, {CONCURRENCY} concurrent: the nearest design (aiohttp + the"
+        " request's SQLAlchemy Core work)",
+        nearest["rps"],
+        "req/s",
+        nearest_baseline["rps"],
+        "aiohttp + one INSERT req/s",
+        all_ok=all_ok(nearest, "201"),
+        **load_details(nearest, nearest_baseline),
+    )
+    return [Result(**{**result.__dict__, "met": result.met and ok}), reference]
 
 
 def _spec(server: Child, path: str, token: str, count: int, *, postgres: str | None) -> Load:

@@ -11,10 +11,16 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 - `reference`: the issue's nearest design, the bare app whose listeners do what a command or
   a click needs of the database and of Slack, and nothing else: `status` one SQLAlchemy Core
   read joining channel → workspace → member → workflow, `pause`/`resume` that read and one
-  write transaction (a status row updated, an event row inserted, no chain), acked with the
-  result; a button click is acked, then decided in one write transaction (the run's state
-  row moved from pending, an event row inserted) and its message updated once
-  (`chat.update`, one section).
+  write transaction (a status row updated, an event chained), acked with the result; a
+  button click is acked, then decided in one write transaction (the run's state row moved
+  from pending, an event chained) and its message updated once (`chat.update`, one section).
+- `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler whose
+  work per request is one Core read joining the bearer key's hash → workspace → workflow,
+  then one write transaction: a run row inserted, an event chained.
+
+An event is chained as any tamper-evident log must (`_chained`): its hash covers the previous
+one, taken from the workspace's head under the write. None of them writes an outbox row, sends
+a notice, or reads a gate input beyond the workflow's status.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 """
@@ -22,6 +28,7 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import signal
@@ -30,24 +37,38 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import Integer, String, Text, and_, bindparam, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trame_bot.bootstrap import build, build_slack, build_web_app
 from trame_bot.config import load_settings
+from trame_bot.domain.audit_chain import GENESIS_HASH
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
+from trame_bot.services.workspaces import hash_api_key
 from trame_bot.store.database import Database
-from trame_bot.store.models import Member, Workflow, Workspace
+from trame_bot.store.models import ApiKey, Member, Workflow, Workspace
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
 PROBE_DELAY = 0.050
 INSERT_TABLE = "bench_inserts"
-REFERENCE_TABLES = ("bench_workflow_status", "bench_status_events", "bench_run_states")
+
+
+class _ReferenceTables(NamedTuple):
+    status: str
+    runs: str
+    heads: str
+    events: str
+
+
+REFERENCE_TABLES = _ReferenceTables(
+    "bench_workflow_status", "bench_run_states", "bench_chain_heads", "bench_chained_events"
+)
 ANYTHING = re.compile(".*")
 
 
@@ -118,7 +139,7 @@ def _bolt_app(name: str) -> tuple[AsyncApp, web.Application]:
 
 _ws, _wf, _member = Workspace.__table__, Workflow.__table__, Member.__table__
 _SCOPE = (
-    select(_wf.c.id, _wf.c.name, _wf.c.status, _member.c.role)
+    select(_ws.c.id.label("workspace_id"), _wf.c.id, _wf.c.name, _wf.c.status, _member.c.role)
     .select_from(
         _ws.join(_wf, _wf.c.workspace_id == _ws.c.id).join(
             _member,
@@ -145,47 +166,14 @@ def reference_app() -> web.Application:
 
     bolt, app = _bolt_app("reference")
     db = Database(load_settings().database_url)
-    status_table, events_table, runs_table = REFERENCE_TABLES
+    status_table, runs_table = REFERENCE_TABLES.status, REFERENCE_TABLES.runs
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {status_table} "
-                    "(workflow_id INTEGER PRIMARY KEY, status VARCHAR(16) NOT NULL)"
-                )
-            )
-            await conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {events_table} (id VARCHAR(32) PRIMARY KEY, "
-                    "workflow_id INTEGER NOT NULL, what TEXT NOT NULL, at VARCHAR(40) NOT NULL)"
-                )
-            )
-            await conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {runs_table} "
-                    "(run_id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL)"
-                )
-            )
-            await conn.execute(
-                text(
-                    f"INSERT INTO {status_table} (workflow_id, status) SELECT id, status "
-                    f"FROM workflows WHERE id NOT IN (SELECT workflow_id FROM {status_table})"
-                )
-            )
-            await conn.execute(
-                text(
-                    f"INSERT INTO {runs_table} (run_id, state) SELECT id, 'pending' "
-                    f"FROM runs WHERE id NOT IN (SELECT run_id FROM {runs_table})"
-                )
-            )
+        await _reference_tables(db)
         yield
         await db.dispose()
 
     update = text(f"UPDATE {status_table} SET status = :status WHERE workflow_id = :id")
-    insert = text(
-        f"INSERT INTO {events_table} (id, workflow_id, what, at) VALUES (:id, :wf, :what, :at)"
-    )
 
     @bolt.command(ANYTHING)
     async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -202,14 +190,12 @@ def reference_app() -> web.Application:
             if row is not None:
                 await conn.execute(update, {"status": verb, "id": row.id})
                 what = f"{key} {verb} by {command['user_id']}"
-                at = datetime.now(UTC).isoformat()
-                await conn.execute(
-                    insert, {"id": uuid.uuid4().hex, "wf": row.id, "what": what, "at": at}
-                )
+                await _chained(conn, row.workspace_id, row.id, what)
         await ack(f"{key}: {verb}d" if row else "unknown")
 
     decide = text(
         f"UPDATE {runs_table} SET state = 'approved' WHERE run_id = :id AND state = 'pending'"
+        " RETURNING workspace_id"
     )
 
     @bolt.action(ANYTHING)
@@ -217,14 +203,10 @@ def reference_app() -> web.Application:
         await ack()
         run_id, user = str(body["actions"][0].get("value")), body["user"]["id"]
         async with db.engine.begin() as conn:
-            decided = (await conn.execute(decide, {"id": run_id})).rowcount == 1
-            if decided:
-                what = f"run {run_id} approved by {user}"
-                at = datetime.now(UTC).isoformat()
-                await conn.execute(
-                    insert, {"id": uuid.uuid4().hex, "wf": 0, "what": what, "at": at}
-                )
-        if decided:
+            decided = (await conn.execute(decide, {"id": run_id})).one_or_none()
+            if decided is not None:
+                await _chained(conn, decided.workspace_id, 0, f"run {run_id} approved by {user}")
+        if decided is not None:
             said = f"Approved by <@{user}>"
             await client.chat_update(
                 channel=body["channel"]["id"],
@@ -234,6 +216,133 @@ def reference_app() -> web.Application:
             )
 
     app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _reference_tables(db: Database) -> None:
+    """The nearest designs' own tables: a status per workflow and a state per run, copied from
+    trame-bot's rows, and an event log chained per workspace from its head."""
+    t = REFERENCE_TABLES
+    async with db.engine.begin() as conn:
+        for ddl in (
+            f"{t.status} (workflow_id INTEGER PRIMARY KEY, status VARCHAR(16) NOT NULL)",
+            f"{t.runs} (run_id VARCHAR(32) PRIMARY KEY, workspace_id INTEGER NOT NULL,"
+            " state VARCHAR(16) NOT NULL)",
+            f"{t.heads} (workspace_id INTEGER PRIMARY KEY, seq BIGINT NOT NULL,"
+            " hash VARCHAR(64) NOT NULL)",
+            f"{t.events} (workspace_id INTEGER NOT NULL, seq BIGINT NOT NULL,"
+            " workflow_id INTEGER NOT NULL, what TEXT NOT NULL, at VARCHAR(40) NOT NULL,"
+            " prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL,"
+            " PRIMARY KEY (workspace_id, seq))",
+        ):
+            await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {ddl}"))
+        for copy in (
+            f"{t.status} (workflow_id, status) SELECT id, status FROM workflows"
+            f" WHERE id NOT IN (SELECT workflow_id FROM {t.status})",
+            f"{t.runs} (run_id, workspace_id, state) SELECT id, workspace_id, 'pending' FROM runs"
+            f" WHERE id NOT IN (SELECT run_id FROM {t.runs})",
+            f"{t.heads} (workspace_id, seq, hash) SELECT id, 0, '{GENESIS_HASH}' FROM workspaces"
+            f" WHERE id NOT IN (SELECT workspace_id FROM {t.heads})",
+        ):
+            await conn.execute(text(f"INSERT INTO {copy}"))
+
+
+_CHAIN_IN_DATABASE = text(
+    f"""
+    WITH head AS (
+        SELECT seq + 1 AS seq, hash AS prev_hash FROM {REFERENCE_TABLES.heads}
+        WHERE workspace_id = :ws FOR UPDATE
+    ), event AS (
+        INSERT INTO {REFERENCE_TABLES.events}
+            (workspace_id, seq, workflow_id, what, at, prev_hash, hash)
+        SELECT :ws, seq, :wf, :what, :at, prev_hash,
+               encode(sha256(convert_to(prev_hash || :what || :at, 'UTF8')), 'hex')
+        FROM head
+        RETURNING seq, hash
+    )
+    UPDATE {REFERENCE_TABLES.heads} SET seq = event.seq, hash = event.hash
+    FROM event WHERE {REFERENCE_TABLES.heads}.workspace_id = :ws
+    """
+).bindparams(
+    bindparam("ws", type_=Integer),
+    bindparam("wf", type_=Integer),
+    bindparam("what", type_=Text),
+    bindparam("at", type_=String),
+)
+_READ_HEAD = text(f"SELECT seq, hash FROM {REFERENCE_TABLES.heads} WHERE workspace_id = :ws")
+_INSERT_EVENT = text(
+    f"INSERT INTO {REFERENCE_TABLES.events} (workspace_id, seq, workflow_id, what, at, prev_hash,"
+    " hash) VALUES (:ws, :seq, :wf, :what, :at, :prev_hash, :hash)"
+)
+_MOVE_HEAD = text(
+    f"UPDATE {REFERENCE_TABLES.heads} SET seq = :seq, hash = :hash WHERE workspace_id = :ws"
+)
+
+
+async def _chained(conn: AsyncConnection, workspace_id: int, workflow_id: int, what: str) -> None:
+    """An event chained to its workspace's head, hash over the previous hash and the event,
+    as tamper-evidence requires of any design: on PostgreSQL in one statement holding the
+    head's row lock (as trame-bot does), on SQLite (whose write transaction holds the file)
+    read, hashed here and written."""
+    at = datetime.now(UTC).isoformat()
+    values = {"ws": workspace_id, "wf": workflow_id, "what": what, "at": at}
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_CHAIN_IN_DATABASE, values)
+        return
+    seq, prev_hash = (await conn.execute(_READ_HEAD, values)).one()
+    digest = hashlib.sha256(f"{prev_hash}{what}{at}".encode()).hexdigest()
+    event = {**values, "seq": seq + 1, "prev_hash": prev_hash, "hash": digest}
+    await conn.execute(_INSERT_EVENT, event)
+    await conn.execute(_MOVE_HEAD, event)
+
+
+_RUN_INSERT = text(
+    f"INSERT INTO {REFERENCE_TABLES.runs} (run_id, workspace_id, state) VALUES (:id, :ws, :state)"
+)
+_KEY, _HOLDER = (
+    ApiKey.__table__,
+    _ws.join(ApiKey.__table__, ApiKey.__table__.c.workspace_id == _ws.c.id),
+)
+_KEY_WORKFLOW = (
+    select(_ws.c.id.label("workspace_id"), _wf.c.id, _wf.c.status)
+    .select_from(_HOLDER.join(_wf, _wf.c.workspace_id == _ws.c.id))
+    .where(
+        _KEY.c.key_hash == bindparam("key_hash"),
+        _KEY.c.revoked_at.is_(None),
+        _wf.c.key == bindparam("key"),
+    )
+)
+
+
+def api_reference_app() -> web.Application:
+    """Row 4's nearest design (see the module's docstring), on the same engine settings as
+    trame-bot's, answering as the API does: 201 with the run's id and state, 404 for an
+    unknown key or workflow."""
+    db = Database(load_settings().database_url)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await _reference_tables(db)
+        yield
+        await db.dispose()
+
+    async def request_run(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        where = {"key_hash": hash_api_key(token), "key": request.match_info["key"]}
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(_KEY_WORKFLOW, where)).one_or_none()
+        if row is None:
+            return web.json_response({"error": "not_found"}, status=404)
+        run_id, state = uuid.uuid4().hex, "approved" if row.status == "live" else "pending"
+        async with db.engine.begin() as conn:
+            await conn.execute(_RUN_INSERT, {"id": run_id, "ws": row.workspace_id, "state": state})
+            what = f"run {run_id} requested by {body.get('requested_by')}: {state}"
+            await _chained(conn, row.workspace_id, row.id, what)
+        return web.json_response({"run_id": run_id, "state": state}, status=201)
+
+    app = web.Application()
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/api/v1/workflows/{key}/runs", request_run)
     return app
 
 
@@ -391,6 +500,7 @@ KINDS: dict[str, Callable[[], web.Application]] = {
     "bare": bare_bolt_app,
     "reference": reference_app,
     "insert": insert_app,
+    "api-reference": api_reference_app,
     "fake": fake_slack_app,
     "probe": probe_app,
 }
