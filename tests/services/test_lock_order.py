@@ -92,6 +92,30 @@ async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: De
     assert runs == {RunState.REJECTED: 1}
 
 
+async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: Deps) -> None:
+    """The other way round: a run request holds its workflow from its first read (as
+    `run_requests` reads it: `shared`, FOR KEY SHARE on PostgreSQL) until its run is written. A
+    pause committing meanwhile would leave a run decided on the status it replaced, or a
+    pending run its cancelling missed."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    async with deps.db.transaction() as session:
+        _, workflow, role = await workflow_with_role(
+            session, "acme", "Invoice sync", ADMIN, shared=True
+        )
+        assert (workflow.key, workflow.status, role) == ("invoice-sync", Status.PILOT, Role.ADMIN)
+        pausing = asyncio.ensure_future(
+            workflows.change_status(
+                deps.ctx, "acme", "invoice-sync", Status.PAUSED, ADMIN, reason="incident"
+            )
+        )
+        await _other_side_waits(deps)
+        assert not pausing.done(), "the pause waits for the run request in flight"
+    await asyncio.wait_for(pausing, 10)
+    statuses, _ = await _states(deps)
+    assert statuses == {"invoice-sync": Status.PAUSED}
+
+
 async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadlock(
     deps: Deps,
 ) -> None:
