@@ -17,12 +17,12 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler whose
   work per request is one Core read joining the bearer key's hash → workspace → workflow,
   then one write transaction: a run row inserted, an event chained.
-
-An event is chained as any tamper-evident log must (`_chained`): its hash covers the previous
-one, taken from the workspace's head under the write. None of them writes an outbox row, sends
-a notice, or reads a gate input beyond the workflow's status.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
+
+The nearest designs chain each event as any tamper-evident log must (`_chained`): its hash
+covers the previous one, taken from the workspace's head under the write. None of them writes
+an outbox row, sends a notice, or reads a gate input beyond the workflow's status.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ async def _chained(conn: AsyncConnection, workspace_id: int, workflow_id: int, w
     if conn.dialect.name == "postgresql":
         await conn.execute(_CHAIN_IN_DATABASE, values)
         return
-    seq, prev_hash = (await conn.execute(_READ_HEAD, values)).one()
+    seq, prev_hash = (await conn.execute(_READ_HEAD, {"ws": workspace_id})).one()
     digest = hashlib.sha256(f"{prev_hash}{what}{at}".encode()).hexdigest()
     event = {**values, "seq": seq + 1, "prev_hash": prev_hash, "hash": digest}
     await conn.execute(_INSERT_EVENT, event)
