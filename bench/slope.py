@@ -6,6 +6,8 @@ measure at the smallest size (its ratio is the growth).
 - `S2`: `/trame status` (the workspace in figures: workflows by status, pending runs, …) at the
   same sizes;
 - `S6`: `/trame workflows` (how many of each status, the first ten of each) at the same sizes;
+- `S7`: `/trame connectors` (each connector's health and the grants no workflow uses) at the
+  same sizes;
 - `S3`: `/trame status <workflow>` with 1, a tenth of `Sizes.slope_workspaces` (100) and all of
   it (1,000) workspaces in the database, each like the one read;
 - `S4`: the approval card's Block Kit builder (`slack/blocks/card.py`) for 5, 50 and 500 steps,
@@ -15,7 +17,7 @@ measure at the smallest size (its ratio is the growth).
   (1,000,000) in its audit log: the filler is other entities' events, so the record stays
   the same and only the log grows.
 
-`S1`–`S3`, `S5` and `S6` are signed requests over HTTP into the real server (one-workspace mode),
+`S1`–`S3` and `S5`–`S7` are signed requests over HTTP into the real server (one-workspace mode),
 from the load generator in its own process at low concurrency (2), p50 and p95 of the ack. One
 server serves every size of a row (the filler is added between sizes while it idles):
 trame-bot keeps no rows in memory between requests, and the answers show it (the summary
@@ -118,6 +120,7 @@ async def _by_workflows(target: Target, fake: Child) -> list[Result]:
     glances: list[Result] = []
     overviews: list[Result] = []
     lists: list[Result] = []
+    connector_lists: list[Result] = []
     try:
         ws_id = await _read_workspace(deps)
         have = OWN_WORKFLOWS
@@ -129,15 +132,24 @@ async def _by_workflows(target: Target, fake: Child) -> list[Result]:
                 glance = await _status(trame, f"status {READ}", sizes.slope_requests)
                 overview = await _status(trame, "status", max(10, sizes.slope_requests // 5))
                 listed = await _status(trame, "workflows", max(10, sizes.slope_requests // 5))
+                connectors = await _status(trame, "connectors", max(10, sizes.slope_requests // 5))
                 what = f"{n:,} workflows"
                 glances.append(_row("S1", f"/trame status {READ}, {what}", "workflows", n, glance))
                 overviews.append(
                     _row("S2", f"/trame status (overview), {what}", "workflows", n, overview)
                 )
                 lists.append(_row("S6", f"/trame workflows, {what}", "workflows", n, listed))
+                connector_lists.append(
+                    _row("S7", f"/trame connectors, {what}", "workflows", n, connectors)
+                )
     finally:
         await deps.close()
-    return _relative(glances) + _relative(overviews) + _relative(lists)
+    return [
+        *_relative(glances),
+        *_relative(overviews),
+        *_relative(lists),
+        *_relative(connector_lists),
+    ]
 
 
 async def _by_workspaces(target: Target, fake: Child) -> list[Result]:

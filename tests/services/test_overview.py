@@ -11,7 +11,7 @@ import pytest
 from tests import factories as f
 from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.enums import Status
+from trame_bot.domain.enums import Health, Status
 from trame_bot.domain.health import Report
 from trame_bot.domain.views import LINES_PER_STATUS
 from trame_bot.errors import Forbidden
@@ -82,6 +82,29 @@ async def test_the_list_shows_the_first_of_each_status_as_the_overview_does(deps
     assert next(w for w in listing.lines if w.key == "invoice-sync").unhealthy_connectors == (
         "crm",
     )
+
+
+async def test_the_connector_list_is_the_overviews(deps: Deps) -> None:
+    """`/trame connectors` reads the workflows' steps and nothing else of them; its lines are
+    the full overview's: health, last error, and the grants no step of the workspace needs.
+    Another workspace's steps and connectors change nothing."""
+    mail_write = {"name": "Send", "tool": "gmail.send", "connector": "mail", "access": "write"}
+    await busy_workspace(deps, "acme")
+    await f.connector(deps, "acme", "mail", scopes=["read", "write"])
+    await f.governed_workspace(deps, "globex")
+    await f.connector(deps, "globex", "mail", scopes=["read", "write"])
+    await f.workflow(deps, "globex", "mailer", steps=[mail_write])
+
+    listed = await overview.connector_list(deps.ctx, "acme", Actor.slack(f.MEMBER))
+    full = await overview.overview(deps.ctx, "acme", Actor.slack(f.MEMBER))
+
+    assert listed == full.connectors
+    assert {c.key: c.over_privileged for c in listed}["mail"] == ("write",)
+    assert {c.key for c in listed if c.health is not Health.OK} == {"crm"}
+    globex = await overview.connector_list(deps.ctx, "globex", Actor.slack(f.MEMBER))
+    assert {c.key: c.over_privileged for c in globex}["mail"] == ()
+    with pytest.raises(Forbidden, match="members of this workspace"):
+        await overview.connector_list(deps.ctx, "acme", Actor.slack("U0STRANGER"))
 
 
 async def test_an_empty_workspace_has_no_counts(deps: Deps) -> None:

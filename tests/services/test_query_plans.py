@@ -135,7 +135,7 @@ Command = Callable[[Deps, str], Awaitable[object]]
 COMMANDS: dict[str, Command] = {
     "status": lambda deps, _: overview.summary(deps.ctx, "acme", f.CLI),
     "workflows": lambda deps, _: overview.workflow_list(deps.ctx, "acme", f.CLI),
-    "connectors": lambda deps, _: overview.overview(deps.ctx, "acme", f.CLI),
+    "connectors": lambda deps, _: overview.connector_list(deps.ctx, "acme", f.CLI),
     "approvals": lambda deps, _: overview.waiting_for(deps.ctx, f.ADMIN, "acme"),
     "home": lambda deps, _: overview.overviews_for(deps.ctx, f.ADMIN),
     "digest": lambda deps, _: digests.send_digest_now(deps.ctx, "acme", f.CLI),

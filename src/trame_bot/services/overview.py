@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import check_reviewer
 from trame_bot.domain.enums import Health, Role, Status, Verdict
-from trame_bot.domain.plan import connectors_of, steps_from_dicts
+from trame_bot.domain.plan import connectors_of
 from trame_bot.domain.roles import check_at_least
-from trame_bot.domain.scopes import over_privileged_in
 from trame_bot.domain.views import (
     LINES_PER_STATUS,
     ConnectorLine,
@@ -26,6 +25,7 @@ from trame_bot.domain.views import (
 )
 from trame_bot.errors import ChannelNotBound, Forbidden
 from trame_bot.services import pilot as pilot_service
+from trame_bot.services import scopes as scope_service
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.workflows import named_in, plan_of
@@ -38,7 +38,7 @@ from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.lookups import WorkflowRow
-from trame_bot.store.models import Workflow, Workspace
+from trame_bot.store.models import Connector, Workflow, Workspace
 
 
 async def overview(ctx: Context, key: str, actor: Actor) -> Overview:
@@ -86,6 +86,18 @@ async def workflow_list(ctx: Context, key: str, actor: Actor) -> WorkflowList:
         counts,
         tuple(_line(w, triggers.get(w.id, ()), pending.get(w.id, 0), health) for w in rows),
     )
+
+
+async def connector_list(ctx: Context, key: str, actor: Actor) -> tuple[ConnectorLine, ...]:
+    """Members only: `/trame connectors`, each connector with its health and the grants no
+    workflow of the workspace uses. Of the workflows it reads their steps and nothing else
+    (the full overview also builds each one's line, with its triggers and pending runs)."""
+    async with ctx.db.reading() as session:
+        workspace = await workspace_store.get(session, key)
+        await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
+        connectors = await connector_store.list_for(session, workspace.id)
+        flagged = await scope_service.over_privileged_in(session, workspace.id, connectors)
+    return _connector_lines(connectors, flagged)
 
 
 async def workflow_glance(
@@ -140,27 +152,14 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
     names = {w.id: w for w in workflows}
     failed = await outbox_store.failed_count(session, workspace.id)
     head = await audit_store.head(session, workspace.id)
-    flagged = over_privileged_in(
-        {c.key: c.scopes for c in connectors},
-        ((s.connector, s.access) for w in workflows for s in steps_from_dicts(w.steps)),
-    )
     return Overview(
         workspace_key=workspace.key,
         workspace_name=workspace.name,
         workflows=tuple(
             _line(w, triggers.get(w.id, ()), pending_by_workflow[w.id], health) for w in workflows
         ),
-        connectors=tuple(
-            ConnectorLine(
-                c.key,
-                c.toolkit,
-                c.health,
-                c.health_since,
-                c.last_error,
-                c.expires_at,
-                over_privileged=flagged.get(c.key, ()),
-            )
-            for c in connectors
+        connectors=_connector_lines(
+            connectors, scope_service.flagged(connectors, [w.steps for w in workflows])
         ),
         pending=tuple(
             _pending(run, workspace.key, workspace.approvals_channel, names[run.workflow_id])
@@ -169,6 +168,24 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
         failed_deliveries=failed,
         audit_head=head.hash,
         audit_events=head.seq,
+    )
+
+
+def _connector_lines(
+    connectors: Sequence[Connector], flagged: Mapping[str, tuple[str, ...]]
+) -> tuple[ConnectorLine, ...]:
+    """Each connector as the lists show it, with its `flagged` grants (no step needs them)."""
+    return tuple(
+        ConnectorLine(
+            c.key,
+            c.toolkit,
+            c.health,
+            c.health_since,
+            c.last_error,
+            c.expires_at,
+            over_privileged=flagged.get(c.key, ()),
+        )
+        for c in connectors
     )
 
 

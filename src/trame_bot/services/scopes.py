@@ -3,8 +3,9 @@ need (the rule: domain/scopes.py), and the pending cards a widened grant must fl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +14,8 @@ from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import connectors as connector_store
+from trame_bot.store import lookups
 from trame_bot.store import runs as run_store
-from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Connector, Workspace
 
@@ -26,16 +27,23 @@ class Granted:
     """Its scope words no step of any workflow of the workspace needs."""
 
 
+def flagged(
+    connectors: Sequence[Connector], plans: Iterable[Sequence[Mapping[str, Any]]]
+) -> dict[str, tuple[str, ...]]:
+    """Per connector key with something to flag, the grants no step of `plans` needs: the
+    steps of every workflow of the workspace, whatever its status (a paused one comes back)."""
+    return scopes.over_privileged_in(
+        {c.key: c.scopes for c in connectors},
+        ((s.connector, s.access) for plan in plans for s in steps_from_dicts(plan)),
+    )
+
+
 async def over_privileged_in(
     session: AsyncSession, workspace_id: int, connectors: Sequence[Connector]
 ) -> dict[str, tuple[str, ...]]:
-    """Per connector key with something to flag, the grants no step of any workflow (whatever
-    its status: a paused one comes back) needs."""
-    workflows = await workflow_store.list_for(session, workspace_id)
-    return scopes.over_privileged_in(
-        {c.key: c.scopes for c in connectors},
-        ((s.connector, s.access) for w in workflows for s in steps_from_dicts(w.steps)),
-    )
+    """`flagged`, against the steps of every workflow of the workspace: of the workflows it
+    reads their steps and nothing else (`store.lookups.steps_in`)."""
+    return flagged(connectors, await lookups.steps_in(session, workspace_id))
 
 
 async def list_connectors(ctx: Context, key: str) -> list[Granted]:

@@ -101,6 +101,17 @@ async def health_in(session: AsyncSession, workspace_id: int) -> dict[str, Healt
     return {connector.key: connector.health for connector in result}
 
 
+_WORKSPACE_STEPS = select(_wf.c.steps).where(_wf.c.workspace_id == bindparam("workspace"))
+
+
+async def steps_in(session: AsyncSession, workspace_id: int) -> list[list[Any]]:
+    """The steps of every workflow of the workspace, and nothing else of them: what a
+    connector's grants are judged against (`domain.scopes.over_privileged_in`)."""
+    connection = await session.connection()
+    result = await connection.execute(_WORKSPACE_STEPS, {"workspace": workspace_id})
+    return [steps for (steps,) in result]
+
+
 async def workflows_of(
     session: AsyncSession, workspace_id: int
 ) -> tuple[list[WorkflowRow], dict[int, list[tuple[str, bool]]]]:

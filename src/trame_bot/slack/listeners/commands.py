@@ -125,7 +125,7 @@ async def approvals(r: CommandRequest) -> str:
 
 async def connectors(r: CommandRequest) -> str:
     return replies.connectors_text(
-        (await overview.overview(r.ctx, await r.workspace(), r.actor)).connectors
+        await overview.connector_list(r.ctx, await r.workspace(), r.actor)
     )
 
 
