@@ -41,9 +41,11 @@ def flagged(
 async def over_privileged_in(
     session: AsyncSession, workspace_id: int, connectors: Sequence[Connector]
 ) -> dict[str, tuple[str, ...]]:
-    """`flagged`, against the steps of every workflow of the workspace: of the workflows it
-    reads their steps and nothing else (`store.lookups.steps_in`)."""
-    return flagged(connectors, await lookups.steps_in(session, workspace_id))
+    """`flagged`, against every workflow of the workspace, whose steps the database reads
+    for the (connector, access) pairs they use (`store.lookups.step_uses_in`)."""
+    return scopes.over_privileged_in(
+        {c.key: c.scopes for c in connectors}, await lookups.step_uses_in(session, workspace_id)
+    )
 
 
 async def list_connectors(ctx: Context, key: str) -> list[Granted]:

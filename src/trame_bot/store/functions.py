@@ -59,6 +59,23 @@ def _list_elements_postgresql(element: list_elements, compiler: Any, **kw: Any) 
     return f"json_array_elements_text(CAST({compiler.process(element.clauses, **kw)} AS json))"
 
 
+class array_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
+    """The elements of a JSON array column, as rows with one JSON column, `value` (SQLite
+    `json_each`, PostgreSQL `json_array_elements`): see `store.lookups.step_uses_in`."""
+
+    inherit_cache = True
+
+
+@compiles(array_elements, "sqlite")
+def _array_elements_sqlite(element: array_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(array_elements, "postgresql")
+def _array_elements_postgresql(element: array_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_array_elements({compiler.process(element.clauses, **kw)})"
+
+
 def in_list(column: Any, name: str) -> Any:
     """`column IN` the strings of the list bound as `name`, passed as one JSON array
     (`as_list`). An expanding `IN` is respelled and its statement looked up again on every

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import JSON, bindparam, column, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.domain.enums import Health, RunState, Status
+from trame_bot.domain.enums import Access, Health, RunState, Status
 from trame_bot.store.direct import Lookup, Statement
+from trame_bot.store.functions import array_elements
 from trame_bot.store.models import (
     Connector,
     Member,
@@ -101,15 +102,23 @@ async def health_in(session: AsyncSession, workspace_id: int) -> dict[str, Healt
     return {connector.key: connector.health for connector in result}
 
 
-_WORKSPACE_STEPS = select(_wf.c.steps).where(_wf.c.workspace_id == bindparam("workspace"))
+_step = array_elements(_wf.c.steps).table_valued(column("value", JSON))
+_STEP_USES = (
+    select(_step.c.value["connector"].as_string(), _step.c.value["access"].as_string())
+    .select_from(_wf)
+    .join(_step, true())
+    .where(_wf.c.workspace_id == bindparam("workspace"))
+    .distinct()
+)
 
 
-async def steps_in(session: AsyncSession, workspace_id: int) -> list[list[Any]]:
-    """The steps of every workflow of the workspace, and nothing else of them: what a
-    connector's grants are judged against (`domain.scopes.over_privileged_in`)."""
+async def step_uses_in(session: AsyncSession, workspace_id: int) -> list[tuple[str, Access]]:
+    """Each (connector, access) some step of some workflow of the workspace uses, once: what a
+    connector's grants are judged against (`domain.scopes.over_privileged_in`). The database
+    walks the steps; none of them comes back."""
     connection = await session.connection()
-    result = await connection.execute(_WORKSPACE_STEPS, {"workspace": workspace_id})
-    return [steps for (steps,) in result]
+    result = await connection.execute(_STEP_USES, {"workspace": workspace_id})
+    return [(connector, Access(access)) for connector, access in result]
 
 
 async def workflows_of(
