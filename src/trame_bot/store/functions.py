@@ -49,11 +49,6 @@ class list_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named 
     inherit_cache = True
 
 
-@compiles(list_elements, "sqlite")
-def _list_elements_sqlite(element: list_elements, compiler: Any, **kw: Any) -> str:
-    return f"json_each({compiler.process(element.clauses, **kw)})"
-
-
 @compiles(list_elements, "postgresql")
 def _list_elements_postgresql(element: list_elements, compiler: Any, **kw: Any) -> str:
     return f"json_array_elements_text(CAST({compiler.process(element.clauses, **kw)} AS json))"
@@ -66,8 +61,10 @@ class array_elements(FunctionElement[Any]):  # noqa: N801 (a SQL function, named
     inherit_cache = True
 
 
+@compiles(list_elements, "sqlite")
 @compiles(array_elements, "sqlite")
-def _array_elements_sqlite(element: array_elements, compiler: Any, **kw: Any) -> str:
+def _json_each(element: list_elements | array_elements, compiler: Any, **kw: Any) -> str:
+    """SQLite has one function for both: `value` is text for a string, JSON for the rest."""
     return f"json_each({compiler.process(element.clauses, **kw)})"
 
 
