@@ -294,3 +294,15 @@ async def test_decisions_are_stored_once_per_reviewer(deps: Deps) -> None:
         )
     assert sorted(users) == sorted([f.MEMBER, f.ADMIN])
     _ = Role
+
+
+async def test_a_grant_narrowed_after_saving_refuses_the_workflows_own_plan(deps: Deps) -> None:
+    """The gate's inputs read with the workflow (`store.workflows.for_run`) carry each
+    connector's grants as they are now, not as they were when the plan was saved."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)  # its "Append" step writes through sheets
+    assert (await f.request(deps)).state is RunState.PENDING
+    await f.connector(deps, "acme", "sheets", toolkit="google-sheets", scopes=["read"])
+    run = await f.request(deps)
+    assert run.state is RunState.REJECTED
+    assert "connector 'sheets' is granted read only" in (run.reason or "")

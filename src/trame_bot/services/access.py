@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import NoReturn
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.actors import Actor
@@ -38,9 +41,26 @@ async def workflow_with_role(
     held against one) and the role that applies to `actor` there, in one read
     (`store.workflows.with_role`)."""
     found = await workflow_store.with_role(session, key, ref, actor.user, lock=lock, shared=shared)
-    if found is None:  # each `get` raises NotFound naming what is missing
-        workspace = await workspace_store.get(session, key)
-        await workflow_store.get(session, workspace.id, ref)
-        raise NotFound(f"no workflow {ref!r} in this workspace")  # both appeared meanwhile
+    if found is None:
+        await _missing(session, key, ref)
     workspace, workflow, member_role = found
     return workspace, workflow, actor.authority if actor.user is None else member_role
+
+
+async def workflow_for_run(
+    session: AsyncSession, key: str, ref: str, actor: Actor
+) -> workflow_store.RunScope:
+    """`workflow_with_role(..., shared=True)` with the gate's other inputs, in one read
+    (`store.workflows.for_run`); the role is the one that applies to `actor`."""
+    found = await workflow_store.for_run(session, key, ref, actor.user)
+    if found is None:
+        await _missing(session, key, ref)
+    return found if actor.user is not None else replace(found, role=actor.authority)
+
+
+async def _missing(session: AsyncSession, key: str, ref: str) -> NoReturn:
+    """Raise NotFound naming what is missing: the workspace, or its workflow (each `get`
+    raises it)."""
+    workspace = await workspace_store.get(session, key)
+    await workflow_store.get(session, workspace.id, ref)
+    raise NotFound(f"no workflow {ref!r} in this workspace")  # both appeared meanwhile

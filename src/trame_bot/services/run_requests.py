@@ -16,12 +16,11 @@ from trame_bot.domain.enums import Role, RunState
 from trame_bot.domain.plan import canonical_json, connectors_of, fingerprint, steps_from_dicts
 from trame_bot.domain.roles import check_at_least
 from trame_bot.errors import Conflict
-from trame_bot.services.access import workflow_with_role
+from trame_bot.services.access import workflow_for_run
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
-from trame_bot.store import lookups
 from trame_bot.store import runs as store
 from trame_bot.store.models import Run, Workflow
 
@@ -59,16 +58,15 @@ async def _request_run(
     ctx: Context, key: str, ref: str, doc: RunRequestDoc, actor: Actor
 ) -> Requested:
     now = ctx.clock.now()
-    # The gate's other inputs (connectors, triggers) are read on the driver beside the
-    # transaction: each statement sees what was committed when it ran, as it would inside
-    # (read committed; on SQLite nobody else writes while this transaction holds the lock),
-    # and costs far less CPU than a statement through the session (docs/performance.md).
     async with ctx.db.transaction() as session, ctx.db.lookups.connection() as lookup:
-        # Held until the run is written: a pause (or a save) committing meanwhile would
-        # otherwise leave a run decided on what it replaced, a pending one its cancelling
-        # missed (lock order: the workflow, then the audit head, as in every transaction).
-        workspace, workflow, role = await workflow_with_role(session, key, ref, actor, shared=True)
-        check_at_least(role, Role.MEMBER, "requesting runs")
+        # The workflow is held until the run is written: a pause (or a save) committing
+        # meanwhile would otherwise leave a run decided on what it replaced, a pending one
+        # its cancelling missed (lock order: the workflow, then the audit head, as in every
+        # transaction). The gate's other inputs come in the same read, so they are of the
+        # same moment.
+        scope = await workflow_for_run(session, key, ref, actor)
+        workspace, workflow = scope.workspace, scope.workflow
+        check_at_least(scope.role, Role.MEMBER, "requesting runs")
         request_hash = _request_hash(workflow, doc)
         if doc.idempotency_key is not None:
             earlier = await store.by_idempotency_key(session, workspace.id, doc.idempotency_key)
@@ -78,20 +76,22 @@ async def _request_run(
                         "this idempotency key was used for a different request; use a new key"
                     )
                 return Requested(earlier, created=False, workflow_key=workflow.key)
-        steps = (
-            steps_from_dicts(s.model_dump() for s in doc.steps)
-            if doc.steps is not None
-            else steps_from_dicts(workflow.steps)
-        )
-        health, scopes = await connector_store.health_and_scopes(
-            lookup, workspace.id, connectors_of(steps)
-        )
+        if doc.steps is None:
+            steps, health, scopes = steps_from_dicts(workflow.steps), scope.health, scope.scopes
+        else:
+            # A run bringing steps of its own may name other connectors: read on the driver
+            # beside the transaction (a statement through the session costs more CPU, and
+            # sees the same: read committed; on SQLite nobody else writes meanwhile).
+            steps = steps_from_dicts(s.model_dump() for s in doc.steps)
+            health, scopes = await connector_store.health_and_scopes(
+                lookup, workspace.id, connectors_of(steps)
+            )
         verdict = gate.decide(
             workflow.status,
             doc.source,
             doc.trigger,
             steps,
-            triggers=dict(await lookups.triggers(lookup, workflow.id)),
+            triggers=dict(scope.triggers),
             connectors=health,
             scopes=scopes,
         )

@@ -54,8 +54,8 @@ async def health_and_scopes(
     lookup: Lookup, workspace_id: int, keys: Iterable[str]
 ) -> tuple[dict[str, Health], dict[str, list[str]]]:
     """Health and granted scopes of those of `keys` that are this workspace's connectors, in
-    one statement on the driver (`store.direct`, the keys bound as one list): every run
-    request asks."""
+    one statement on the driver (`store.direct`, the keys bound as one list): what a run
+    bringing steps of its own asks (the workflow's own come with it, `store.workflows.for_run`)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}, {}

@@ -35,6 +35,25 @@ def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
     return f"coalesce(json_agg(json_build_array({inner})), '[]'::json)"
 
 
+class embedded_json(FunctionElement[Any]):  # noqa: N801 (a SQL function, named as one)
+    """A JSON column as a value inside `json_rows`: SQLite keeps JSON as text, which its
+    `json_array` would embed as a string unless `json()` marks it JSON; PostgreSQL's column
+    is JSON already."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(embedded_json, "sqlite")
+def _embedded_json_sqlite(element: embedded_json, compiler: Any, **kw: Any) -> str:
+    return f"json({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(embedded_json, "postgresql")
+def _embedded_json_postgresql(element: embedded_json, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
 def json_time(text: str) -> datetime:
     """A time as `json_rows` carries it: SQLite's stored text (UTC, no zone) or PostgreSQL's
     ISO string with a zone; aware, in UTC."""

@@ -168,8 +168,8 @@ async def first_of_each_status(
 
 
 async def triggers(lookup: Lookup, workflow_id: int) -> tuple[tuple[str, bool], ...]:
-    """The workflow's triggers and whether each is on, on the driver (`store.direct`): every
-    run request asks."""
+    """The workflow's triggers and whether each is on, on the driver (`store.direct`): what
+    a status glance shows."""
     rows = await lookup(_TRIGGERS, {"workflow": workflow_id})
     return tuple((key, enabled) for key, enabled in rows)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import BindParameter, and_, bindparam, func, inspect, or_, select
+from sqlalchemy import JSON, BindParameter, and_, bindparam, column, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from trame_bot.domain.enums import Role, Status
+from trame_bot.domain.enums import Health, Role, Status
 from trame_bot.errors import NotFound
-from trame_bot.store.models import Member, Workflow, Workspace
+from trame_bot.store.functions import array_elements, embedded_json, json_rows
+from trame_bot.store.models import Connector, Member, Trigger, Workflow, Workspace
 
 
 async def find(
@@ -86,6 +88,60 @@ async def with_role(
         )
     ).one_or_none()
     return None if found is None else (found[0], found[1], found[2])
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a run request is decided on: the workspace, the workflow (held `FOR KEY SHARE`),
+    the requester's role, and the gate's other inputs read in the same statement."""
+
+    workspace: Workspace
+    workflow: Workflow
+    role: Role | None
+    triggers: tuple[tuple[str, bool], ...]
+    """The workflow's triggers and whether each is on."""
+    health: dict[str, Health]
+    """The health of each connector of the workspace that the workflow's steps name."""
+    scopes: dict[str, list[str]]
+    """What each of those connectors is granted."""
+
+
+_step = array_elements(Workflow.steps).table_valued(column("value", JSON))
+_FOR_RUN = _SHARED_WITH_ROLE.add_columns(
+    select(json_rows(Trigger.key, Trigger.enabled))
+    .where(Trigger.workflow_id == Workflow.id)
+    .scalar_subquery(),
+    select(json_rows(Connector.key, Connector.health, embedded_json(Connector.scopes)))
+    .where(
+        Connector.workspace_id == Workspace.id,
+        Connector.key.in_(select(_step.c.value["connector"].as_string())),
+    )
+    .scalar_subquery(),
+)
+
+
+async def for_run(
+    session: AsyncSession, workspace_key: str, ref: str, user: str | None
+) -> RunScope | None:
+    """`with_role(..., shared=True)` and, in the same statement, the workflow's triggers and
+    the health and grants of the connectors its steps name: every run request asks, and each
+    separate read was a round trip (None when the workspace or the workflow is missing)."""
+    found = (
+        await session.execute(
+            _FOR_RUN, {"workspace": workspace_key, "ref": ref.strip().lower(), "user": user or ""}
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    workspace, workflow, role, triggers, connectors = found
+    return RunScope(
+        workspace,
+        workflow,
+        role,
+        triggers=tuple((key, bool(on)) for key, on in triggers),
+        health={key: Health(health) for key, health, _ in connectors},
+        scopes={key: scopes for key, _, scopes in connectors},
+    )
 
 
 async def with_triggers(session: AsyncSession, workflow: Workflow) -> Workflow:
