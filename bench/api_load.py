@@ -21,7 +21,7 @@ from bench.harness import (
     workspace,
 )
 from bench.report import Result, at_least, measured
-from bench.servers import INSERT_TABLE
+from bench.servers import INSERT_TABLE, NEAREST_DESIGN
 from trame_bot.domain.actors import Actor
 from trame_bot.services import workspaces
 
@@ -59,7 +59,9 @@ async def run(target: Target) -> list[Result]:
                 subject=_spec(nearest_server, RUNS, token, count, postgres=postgres),
                 baseline=baseline_spec,
             )
-        runs = await scalar(deps, "SELECT count(*) FROM runs WHERE state = 'approved'")
+        approved = "SELECT count(*) FROM runs WHERE state = 'approved' AND decided_by = :by"
+        runs = await scalar(deps, approved, by="gate")
+        nearest_runs = await scalar(deps, approved, by=NEAREST_DESIGN)
         audited = await scalar(
             deps, "SELECT count(*) FROM audit_events WHERE action = 'run.requested'"
         )
@@ -91,7 +93,8 @@ async def run(target: Target) -> list[Result]:
         "req/s",
         nearest_baseline["rps"],
         "aiohttp + one INSERT req/s",
-        all_ok=all_ok(nearest, "201"),
+        all_ok=all_ok(nearest, "201") and nearest_runs == expected,
+        runs_approved=nearest_runs,
         **load_details(nearest, nearest_baseline),
     )
     return [Result(**{**result.__dict__, "met": result.met and ok}), reference]

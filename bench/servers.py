@@ -14,15 +14,17 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   write transaction (a status row updated, an event chained), acked with the result; a
   button click is acked, then decided in one write transaction (the run's state row moved
   from pending, an event chained) and its message updated once (`chat.update`, one section).
-- `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler whose
-  work per request is one Core read joining the bearer key's hash → workspace → workflow,
-  then one write transaction: a run row inserted, an event chained.
+- `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
+  the contract's work with the fewest statements: one Core read joining the bearer key's
+  hash → workspace → workflow → the request's trigger and the connectors its steps name (the
+  gate's inputs), trame-bot's pure gate, then one write transaction: the run row inserted in
+  trame-bot's own `runs` table (the plan, its fingerprint, the details), an event chained.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 
 The nearest designs chain each event as any tamper-evident log must (`_chained`): its hash
 covers the previous one, taken from the workspace's head under the write. None of them writes
-an outbox row, sends a notice, or reads a gate input beyond the workflow's status.
+an outbox row or sends a notice; only 4c reads the gate's inputs beyond the workflow's status.
 """
 
 from __future__ import annotations
@@ -36,27 +38,45 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
-from sqlalchemy import Integer, String, Text, and_, bindparam, or_, select, text
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    column,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trame_bot.bootstrap import build, build_slack, build_web_app
 from trame_bot.config import load_settings
+from trame_bot.domain import gate
 from trame_bot.domain.audit_chain import GENESIS_HASH
+from trame_bot.domain.enums import RunState, Source
+from trame_bot.domain.plan import fingerprint, steps_from_dicts
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
 from trame_bot.services.workspaces import hash_api_key
 from trame_bot.store.database import Database
-from trame_bot.store.models import ApiKey, Member, Workflow, Workspace
+from trame_bot.store.functions import array_elements
+from trame_bot.store.models import ApiKey, Connector, Member, Run, Trigger, Workflow, Workspace
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
 PROBE_DELAY = 0.050
 INSERT_TABLE = "bench_inserts"
+NEAREST_DESIGN = "nearest design"
+"""Who decides the runs row 4c writes (`decided_by`), so they are told from trame-bot's."""
 
 
 class _ReferenceTables(NamedTuple):
@@ -296,29 +316,56 @@ async def _chained(conn: AsyncConnection, workspace_id: int, workflow_id: int, w
     await conn.execute(_MOVE_HEAD, event)
 
 
-_RUN_INSERT = text(
-    f"INSERT INTO {REFERENCE_TABLES.runs} (run_id, workspace_id, state) VALUES (:id, :ws, :state)"
-)
-_KEY, _HOLDER = (
-    ApiKey.__table__,
-    _ws.join(ApiKey.__table__, ApiKey.__table__.c.workspace_id == _ws.c.id),
-)
-_KEY_WORKFLOW = (
-    select(_ws.c.id.label("workspace_id"), _wf.c.id, _wf.c.status)
-    .select_from(_HOLDER.join(_wf, _wf.c.workspace_id == _ws.c.id))
-    .where(
-        _KEY.c.key_hash == bindparam("key_hash"),
-        _KEY.c.revoked_at.is_(None),
-        _wf.c.key == bindparam("key"),
+_KEY, _trigger, _connector = ApiKey.__table__, Trigger.__table__, Connector.__table__
+_step = array_elements(_wf.c.steps).table_valued(column("value", JSON))
+_GATE_INPUTS = (
+    select(
+        _ws.c.id.label("workspace_id"),
+        _ws.c.approval_ttl_seconds,
+        _KEY.c.name.label("key_name"),
+        _wf.c.id,
+        _wf.c.status,
+        _wf.c.version,
+        _wf.c.steps,
+        _wf.c.reviewers,
+        _wf.c.required_approvals,
+        _wf.c.required_details,
+        _trigger.c.enabled.label("trigger_enabled"),
+        _connector.c.key.label("connector"),
+        _connector.c.health,
+        _connector.c.scopes,
     )
+    .select_from(
+        _KEY.join(_ws, _ws.c.id == _KEY.c.workspace_id)
+        .join(_wf, and_(_wf.c.workspace_id == _ws.c.id, _wf.c.key == bindparam("key")))
+        .outerjoin(
+            _trigger,
+            and_(_trigger.c.workflow_id == _wf.c.id, _trigger.c.key == bindparam("trigger")),
+        )
+        .outerjoin(
+            _connector,
+            and_(
+                _connector.c.workspace_id == _ws.c.id,
+                _connector.c.key.in_(select(_step.c.value["connector"].as_string())),
+            ),
+        )
+    )
+    .where(_KEY.c.key_hash == bindparam("key_hash"), _KEY.c.revoked_at.is_(None))
 )
+"""The key, its workspace, the workflow and every gate input in one read: a row per connector
+the steps name (the workflow's columns repeated), the request's trigger joined in."""
 
 
 def api_reference_app() -> web.Application:
     """Row 4's nearest design (see the module's docstring), on the same engine settings as
-    trame-bot's, answering as the API does: 201 with the run's id and state, 404 for an
-    unknown key or workflow."""
+    trame-bot's, answering as the API does: 201 with the run's id, state, reason and
+    fingerprint, 404 for an unknown key or workflow. It does the contract's work with the
+    fewest statements: the gate's inputs in one read, then the run row (trame-bot's own
+    table, its indexes and foreign keys) and its chained event in one write transaction. The
+    rules are trame-bot's pure ones (`domain.gate`, `domain.plan`); no idempotency key, no
+    outbox (a live run has no card)."""
     db = Database(load_settings().database_url)
+    run_insert = insert(Run)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await _reference_tables(db)
@@ -328,17 +375,53 @@ def api_reference_app() -> web.Application:
     async def request_run(request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         body = await request.json()
+        source, trigger = Source(body.get("source", "manual")), body.get("trigger")
         where = {"key_hash": hash_api_key(token), "key": request.match_info["key"]}
         async with db.engine.connect() as conn:
-            row = (await conn.execute(_KEY_WORKFLOW, where)).one_or_none()
-        if row is None:
+            rows = (await conn.execute(_GATE_INPUTS, {**where, "trigger": trigger})).all()
+        if not rows:
             return web.json_response({"error": "not_found"}, status=404)
-        run_id, state = uuid.uuid4().hex, "approved" if row.status == "live" else "pending"
+        wf, now = rows[0], datetime.now(UTC)
+        steps = steps_from_dicts(wf.steps)
+        found = [row for row in rows if row.connector is not None]
+        verdict = gate.decide(
+            wf.status,
+            source,
+            trigger,
+            steps,
+            triggers={} if wf.trigger_enabled is None else {trigger: wf.trigger_enabled},
+            connectors={row.connector: row.health for row in found},
+            scopes={row.connector: row.scopes for row in found},
+        )
+        pending = verdict.state is RunState.PENDING
+        run = {
+            "id": uuid.uuid4().hex,
+            "workspace_id": wf.workspace_id,
+            "workflow_id": wf.id,
+            "workflow_version": wf.version,
+            "workflow_status": wf.status,
+            "source": source,
+            "trigger_key": trigger,
+            "requested_by": body.get("requested_by"),
+            "plan": [step.to_dict() for step in steps],
+            "fingerprint": fingerprint(steps, wf.version),
+            "details": {**wf.required_details, **body.get("details", {})},
+            "state": verdict.state,
+            "reason": verdict.reason,
+            "required_approvals": wf.required_approvals,
+            "approvals": 0,
+            "reviewers": wf.reviewers,
+            "requested_at": now,
+            "expires_at": now + timedelta(seconds=wf.approval_ttl_seconds) if pending else None,
+            "decided_at": None if pending else now,
+            "decided_by": None if pending else NEAREST_DESIGN,
+        }
         async with db.engine.begin() as conn:
-            await conn.execute(_RUN_INSERT, {"id": run_id, "ws": row.workspace_id, "state": state})
-            what = f"run {run_id} requested by {body.get('requested_by')}: {state}"
-            await _chained(conn, row.workspace_id, row.id, what)
-        return web.json_response({"run_id": run_id, "state": state}, status=201)
+            await conn.execute(run_insert, run)
+            what = f"run {run['id']} requested by {run['requested_by']}: {verdict.state}"
+            await _chained(conn, wf.workspace_id, wf.id, what)
+        answer = {key: run[key] for key in ("id", "state", "reason", "fingerprint")}
+        return web.json_response(answer, status=201)
 
     app = web.Application()
     app.cleanup_ctx.append(lifecycle)
