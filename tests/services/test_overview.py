@@ -1,6 +1,6 @@
-"""`/trame status` with no workflow named: the workspace in figures, counted by the database.
-Its figures are those of the full overview (which lists every workflow), and another
-workspace's workflows, runs and connectors are not counted."""
+"""`/trame status` with no workflow named, `/trame workflows`, `/trame connectors` and App Home:
+each reads less than the full overview (which lists every workflow), and says what it says;
+another workspace's workflows, runs and connectors are not counted."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ async def test_the_list_shows_the_first_of_each_status_as_the_overview_does(deps
     listing = await overview.workflow_list(deps.ctx, "acme", Actor.slack(f.MEMBER))
     full = await overview.overview(deps.ctx, "acme", Actor.slack(f.MEMBER))
 
-    assert listing.counts == full.listing.counts
+    assert listing.counts == Counter(w.status for w in full.workflows)
     assert listing.counts[Status.PILOT] == LINES_PER_STATUS + 4
     expected = [
         w
@@ -120,14 +120,39 @@ async def test_the_summary_is_for_members(deps: Deps) -> None:
         await overview.summary(deps.ctx, "acme", Actor.slack("U0STRANGER"))
 
 
-async def test_app_home_builds_an_overview_only_for_the_workspaces_it_shows(deps: Deps) -> None:
+async def test_app_home_shows_the_list_and_the_overviews_figures(deps: Deps) -> None:
+    """App Home's section of a workspace lists its workflows as `/trame workflows` does, and
+    its connectors needing attention (with the grants no step needs), pending runs and chain
+    head are the full overview's; another workspace's add nothing."""
+    await busy_workspace(deps, "acme")
+    for n in range(LINES_PER_STATUS + 2):
+        await f.workflow(deps, "acme", f"more-{n:02d}")
+    await f.connector(deps, "acme", "crm", scopes=["read", "write"])  # no step writes to crm
+    await connectors.report_health(deps.ctx, "acme", "crm", Report.ERROR, "401 revoked", ENGINE)
+    await f.governed_workspace(deps, "globex", members=())
+    await f.workflow(deps, "globex", "invoice-sync")
+    await f.request(deps, "globex", "invoice-sync")
+
+    [home], total = await overview.homes_for(deps.ctx, f.MEMBER)
+    full = await overview.overview(deps.ctx, "acme", Actor.slack(f.MEMBER))
+
+    assert total == 1
+    assert home.workspace_name == full.workspace_name
+    assert home.listing == await overview.workflow_list(deps.ctx, "acme", Actor.slack(f.MEMBER))
+    assert home.unhealthy == full.unhealthy
+    assert [(c.key, c.over_privileged) for c in home.unhealthy] == [("crm", ("write",))]
+    assert home.pending_runs == len(full.pending) == 2
+    assert home.audit_head == full.audit_head
+
+
+async def test_app_home_reads_only_the_workspaces_it_shows(deps: Deps) -> None:
     for key in ("delta", "alpha", "charlie", "bravo"):
         await f.workspace(deps, key)
     await f.workspace(deps, "echo", members=())
-    shown, total = await overview.overviews_for(deps.ctx, f.ADMIN, limit=3)
-    assert [o.workspace_key for o in shown] == ["alpha", "bravo", "charlie"]
+    shown, total = await overview.homes_for(deps.ctx, f.ADMIN, limit=3)
+    assert [o.workspace_name for o in shown] == ["Alpha", "Bravo", "Charlie"]
     assert total == 4
-    every, total = await overview.overviews_for(deps.ctx, f.ADMIN)
+    every, total = await overview.homes_for(deps.ctx, f.ADMIN)
     assert (len(every), total) == (4, 4)
 
 
@@ -137,5 +162,5 @@ async def test_app_home_counts_only_the_slack_teams_workspaces(deps: Deps) -> No
         await f.workspace(deps, key)
     async with deps.db.transaction() as session:
         (await workspace_store.get(session, "bravo")).slack_team_id = "T0OTHER"
-    shown, total = await overview.overviews_for(deps.ctx, f.ADMIN, team_id="T0OTHER", limit=1)
-    assert ([o.workspace_key for o in shown], total) == (["bravo"], 1)
+    shown, total = await overview.homes_for(deps.ctx, f.ADMIN, team_id="T0OTHER", limit=1)
+    assert ([o.workspace_name for o in shown], total) == (["Bravo"], 1)

@@ -137,7 +137,7 @@ COMMANDS: dict[str, Command] = {
     "workflows": lambda deps, _: overview.workflow_list(deps.ctx, "acme", f.CLI),
     "connectors": lambda deps, _: overview.connector_list(deps.ctx, "acme", f.CLI),
     "approvals": lambda deps, _: overview.waiting_for(deps.ctx, f.ADMIN, "acme"),
-    "home": lambda deps, _: overview.overviews_for(deps.ctx, f.ADMIN),
+    "home": lambda deps, _: overview.homes_for(deps.ctx, f.ADMIN),
     "digest": lambda deps, _: digests.send_digest_now(deps.ctx, "acme", f.CLI),
     "request": lambda deps, _: f.request(deps, "acme"),
     "approve": lambda deps, run: decisions.decide(

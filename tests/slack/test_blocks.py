@@ -4,6 +4,7 @@ text ping a channel or forge a mention or a link."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +14,12 @@ from trame_bot.domain.enums import Access, Health, RunState, Source, Status, Ver
 from trame_bot.domain.views import (
     ConnectorLine,
     DecisionView,
-    Overview,
+    HomeSection,
     PendingView,
     RunCard,
     StepView,
     WorkflowLine,
+    WorkflowList,
 )
 from trame_bot.sandbox.block_kit import (
     MAX_BLOCK_TEXT_TOTAL,
@@ -290,31 +292,29 @@ def test_modals_are_valid_views() -> None:
     assert view_errors(promote_live_modal("acme", "wf", EMOJI * 20, "C1")) == []
 
 
-def overview(index: int, *, workflows: int = 60, connectors: int = 60) -> Overview:
-    return Overview(
-        workspace_key=f"ws{index}",
+def home_section(index: int, *, workflows: int = 60, connectors: int = 60) -> HomeSection:
+    lines = tuple(
+        WorkflowLine(
+            f"wf-{i}",
+            f"{RTL} {i}",
+            list(Status)[i % 4],
+            3,
+            i % 2 == 0,
+            i % 3,
+            (("nightly", i % 2 == 0),),
+            ("crm",),
+        )
+        for i in range(workflows)
+    )
+    return HomeSection(
         workspace_name=f"{HOSTILE} {index}",
-        workflows=tuple(
-            WorkflowLine(
-                f"wf-{i}",
-                f"{RTL} {i}",
-                list(Status)[i % 4],
-                3,
-                i % 2 == 0,
-                i % 3,
-                (("nightly", i % 2 == 0),),
-                ("crm",),
-            )
-            for i in range(workflows)
-        ),
-        connectors=tuple(
+        listing=WorkflowList(dict(Counter(w.status for w in lines)), lines),
+        unhealthy=tuple(
             ConnectorLine(f"c-{i}", "salesforce", Health.NEEDS_ATTENTION, NOW, HOSTILE, None)
             for i in range(connectors)
         ),
-        pending=(),
-        failed_deliveries=2,
+        pending_runs=2,
         audit_head="f" * 64,
-        audit_events=10,
     )
 
 
@@ -323,7 +323,7 @@ def test_home_stays_within_100_blocks_for_large_workspaces() -> None:
         PendingView(f"r{i}", "ws0", f"wf-{i}", HOSTILE, "U0M", NOW, 0, 1, "C0APPROVE", None)
         for i in range(200)
     ]
-    view = home_view(waiting, [overview(i) for i in range(40)])
+    view = home_view(waiting, [home_section(i) for i in range(40)])
     assert view_errors(view) == []
     assert len(view["blocks"]) <= 100
     no_injection(all_text(view["blocks"]))
@@ -335,7 +335,7 @@ def test_home_stays_within_100_blocks_for_large_workspaces() -> None:
     ("total", "line"), [(15, None), (16, "…and 1 more workspace"), (40, "…and 25 more workspaces")]
 )
 def test_home_counts_the_workspaces_it_was_not_given(total: int, line: str | None) -> None:
-    """App Home is given the overviews it shows and how many workspaces there are in all."""
-    text = all_text(home_view([], [overview(i) for i in range(15)], total)["blocks"])
+    """App Home is given the sections it shows and how many workspaces there are in all."""
+    text = all_text(home_view([], [home_section(i) for i in range(15)], total)["blocks"])
     assert text.count("more workspace") == (line is not None)
     assert line is None or line in text

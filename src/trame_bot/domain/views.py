@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -134,9 +133,21 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class HomeSection:
+    """A workspace as App Home shows it: its workflows as `/trame workflows` lists them, the
+    connectors needing attention, how many runs wait and the audit chain's head. Counted and
+    listed from indexes, so it reads no more workflows with ten thousand than with ten."""
+
+    workspace_name: str
+    listing: WorkflowList
+    unhealthy: tuple[ConnectorLine, ...]
+    pending_runs: int
+    audit_head: str
+
+
+@dataclass(frozen=True)
 class Overview:
-    """A workspace at a glance, every workflow and connector: `/trame connectors`, App Home,
-    the digest."""
+    """A workspace at a glance, every workflow and connector: the digest."""
 
     workspace_key: str
     workspace_name: str
@@ -150,11 +161,6 @@ class Overview:
     @property
     def unhealthy(self) -> tuple[ConnectorLine, ...]:
         return tuple(c for c in self.connectors if c.health is not Health.OK)
-
-    @property
-    def listing(self) -> WorkflowList:
-        """Its workflows as a list shows them (App Home)."""
-        return WorkflowList(dict(Counter(w.status for w in self.workflows)), self.workflows)
 
 
 @dataclass(frozen=True)

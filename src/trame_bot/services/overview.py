@@ -17,6 +17,7 @@ from trame_bot.domain.roles import check_at_least
 from trame_bot.domain.views import (
     LINES_PER_STATUS,
     ConnectorLine,
+    HomeSection,
     Overview,
     PendingView,
     Summary,
@@ -77,11 +78,19 @@ async def workflow_list(ctx: Context, key: str, actor: Actor) -> WorkflowList:
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         await require(session, workspace, actor, Role.MEMBER, "seeing this workspace")
-        counts = await workflow_store.count_by_status(session, workspace.id)
-        rows, triggers, pending = await lookups.first_of_each_status(
-            session, workspace.id, list(counts), LINES_PER_STATUS
+        return await _listing_in(
+            session, workspace.id, await lookups.health_in(session, workspace.id)
         )
-        health = await lookups.health_in(session, workspace.id)
+
+
+async def _listing_in(
+    session: AsyncSession, workspace_id: int, health: Mapping[str, Health]
+) -> WorkflowList:
+    """`workflow_list` inside the caller's session, given the connectors' `health`."""
+    counts = await workflow_store.count_by_status(session, workspace_id)
+    rows, triggers, pending = await lookups.first_of_each_status(
+        session, workspace_id, list(counts), LINES_PER_STATUS
+    )
     return WorkflowList(
         counts,
         tuple(_line(w, triggers.get(w.id, ()), pending.get(w.id, 0), health) for w in rows),
@@ -283,12 +292,12 @@ async def waiting_for(
     return waiting
 
 
-async def overviews_for(
+async def homes_for(
     ctx: Context, user: str, *, team_id: str | None = None, limit: int | None = None
-) -> tuple[list[Overview], int]:
-    """The workspaces `user` is a member of (App Home), at a glance: the first `limit` by key
+) -> tuple[list[HomeSection], int]:
+    """The workspaces `user` is a member of, as App Home shows them: the first `limit` by key
     (all without one), and how many there are in all; with `team_id` (distributed mode),
-    only those bound to that Slack team. An overview is built only for a workspace shown."""
+    only those bound to that Slack team. A section is read only for a workspace shown."""
     async with ctx.db.reading() as session:
         theirs = [
             w
@@ -296,4 +305,25 @@ async def overviews_for(
             if team_id is None or w.slack_team_id == team_id
         ]
         shown = theirs if limit is None else theirs[:limit]
-        return [await overview_in(session, w) for w in shown], len(theirs)
+        return [await _home_in(session, w) for w in shown], len(theirs)
+
+
+async def _home_in(session: AsyncSession, workspace: Workspace) -> HomeSection:
+    """Its workflows listed as `/trame workflows` lists them, its runs counted: no more
+    workflows read with ten thousand than with ten. The grants no step needs are judged only
+    for the connectors shown, those needing attention, by the database over the steps (as
+    `/trame connectors` judges them)."""
+    connectors = await connector_store.list_for(session, workspace.id)
+    unhealthy = [c for c in connectors if c.health is not Health.OK]
+    flagged = (
+        await scope_service.over_privileged_in(session, workspace.id, unhealthy)
+        if unhealthy
+        else {}
+    )
+    return HomeSection(
+        workspace_name=workspace.name,
+        listing=await _listing_in(session, workspace.id, {c.key: c.health for c in connectors}),
+        unhealthy=_connector_lines(unhealthy, flagged),
+        pending_runs=await run_store.pending_count(session, workspace.id),
+        audit_head=(await audit_store.head(session, workspace.id)).hash,
+    )

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from trame_bot.domain.values import counted
-from trame_bot.domain.views import Overview, PendingView
+from trame_bot.domain.views import HomeSection, PendingView
 from trame_bot.slack.blocks.replies import approvals_text, connectors_text, workflows_text
 from trame_bot.slack.text import truncate
 
@@ -26,7 +26,7 @@ MAX_WORKSPACES = 15
 
 
 def home_view(
-    waiting: Sequence[PendingView], workspaces: Sequence[Overview], total: int | None = None
+    waiting: Sequence[PendingView], workspaces: Sequence[HomeSection], total: int | None = None
 ) -> dict[str, Any]:
     """What waits for the person, then their workspaces: the first `MAX_WORKSPACES` of
     `workspaces`, and a line for the rest of `total` (default: as many as given)."""
@@ -60,7 +60,7 @@ def home_view(
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text=f"{len(o.pending)} pending · audit head `{o.audit_head[:12]}`"
+                        text=f"{o.pending_runs} pending · audit head `{o.audit_head[:12]}`"
                     )
                 ]
             )

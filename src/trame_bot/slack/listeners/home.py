@@ -26,6 +26,6 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         user = str(event["user"])
         team = team_scope(ctx, context)
-        theirs, total = await overview.overviews_for(ctx, user, team_id=team, limit=MAX_WORKSPACES)
+        theirs, total = await overview.homes_for(ctx, user, team_id=team, limit=MAX_WORKSPACES)
         view = home_view(await overview.waiting_for(ctx, user, team_id=team), theirs, total)
         await client.views_publish(user_id=user, view=view)
