@@ -11,11 +11,11 @@ import pytest
 from tests import factories as f
 from trame_bot.bootstrap import Deps
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.enums import Health, Status, Verdict
 from trame_bot.domain.health import Report
 from trame_bot.domain.views import LINES_PER_STATUS
 from trame_bot.errors import Forbidden
-from trame_bot.services import connectors, overview, workflows
+from trame_bot.services import connectors, decisions, overview, workflows
 from trame_bot.store import workspaces as workspace_store
 
 ENGINE = Actor.api("engine")
@@ -164,3 +164,35 @@ async def test_app_home_counts_only_the_slack_teams_workspaces(deps: Deps) -> No
         (await workspace_store.get(session, "bravo")).slack_team_id = "T0OTHER"
     shown, total = await overview.homes_for(deps.ctx, f.ADMIN, team_id="T0OTHER", limit=1)
     assert ([o.workspace_name for o in shown], total) == (["Bravo"], 1)
+
+
+async def test_what_waits_for_a_person_is_what_they_may_still_approve(deps: Deps) -> None:
+    """`/trame approvals` and App Home: runs naming no reviewer in the person's workspaces,
+    runs naming them anywhere (a named reviewer need not be a member), never their own run,
+    one they already decided, nor another workspace's or another Slack team's."""
+    await f.governed_workspace(deps, "acme")
+    await f.workflow(deps, "acme", "invoice-sync", required_approvals=2)
+    await f.workflow(deps, "acme", "client-signed", reviewers=["U0CLIENT"])
+    await f.governed_workspace(deps, "globex", members=())
+    await f.workflow(deps, "globex", "invoice-sync")
+    quorum = await f.request(deps, "acme", "invoice-sync", by=f.MEMBER)
+    named = await f.request(deps, "acme", "client-signed", by=f.MEMBER)
+    await f.request(deps, "globex", "invoice-sync", by=f.MEMBER)
+
+    async def waiting(
+        user: str, key: str | None = None, team: str | None = None
+    ) -> list[tuple[str, str]]:
+        found = await overview.waiting_for(deps.ctx, user, key, team_id=team)
+        return [(v.workspace_key, v.run_id) for v in found]
+
+    assert await waiting(f.ADMIN) == [("acme", quorum.id)]
+    assert await waiting("U0CLIENT") == [("acme", named.id)]
+    assert await waiting(f.MEMBER) == [], "their own runs"
+    assert await waiting(f.ADMIN, "globex") == []
+    await decisions.decide(deps.ctx, quorum.id, Actor.slack(f.ADMIN), Verdict.APPROVE)
+    assert await waiting(f.ADMIN) == [], "decided, though still pending"
+    assert await waiting(f.OTHER) == [("acme", quorum.id)]
+    async with deps.db.transaction() as session:
+        (await workspace_store.get(session, "acme")).slack_team_id = "T0ACME"
+    assert await waiting(f.OTHER, team="T0OTHER") == []
+    assert await waiting(f.OTHER, team="T0ACME") == [("acme", quorum.id)]

@@ -270,20 +270,16 @@ async def waiting_for(
     named reviewer, not yet decided by them, not their own unless self-approval is allowed.
     `team_id` (distributed mode) keeps to the workspaces bound to that Slack team."""
     async with ctx.db.reading() as session:
-        rows = await run_store.pending_with_context(session, workspace_key)
-        memberships = {w.id for w in await workspace_store.of_member(session, user)}
-        decided = await run_store.decided_by(session, user, [run.id for run, _, _ in rows])
+        rows = await run_store.reviewable_by(session, user, workspace_key, team_id)
     waiting = []
-    for run, workspace, workflow in rows:
-        if run.id in decided or (team_id is not None and workspace.slack_team_id != team_id):
-            continue
+    for run, workspace, workflow, is_member in rows:
         try:
             check_reviewer(
                 user,
                 Verdict.APPROVE,
                 requester=run.requested_by,
                 named_reviewers=run.reviewers,
-                is_member=workspace.id in memberships,
+                is_member=is_member,
                 allow_self_approval=workspace.allow_self_approval,
             )
         except Forbidden:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -15,6 +15,7 @@ from trame_bot.domain.enums import Role, RunState, Status, Verdict
 from trame_bot.domain.values import storable
 from trame_bot.errors import NotFound
 from trame_bot.store import partial, pending
+from trame_bot.store.functions import list_elements
 from trame_bot.store.models import (
     Decision,
     Member,
@@ -320,30 +321,42 @@ async def close(
     return result.one_or_none() is not None
 
 
-async def pending_with_context(
-    session: AsyncSession, workspace_key: str | None = None
-) -> Sequence[tuple[Run, Workspace, Workflow]]:
-    """Pending runs with their workspace and workflow, oldest first."""
+async def reviewable_by(
+    session: AsyncSession, user: str, workspace_key: str | None, team_id: str | None
+) -> Sequence[tuple[Run, Workspace, Workflow, bool]]:
+    """Pending runs `user` reviews and has not decided, oldest first, each with its workspace,
+    its workflow and whether `user` is a member there: those naming `user` as a reviewer, and
+    those naming none in a workspace where `user` is a member (`domain.approvals.
+    check_reviewer`, which the caller still applies: self-approval depends on the requester).
+    With `workspace_key`, in that workspace only; with `team_id`, in the workspaces bound to
+    that Slack team. The database judges every pending run; only these become objects."""
+    named = list_elements(Run.reviewers).table_valued("value")
+    any_named = list_elements(Run.reviewers).table_valued("value")
+    is_member = (
+        select(Member.id)
+        .where(Member.workspace_id == Run.workspace_id, Member.slack_user_id == user)
+        .exists()
+    )
     query = (
-        select(Run, Workspace, Workflow)
+        select(Run, Workspace, Workflow, is_member)
         .join(Workspace, Workspace.id == Run.workspace_id)
         .join(Workflow, Workflow.id == Run.workflow_id)
-        .where(in_state(RunState.PENDING))
+        .where(
+            in_state(RunState.PENDING),
+            or_(
+                select(named.c.value).where(named.c.value == user).exists(),
+                and_(~select(any_named.c.value).exists(), is_member),
+            ),
+            ~select(Decision.id).where(Decision.run_id == Run.id, Decision.user == user).exists(),
+        )
         .order_by(Run.requested_at)
     )
     if workspace_key is not None:
         query = query.where(Workspace.key == workspace_key)
-    return [(run, ws, wf) for run, ws, wf in (await session.execute(query)).all()]
-
-
-async def decided_by(session: AsyncSession, user: str, run_ids: Sequence[str]) -> set[str]:
-    """Which of `run_ids` `user` has already decided."""
-    if not run_ids:
-        return set()
-    result = await session.execute(
-        select(Decision.run_id).where(Decision.user == user, Decision.run_id.in_(list(run_ids)))
-    )
-    return set(result.scalars())
+    if team_id is not None:
+        query = query.where(Workspace.slack_team_id == team_id)
+    rows = (await session.execute(query)).all()
+    return [(run, ws, wf, bool(member)) for run, ws, wf, member in rows]
 
 
 async def unreminded(session: AsyncSession, now: datetime) -> Sequence[tuple[Run, Workspace]]:
