@@ -21,8 +21,8 @@ Run = tuple[str, list[dict[str, Any]]]
 """A run's label (its database) and its results, as saved in results.json."""
 
 AXES = (
-    ("workflows", "workflows in the workspace", "/trame command ack (ms)"),
-    ("workspaces", "workspaces in the database", "/trame status ack (ms)"),
+    ("workflows", "workflows in the workspace", "/trame ack; App Home read (ms)"),
+    ("workspaces", "workspaces in the database", "/trame status ack; App Home waiting list (ms)"),
     ("steps", "steps of the run", "card build (ms)"),
     ("audit events", "events in the workspace's audit log", "/trame status ack (ms)"),
 )

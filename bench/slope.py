@@ -8,6 +8,12 @@ measure at the smallest size (its ratio is the growth).
 - `S6`: `/trame workflows` (how many of each status, the first ten of each) at the same sizes;
 - `S7`: `/trame connectors` (each connector's health and the grants no workflow uses) at the
   same sizes;
+- `S8`: App Home's read (`services.overview.homes_for`: the list of `/trame workflows`, the
+  connectors needing attention, the runs counted) at the same sizes, in process, as `S4` is
+  timed; beside it, in its details, the full overview the digest reads (every workflow's line);
+- `S9`: App Home's list of what waits for the person (`services.overview.waiting_for`), in
+  process, for a member of the read workspace only (its five pending runs), with 1, 100 and
+  1,000 workspaces in the database, each with five pending runs of its own;
 - `S3`: `/trame status <workflow>` with 1, a tenth of `Sizes.slope_workspaces` (100) and all of
   it (1,000) workspaces in the database, each like the one read;
 - `S4`: the approval card's Block Kit builder (`slack/blocks/card.py`) for 5, 50 and 500 steps,
@@ -38,7 +44,8 @@ PostgreSQL is asked to `ANALYZE` the table, as its autovacuum would soon after.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
@@ -48,6 +55,7 @@ from sqlalchemy import insert, select, text
 from bench import loadgen
 from bench.audit import grow
 from bench.harness import (
+    CLI,
     MEMBER,
     SIGNING_SECRET,
     Child,
@@ -63,16 +71,19 @@ from bench.report import Phases, Result, measured
 from trame_bot.bootstrap import Deps
 from trame_bot.documents import RunRequestDoc
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.enums import Access, Health, RunState, Source, Status, Verdict
+from trame_bot.domain.enums import Access, Health, Role, RunState, Source, Status, Verdict
 from trame_bot.domain.views import DecisionView, RunCard, StepView
-from trame_bot.services import run_requests
+from trame_bot.services import overview, run_requests, workspaces
 from trame_bot.slack.blocks.card import approval_card
-from trame_bot.store.models import Connector, Member, Trigger, Workflow, Workspace
+from trame_bot.store.models import Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.runs import in_state
 
 WS, CHANNEL = "acme", "C0ACME"
 READ = "wf-00000"
 """The workflow `/trame status <workflow>` reads: a pilot with five pending runs."""
 OWN_WORKFLOWS = 10
+HOME_READER = "U0HOME"
+"""A member of the read workspace only (S9): what waits for them is its five pending runs."""
 CONCURRENCY = 2
 CARD_STEPS = (5, 50, 500)
 CHUNK = 1_000
@@ -121,6 +132,7 @@ async def _by_workflows(target: Target, fake: Child) -> list[Result]:
     overviews: list[Result] = []
     lists: list[Result] = []
     connector_lists: list[Result] = []
+    homes: list[Result] = []
     try:
         ws_id = await _read_workspace(deps)
         have = OWN_WORKFLOWS
@@ -142,6 +154,7 @@ async def _by_workflows(target: Target, fake: Child) -> list[Result]:
                 connector_lists.append(
                     _row("S7", f"/trame connectors, {what}", "workflows", n, connectors)
                 )
+                homes.append(await _home_read(deps, what, n))
     finally:
         await deps.close()
     return [
@@ -149,7 +162,59 @@ async def _by_workflows(target: Target, fake: Child) -> list[Result]:
         *_relative(overviews),
         *_relative(lists),
         *_relative(connector_lists),
+        *_relative(homes),
     ]
+
+
+async def _home_read(deps: Deps, what: str, size: int) -> Result:
+    """App Home's read for the person who opens it, in process (the listener then renders and
+    publishes it; its ack does not wait for either), and the digest's full overview."""
+    home = await _timed(lambda: overview.homes_for(deps.ctx, MEMBER))
+    full = await _timed(lambda: overview.overview(deps.ctx, WS, Actor.slack(MEMBER)))
+    return _timed_row(
+        "S8",
+        f"App Home's read, {what}",
+        "workflows",
+        size,
+        home,
+        digest_overview_p50_ms=round(median(full), 3),
+        digest_overview_calls=len(full),
+    )
+
+
+async def _timed(read: Callable[[], Awaitable[object]]) -> list[float]:
+    """Milliseconds per call of `read`, sorted: once to warm, then at least three times and
+    for about half a second (at most 200)."""
+    await read()
+    timings: list[float] = []
+    deadline = time.perf_counter() + 0.5
+    while len(timings) < 3 or (time.perf_counter() < deadline and len(timings) < 200):
+        started = time.perf_counter()
+        await read()
+        timings.append((time.perf_counter() - started) * 1000)
+    return sorted(timings)
+
+
+def _timed_row(
+    row: str, what: str, axis: str, size: int, timings: Sequence[float], **extra: Any
+) -> Result:
+    """A row timed in process (`timings` sorted, in ms): its p50, with its p95 and max."""
+    return measured(
+        row,
+        what,
+        median(timings),
+        "ms",
+        0.0,
+        "",
+        axis=axis,
+        size=size,
+        series=f"{what.split(',')[0]} (in process)",
+        p50_ms=round(median(timings), 4),
+        p95_ms=round(loadgen.percentile(timings, 0.95), 4),
+        max_ms=round(timings[-1], 4),
+        calls=len(timings),
+        **extra,
+    )
 
 
 async def _by_workspaces(target: Target, fake: Child) -> list[Result]:
@@ -157,8 +222,10 @@ async def _by_workspaces(target: Target, fake: Child) -> list[Result]:
     database = await target.fresh_database("slope-workspaces")
     deps = target.deps(database)
     found: list[Result] = []
+    waiting: list[Result] = []
     try:
         ws_id = await _read_workspace(deps)
+        await workspaces.set_role(deps.ctx, WS, HOME_READER, Role.MEMBER, CLI)
         have = 1
         env = child_env(database, fake.url + "api/")
         async with started("trame", target.workdir, env, profile_dir=target.profile_dir) as trame:
@@ -168,9 +235,16 @@ async def _by_workspaces(target: Target, fake: Child) -> list[Result]:
                 glance = await _status(trame, f"status {READ}", sizes.slope_requests)
                 what = f"{n:,} workspace{'s' if n > 1 else ''}"
                 found.append(_row("S3", f"/trame status {READ}, {what}", "workspaces", n, glance))
+                waits = await _timed(lambda: overview.waiting_for(deps.ctx, HOME_READER))
+                shown = len(await overview.waiting_for(deps.ctx, HOME_READER))
+                waiting.append(
+                    _timed_row(
+                        "S9", f"App Home's waiting list, {what}", "workspaces", n, waits, runs=shown
+                    )
+                )
     finally:
         await deps.close()
-    return _relative(found)
+    return [*_relative(found), *_relative(waiting)]
 
 
 async def _by_events(target: Target, fake: Child) -> list[Result]:
@@ -310,8 +384,9 @@ async def _copy_workflows(deps: Deps, ws_id: int, numbers: range) -> None:
 
 
 async def _copy_workspaces(deps: Deps, ws_id: int, numbers: range) -> None:
-    """Workspaces `fill-<n>` for `numbers`, copies of the read one: its members, connectors,
-    and its ten workflows with their triggers (not its runs, not its audit trail)."""
+    """Workspaces `fill-<n>` for `numbers`, copies of the read one: its members (but
+    `HOME_READER`), connectors, its ten workflows with their triggers and its pending runs
+    (not its audit trail)."""
     if not numbers:
         return
     workspaces, members, connectors = (
@@ -321,7 +396,11 @@ async def _copy_workspaces(deps: Deps, ws_id: int, numbers: range) -> None:
     )
     workflows, triggers = Workflow.__table__, Trigger.__table__
     [template] = await _rows(deps, workspaces, workspaces.c.id == ws_id)
-    its_members = await _rows(deps, members, members.c.workspace_id == ws_id)
+    its_members = [
+        m
+        for m in await _rows(deps, members, members.c.workspace_id == ws_id)
+        if m["slack_user_id"] != HOME_READER
+    ]
     its_connectors = await _rows(deps, connectors, connectors.c.workspace_id == ws_id)
     its_workflows = await _rows(deps, workflows, workflows.c.workspace_id == ws_id)
     workflow_ids = await _ids(deps, workflows.c.key, workflows.c.workspace_id == ws_id)
@@ -366,6 +445,23 @@ async def _copy_workspaces(deps: Deps, ws_id: int, numbers: range) -> None:
         for t in by_workflow.get(workflow_ids[key], []):
             rows.append({**t, "workflow_id": new_id})
     await _insert(deps, triggers, rows)
+    runs = Run.__table__
+    its_runs = await _rows(deps, runs, runs.c.workspace_id == ws_id, in_state(RunState.PENDING))
+    key_of = {id_: key for key, id_ in workflow_ids.items()}
+    await _insert(
+        deps,
+        runs,
+        [
+            {
+                **r,
+                "id": uuid.uuid4().hex,
+                "workspace_id": ids[k],
+                "workflow_id": new[(ids[k], key_of[r["workflow_id"]])],
+            }
+            for k in keys
+            for r in its_runs
+        ],
+    )
 
 
 async def _workflow_ids(deps: Deps, ws_ids: list[int]) -> dict[tuple[int, str], int]:
@@ -446,22 +542,13 @@ def _card_build() -> list[Result]:
             started = time.perf_counter()
             _, blocks = approval_card(card)
             timings.append((time.perf_counter() - started) * 1000)
-        ordered = sorted(timings)
         found.append(
-            measured(
+            _timed_row(
                 "S4",
                 f"approval card build, {steps} steps (heaviest content)",
-                median(ordered),
-                "ms",
-                0.0,
-                "",
-                axis="steps",
-                size=steps,
-                series="approval card build",
-                p50_ms=round(median(ordered), 4),
-                p95_ms=round(loadgen.percentile(ordered, 0.95), 4),
-                max_ms=round(ordered[-1], 4),
-                builds=len(timings),
+                "steps",
+                steps,
+                sorted(timings),
                 blocks=len(blocks),
             )
         )

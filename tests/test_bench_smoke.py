@@ -35,7 +35,7 @@ ROWS = {
 ROWS |= {"9", "9s", "9b", "10a", "10b"}
 ROWS |= {"1d", "1e", "1f", "2c", "3c", "4c"}
 ROWS |= {f"{row}-d" for row in ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "3a", "3b")}
-ROWS |= {f"S{n}{size}" for n in (1, 2, 3, 4, 5, 6, 7) for size in "abc"}
+ROWS |= {f"S{n}{size}" for n in range(1, 10) for size in "abc"}
 
 
 @pytest.mark.slow
