@@ -418,7 +418,10 @@ def api_reference_app() -> web.Application:
         }
         async with db.engine.begin() as conn:
             await conn.execute(run_insert, run)
-            what = f"run {run['id']} requested by {run['requested_by']}: {verdict.state}"
+            what = (
+                f"api:{wf.key_name}: run {run['id']} requested by {run['requested_by']}:"
+                f" {verdict.state}"
+            )
             await _chained(conn, wf.workspace_id, wf.id, what)
         answer = {key: run[key] for key in ("id", "state", "reason", "fingerprint")}
         return web.json_response(answer, status=201)
