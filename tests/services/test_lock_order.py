@@ -20,7 +20,7 @@ from trame_bot.domain.enums import Role, RunState, Status
 from trame_bot.domain.health import Report
 from trame_bot.domain.roles import check_at_least
 from trame_bot.services import alerts, audit, connectors, workflows
-from trame_bot.services.access import workflow_with_role
+from trame_bot.services.access import workflow_for_run, workflow_with_role
 from trame_bot.store import audit as audit_store
 from trame_bot.store import pending
 from trame_bot.store import workspaces as workspace_store
@@ -93,17 +93,16 @@ async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: De
 
 
 async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: Deps) -> None:
-    """The other way round: a run request holds its workflow from its first read (as
-    `run_requests` reads it: `shared`, FOR KEY SHARE on PostgreSQL) until its run is written. A
-    pause committing meanwhile would leave a run decided on the status it replaced, or a
-    pending run its cancelling missed."""
+    """The other way round: a run request holds its workflow from its first read (the read
+    `run_requests` makes, `workflow_for_run`: FOR KEY SHARE on PostgreSQL) until its run is
+    written. A pause committing meanwhile would leave a run decided on the status it
+    replaced, or a pending run its cancelling missed."""
     await f.governed_workspace(deps)
     await f.workflow(deps)
     async with deps.db.transaction() as session:
-        _, workflow, role = await workflow_with_role(
-            session, "acme", "Invoice sync", ADMIN, shared=True
-        )
-        assert (workflow.key, workflow.status, role) == ("invoice-sync", Status.PILOT, Role.ADMIN)
+        scope = await workflow_for_run(session, "acme", "Invoice sync", ADMIN)
+        found = (scope.workflow.key, scope.workflow.status, scope.role)
+        assert found == ("invoice-sync", Status.PILOT, Role.ADMIN)
         pausing = asyncio.ensure_future(
             workflows.change_status(
                 deps.ctx, "acme", "invoice-sync", Status.PAUSED, ADMIN, reason="incident"

@@ -35,12 +35,10 @@ async def workflow_with_role(
     actor: Actor,
     *,
     lock: bool = False,
-    shared: bool = False,
 ) -> tuple[Workspace, Workflow, Role | None]:
-    """The workspace `key`, its workflow `ref` (with `lock`, locked for a change; `shared`,
-    held against one) and the role that applies to `actor` there, in one read
-    (`store.workflows.with_role`)."""
-    found = await workflow_store.with_role(session, key, ref, actor.user, lock=lock, shared=shared)
+    """The workspace `key`, its workflow `ref` (with `lock`, locked for a change) and the role
+    that applies to `actor` there, in one read (`store.workflows.with_role`)."""
+    found = await workflow_store.with_role(session, key, ref, actor.user, lock=lock)
     if found is None:
         await _missing(session, key, ref)
     workspace, workflow, member_role = found
@@ -50,8 +48,8 @@ async def workflow_with_role(
 async def workflow_for_run(
     session: AsyncSession, key: str, ref: str, actor: Actor
 ) -> workflow_store.RunScope:
-    """`workflow_with_role(..., shared=True)` with the gate's other inputs, in one read
-    (`store.workflows.for_run`); the role is the one that applies to `actor`."""
+    """`workflow_with_role`, the workflow held against a change, with the gate's other inputs,
+    in one read (`store.workflows.for_run`); the role is the one that applies to `actor`."""
     found = await workflow_store.for_run(session, key, ref, actor.user)
     if found is None:
         await _missing(session, key, ref)

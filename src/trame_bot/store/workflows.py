@@ -60,7 +60,6 @@ _WITH_ROLE = (
     .limit(1)
 )
 _LOCKED_WITH_ROLE = _WITH_ROLE.with_for_update(of=Workflow)
-_SHARED_WITH_ROLE = _WITH_ROLE.with_for_update(of=Workflow, read=True, key_share=True)
 
 
 async def with_role(
@@ -70,17 +69,15 @@ async def with_role(
     user: str | None,
     *,
     lock: bool = False,
-    shared: bool = False,
 ) -> tuple[Workspace, Workflow, Role | None] | None:
     """The workspace, its workflow `ref` (as `find` matches it) and the role of `user` there,
     in one statement built once; None when either is missing. The workflow's triggers are not
     loaded (`with_triggers` loads them).
 
-    With `lock` the workflow is locked for a change (`FOR UPDATE`). With `shared` it is held
-    against one until the transaction ends (`FOR KEY SHARE`): what was read stays true, as a
-    change waits for it, and several holders do not wait for each other (run requests). On
-    SQLite a write transaction holds the whole database anyway."""
-    statement = _LOCKED_WITH_ROLE if lock else _SHARED_WITH_ROLE if shared else _WITH_ROLE
+    With `lock` the workflow is locked for a change (`FOR UPDATE`; a run request holds it
+    shared instead, `for_run`). On SQLite a write transaction holds the whole database
+    anyway."""
+    statement = _LOCKED_WITH_ROLE if lock else _WITH_ROLE
     found = (
         await session.execute(
             statement,
@@ -107,7 +104,7 @@ class RunScope:
 
 
 _step = array_elements(Workflow.steps).table_valued(column("value", JSON))
-_FOR_RUN = _SHARED_WITH_ROLE.add_columns(
+_FOR_RUN = _WITH_ROLE.add_columns(
     select(json_rows(Trigger.key, Trigger.enabled))
     .where(Trigger.workflow_id == Workflow.id)
     .scalar_subquery(),
@@ -117,14 +114,16 @@ _FOR_RUN = _SHARED_WITH_ROLE.add_columns(
         Connector.key.in_(select(_step.c.value["connector"].as_string())),
     )
     .scalar_subquery(),
-)
+).with_for_update(of=Workflow, read=True, key_share=True)
 
 
 async def for_run(
     session: AsyncSession, workspace_key: str, ref: str, user: str | None
 ) -> RunScope | None:
-    """`with_role(..., shared=True)` and, in the same statement, the workflow's triggers and
-    the health and grants of the connectors its steps name: every run request asks, and each
+    """`with_role`, the workflow held against a change until the transaction ends (`FOR KEY
+    SHARE`: what was read stays true, as a pause or a save waits for it, and run requests do
+    not wait for each other), and in the same statement the workflow's triggers and the
+    health and grants of the connectors its steps name: every run request asks, and each
     separate read was a round trip (None when the workspace or the workflow is missing)."""
     found = (
         await session.execute(
