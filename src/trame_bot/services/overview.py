@@ -161,15 +161,14 @@ async def overview_in(session: AsyncSession, workspace: Workspace) -> Overview:
     names = {w.id: w for w in workflows}
     failed = await outbox_store.failed_count(session, workspace.id)
     head = await audit_store.head(session, workspace.id)
+    flagged = await scope_service.over_privileged_in(session, workspace.id, connectors)
     return Overview(
         workspace_key=workspace.key,
         workspace_name=workspace.name,
         workflows=tuple(
             _line(w, triggers.get(w.id, ()), pending_by_workflow[w.id], health) for w in workflows
         ),
-        connectors=_connector_lines(
-            connectors, scope_service.flagged(connectors, [w.steps for w in workflows])
-        ),
+        connectors=_connector_lines(connectors, flagged),
         pending=tuple(
             _pending(run, workspace.key, workspace.approvals_channel, names[run.workflow_id])
             for run in pending

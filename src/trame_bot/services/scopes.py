@@ -3,14 +3,12 @@ need (the rule: domain/scopes.py), and the pending cards a widened grant must fl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain import scopes
-from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import connectors as connector_store
@@ -27,22 +25,12 @@ class Granted:
     """Its scope words no step of any workflow of the workspace needs."""
 
 
-def flagged(
-    connectors: Sequence[Connector], plans: Iterable[Sequence[Mapping[str, Any]]]
-) -> dict[str, tuple[str, ...]]:
-    """Per connector key with something to flag, the grants no step of `plans` needs: the
-    steps of every workflow of the workspace, whatever its status (a paused one comes back)."""
-    return scopes.over_privileged_in(
-        {c.key: c.scopes for c in connectors},
-        ((s.connector, s.access) for plan in plans for s in steps_from_dicts(plan)),
-    )
-
-
 async def over_privileged_in(
     session: AsyncSession, workspace_id: int, connectors: Sequence[Connector]
 ) -> dict[str, tuple[str, ...]]:
-    """`flagged`, against every workflow of the workspace, whose steps the database reads
-    for the (connector, access) pairs they use (`store.lookups.step_uses_in`)."""
+    """Per connector key with something to flag, the grants no step of any workflow of the
+    workspace needs, whatever its status (a paused one comes back). The database reads the
+    steps for the (connector, access) pairs they use (`store.lookups.step_uses_in`)."""
     return scopes.over_privileged_in(
         {c.key: c.scopes for c in connectors}, await lookups.step_uses_in(session, workspace_id)
     )
