@@ -97,17 +97,15 @@ async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: 
     `run_requests` makes, `workflow_for_run`: FOR KEY SHARE on PostgreSQL) until its run is
     written. A pause committing meanwhile would leave a run decided on the status it
     replaced, or a pending run its cancelling missed."""
-    await f.governed_workspace(deps)
+    ws = await f.governed_workspace(deps)
     await f.workflow(deps)
     async with deps.db.transaction() as session:
         scope = await workflow_for_run(session, "acme", "Invoice sync", ADMIN)
         found = (scope.workflow.key, scope.workflow.status, scope.role)
         assert found == ("invoice-sync", Status.PILOT, Role.ADMIN)
-        pausing = asyncio.ensure_future(
-            workflows.change_status(
-                deps.ctx, "acme", "invoice-sync", Status.PAUSED, ADMIN, reason="incident"
-            )
-        )
+        # As `/trame pause` reads it: channel, workflow (locked) and role in one statement.
+        named = workflows.Named(ws.approvals_channel, None, ("invoice-sync", "incident"))
+        pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
         await _other_side_waits(deps)
         assert not pausing.done(), "the pause waits for the run request in flight"
     await asyncio.wait_for(pausing, 10)

@@ -34,6 +34,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status, Verdict
 from trame_bot.services import audit, decisions, digests, overview, workflows
 from trame_bot.store import audit as audit_store
+from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.direct import Statement
 from trame_bot.store.migrate import upgrade
@@ -132,6 +133,14 @@ def test_an_entitys_audit_events_are_read_from_the_entity_index(
 Command = Callable[[Deps, str], Awaitable[object]]
 """A command on workspace `acme`, where `invoice-sync` (a pilot) has a pending run (the id)."""
 
+
+async def _pause_named(deps: Deps) -> object:
+    async with deps.db.reading() as session:
+        channel = (await workspace_store.get(session, "acme")).approvals_channel
+    named = workflows.Named(channel, None, ("INVOICE", "sync", "leak"))
+    return await workflows.pause_named(deps.ctx, named, Actor.slack(f.MEMBER))
+
+
 COMMANDS: dict[str, Command] = {
     "status": lambda deps, _: overview.summary(deps.ctx, "acme", f.CLI),
     "workflows": lambda deps, _: overview.workflow_list(deps.ctx, "acme", f.CLI),
@@ -149,6 +158,7 @@ COMMANDS: dict[str, Command] = {
     "pause": lambda deps, _: workflows.change_status(
         deps.ctx, "acme", "Invoice sync", Status.PAUSED, Actor.slack(f.MEMBER), reason="leak"
     ),
+    "/trame pause": lambda deps, _: _pause_named(deps),
     "audit": lambda deps, _: audit.list_events(
         deps.ctx, "acme", AuditFilter("workflow", "invoice-sync"), Actor.slack(f.ADMIN)
     ),

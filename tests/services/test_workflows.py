@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests import factories as f
 from trame_bot.bootstrap import Deps
@@ -15,6 +15,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, RunState, Status, Verdict
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, read_stored
 from trame_bot.errors import (
+    ChannelNotBound,
     Forbidden,
     InvalidInput,
     InvalidTransition,
@@ -354,6 +355,47 @@ async def test_pausing_needs_a_reason(deps: Deps) -> None:
     assert (await workflows.get_workflow(deps.ctx, "acme", "invoice-sync")).status is Status.PILOT
     assert await actions(deps) == ["workflow.created"]
     assert await posts(deps) == []
+
+
+async def test_a_pause_named_in_a_channel_takes_the_longest_name_and_the_rest_as_reason(
+    deps: Deps,
+) -> None:
+    """`/trame pause`'s one read: the channel's workspace, the workflow its words name (the
+    longest of several names that start alike) and the person's role; of a Slack team only
+    its own channels (distributed mode)."""
+    ws = await f.governed_workspace(deps)
+    async with deps.db.transaction() as session:  # bound to its team, as an install binds it
+        await session.execute(update(Workspace).values(slack_team_id="T0CLIENT"))
+    await apply(deps, "invoice", name="Invoice")
+    await apply(deps, "invoice-sync", name="Invoice sync")
+    member = Actor.slack(f.MEMBER)
+
+    def named(*words: str, team: str | None = None) -> workflows.Named:
+        return workflows.Named(ws.approvals_channel, team, words)
+
+    paused = await workflows.pause_named(deps.ctx, named("INVOICE", "sync", "leak"), member)
+    assert (paused.key, paused.status) == ("invoice-sync", Status.PAUSED)
+    error = await refused(
+        InvalidInput, workflows.pause_named(deps.ctx, named("invoice"), member), "no reason"
+    )
+    assert "/trame pause invoice <reason>" in error.message
+    paused = await workflows.pause_named(
+        deps.ctx, named("invoice", "sync?", team="T0CLIENT"), member
+    )
+    assert (paused.key, paused.status) == ("invoice", Status.PAUSED)
+    [*_, event] = await events(deps)
+    assert (event.entity_id, event.reason) == ("invoice", "sync?")
+    other_team = named("invoice-sync", team="T0OTHER")
+    await refused(ChannelNotBound, workflows.resume_named(deps.ctx, other_team, member), "team")
+    await refused(Forbidden, workflows.resume_named(deps.ctx, named("invoice"), member), "member")
+    stranger = Actor.slack(STRANGER)
+    await refused(Forbidden, workflows.pause_named(deps.ctx, named("invoice", "x"), stranger), "")
+    resumed = await workflows.resume_named(deps.ctx, named("invoice-sync"), Actor.slack(f.ADMIN))
+    assert resumed.status is Status.PILOT
+    missing = await refused(
+        NotFound, workflows.resume_named(deps.ctx, named("invoices"), member), "unknown"
+    )
+    assert "no workflow 'invoices'" in missing.message
 
 
 async def test_resume_returns_to_the_status_before_pause_and_needs_an_admin(

@@ -327,20 +327,86 @@ async def resume(ctx: Context, key: str, ref: str, actor: Actor) -> Workflow:
     """Back to the status the workflow had before it was paused, read under the same lock."""
     async with ctx.db.transaction() as session:
         workspace, workflow, role = await _locked_for_status(session, key, ref, actor)
-        if workflow.status is not Status.PAUSED:
-            raise InvalidTransition(f"workflow {workflow.key} is {workflow.status}, not paused")
-        target = workflow.status_before_pause or Status.DRAFT
-        await change_status_in(session, ctx, workspace, workflow, target, actor, role)
+        await _resume_in(session, ctx, workspace, workflow, actor, role)
     return workflow
+
+
+async def _resume_in(
+    session: AsyncSession,
+    ctx: Context,
+    workspace: Workspace,
+    workflow: Workflow,
+    actor: Actor,
+    role: Role,
+) -> None:
+    if workflow.status is not Status.PAUSED:
+        raise InvalidTransition(f"workflow {workflow.key} is {workflow.status}, not paused")
+    target = workflow.status_before_pause or Status.DRAFT
+    await change_status_in(session, ctx, workspace, workflow, target, actor, role)
+
+
+@dataclass(frozen=True)
+class Named:
+    """A workflow named where a command was written: the channel's workspace (bound to the
+    Slack `team` in distributed mode, any in one-workspace mode), the workflow the leading
+    `words` name (key or name, any case, the longest match), the words after it its rest."""
+
+    channel: str
+    team: str | None
+    words: tuple[str, ...]
+
+
+async def pause_named(ctx: Context, named: Named, actor: Actor) -> Workflow:
+    """`change_status` to paused for the workflow `named`, the words after its name the
+    reason: the most urgent command reads what it needs in one statement (`_locked_named`)."""
+    async with ctx.db.transaction() as session:
+        workspace, workflow, role, rest = await _locked_named(session, ctx, named, actor)
+        if not rest:
+            raise InvalidInput(f"say why you pause it: `/trame pause {workflow.key} <reason>`")
+        await change_status_in(
+            session, ctx, workspace, workflow, Status.PAUSED, actor, role, reason=" ".join(rest)
+        )
+    return workflow
+
+
+async def resume_named(ctx: Context, named: Named, actor: Actor) -> Workflow:
+    """`resume` for the workflow `named`, in one read as `pause_named`."""
+    async with ctx.db.transaction() as session:
+        workspace, workflow, role, _ = await _locked_named(session, ctx, named, actor)
+        await _resume_in(session, ctx, workspace, workflow, actor, role)
+    return workflow
+
+
+async def _locked_named(
+    session: AsyncSession, ctx: Context, named: Named, actor: Actor
+) -> tuple[Workspace, Workflow, Role, tuple[str, ...]]:
+    """`_locked_for_status` for a workflow `named`, with the words after its name: one
+    statement resolves channel → workspace → workflow (locked) → role. When it finds none,
+    the two reads of `named_in_channel` and `_locked_for_status` say why (the channel is not
+    bound, no workflow has that name) or find a name SQLite could not lowercase."""
+    found = await store.named_with_role(
+        session, named.team, named.channel, actor.user or "", named.words
+    )
+    if found is None:
+        key, ref, rest = await named_in_channel(ctx, named, actor.user or "")
+        return (*await _locked_for_status(session, key, ref, actor), rest)
+    workspace, workflow, role, rest = found
+    role = actor.authority if actor.user is None else role
+    return workspace, workflow, _at_least_member(role), rest
 
 
 async def _locked_for_status(
     session: AsyncSession, key: str, ref: str, actor: Actor
 ) -> tuple[Workspace, Workflow, Role]:
-    """The workspace, the workflow locked for a status change, and the actor's role (at
-    least member: anyone may pull the brake; the rules check the rest), in one read."""
+    """The workspace, the workflow locked for a status change, and the actor's role, in one
+    read."""
     workspace, workflow, role = await workflow_with_role(session, key, ref, actor, lock=True)
-    return workspace, workflow, check_at_least(role, Role.MEMBER, "changing a workflow's status")
+    return workspace, workflow, _at_least_member(role)
+
+
+def _at_least_member(role: Role | None) -> Role:
+    """Anyone in the workspace may pull the brake; the transition rules check the rest."""
+    return check_at_least(role, Role.MEMBER, "changing a workflow's status")
 
 
 async def set_trigger(
@@ -390,19 +456,19 @@ async def set_trigger_in(
 
 
 async def named_in_channel(
-    ctx: Context, channel: str, team_id: str | None, user: str, words: tuple[str, ...]
+    ctx: Context, named: Named, user: str
 ) -> tuple[str, str, tuple[str, ...]]:
-    """The channel's workspace key, the key of the workflow the leading words name (key or
-    name, any case) and the words after it, in one statement on the driver."""
+    """The channel's workspace key, the key of the workflow `named` and the words after its
+    name, in one statement on the driver."""
     async with ctx.db.lookups.connection() as lookup:
         scope, workflow, rest = await channel_store.channel_workflow(
-            lookup, team_id, channel, user, words
+            lookup, named.team, named.channel, user, named.words
         )
     if scope is None:
-        raise ChannelNotBound(channel)
+        raise ChannelNotBound(named.channel)
     if workflow is None:  # not an ASCII key or name: matched in Python
         async with ctx.db.lookup() as session:
-            key, rest = await named_in(session, scope.workspace_id, words)
+            key, rest = await named_in(session, scope.workspace_id, named.words)
         return scope.workspace_key, key, rest
     return scope.workspace_key, workflow.key, rest
 

@@ -4,9 +4,9 @@ workflow the words name."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
@@ -22,6 +22,8 @@ _wf = Workflow.__table__
 _trigger = Trigger.__table__
 _run = Run.__table__
 _connector = Connector.__table__
+
+_Named = TypeVar("_Named")
 
 MAX_NAME_WORDS = 8
 """A workflow's name is matched from at most this many leading words of a command."""
@@ -171,12 +173,28 @@ def pick_named(
         return None, None, tuple(words)
     first = rows[0].id
     matched = [row for row in rows if row.id == first and row.wf_id is not None]
-    scope = _scope(rows[0])
+    named = longest_named(matched, _workflow_key_and_name, names, words)
+    return (_scope(rows[0]), *named) if named else (_scope(rows[0]), None, tuple(words))
+
+
+def _workflow_key_and_name(row: Any) -> tuple[str, str]:
+    return row.wf_key, row.wf_name
+
+
+def longest_named(
+    candidates: Sequence[_Named],
+    key_and_name: Callable[[_Named], tuple[str, str]],
+    names: Sequence[str],
+    words: Sequence[str],
+) -> tuple[_Named, tuple[str, ...]] | None:
+    """The candidate whose key or name (any case) is the longest of `names`
+    (`name_candidates(words)`), the first such in order, and the words after it."""
     for size, name in zip(range(len(names), 0, -1), names, strict=True):
-        for row in matched:
-            if name in (row.wf_key, row.wf_name.lower()):
-                return scope, row, tuple(words[size:])
-    return scope, None, tuple(words)
+        for candidate in candidates:
+            key, full_name = key_and_name(candidate)
+            if name in (key, full_name.lower()):
+                return candidate, tuple(words[size:])
+    return None
 
 
 def _scope(row: Any) -> ChannelScope:

@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, BindParameter, and_, bindparam, column, func, inspect, or_, select
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    column,
+    func,
+    inspect,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from trame_bot.domain.enums import Health, Role, Status
 from trame_bot.errors import NotFound
-from trame_bot.store.functions import array_elements, embedded_json, json_rows
+from trame_bot.store.channel import longest_named, name_candidates
+from trame_bot.store.functions import array_elements, as_list, embedded_json, in_list, json_rows
 from trame_bot.store.models import Connector, Member, Trigger, Workflow, Workspace
 
 
@@ -85,6 +97,68 @@ async def with_role(
         )
     ).one_or_none()
     return None if found is None else (found[0], found[1], found[2])
+
+
+_bound = Workspace.__table__.alias("bound")
+_channel: BindParameter[str] = bindparam("channel")
+
+
+def _named_query(*, of_team: bool) -> Select[Workspace, Workflow, Role]:
+    first_bound = select(func.min(_bound.c.id)).where(
+        or_(_bound.c.approvals_channel == _channel, _bound.c.ops_channel == _channel)
+    )
+    if of_team:
+        first_bound = first_bound.where(_bound.c.slack_team_id == bindparam("team"))
+    return (
+        select(Workspace, Workflow, Member.role)
+        .join(Workflow, Workflow.workspace_id == Workspace.id)
+        .outerjoin(
+            Member,
+            and_(Member.workspace_id == Workspace.id, Member.slack_user_id == bindparam("user")),
+        )
+        .where(
+            Workspace.id == first_bound.scalar_subquery(),
+            or_(in_list(Workflow.key, "names"), in_list(func.lower(Workflow.name), "names")),
+        )
+        .order_by(Workflow.id)
+        .with_for_update(of=Workflow)
+    )
+
+
+_LOCKED_NAMED = {team: _named_query(of_team=team) for team in (False, True)}
+
+
+async def named_with_role(
+    session: AsyncSession, team_id: str | None, channel: str, user: str, words: Sequence[str]
+) -> tuple[Workspace, Workflow, Role | None, tuple[str, ...]] | None:
+    """`with_role` from where a command was written: the workspace the channel belongs to (as
+    `store.channel.workspace_key` finds it), the workflow its leading `words` name (as
+    `store.channel.channel_workflow` matches it) locked for a change, the role of `user` and
+    the words after the name, in one statement. None when the database finds no such
+    workflow: the channel is not bound, no workflow has that name, or the name has letters
+    SQLite does not lowercase; the two-read path then says which, or matches it in Python.
+
+    Every workflow the leading words may name is locked, in id order; there is more than one
+    only when one's name is the start of another's and the command names the longer one."""
+    names = name_candidates(words)
+    params = {"channel": channel, "user": user, "names": as_list(names)}
+    if team_id is not None:
+        params["team"] = team_id
+    found: list[tuple[Workspace, Workflow, Role | None]] = [
+        (workspace, workflow, role)
+        for workspace, workflow, role in await session.execute(
+            _LOCKED_NAMED[team_id is not None], params
+        )
+    ]
+    named = longest_named(found, _key_and_name, names, words)
+    if named is None:
+        return None
+    (workspace, workflow, role), rest = named
+    return workspace, workflow, role, rest
+
+
+def _key_and_name(found: tuple[Workspace, Workflow, Role | None]) -> tuple[str, str]:
+    return found[1].key, found[1].name
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,16 @@ class CommandRequest:
             self._workspace = found
         return self._workspace
 
-    async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:
-        """The workflow the leading words name (key or name, any case) and the words after it."""
+    def named(self, usage: str) -> workflows.Named:
+        """The workflow the leading words name, for a service to read with what it changes."""
         if not self.command.words:
             raise InvalidInput(f"name a workflow: `{usage}`")
+        return workflows.Named(self.channel, self.team, self.command.words)
+
+    async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:
+        """The workflow the leading words name (key or name, any case) and the words after it."""
         self._workspace, key, rest = await workflows.named_in_channel(
-            self.ctx, self.channel, self.team, self.user, self.command.words
+            self.ctx, self.named(usage), self.user
         )
         return key, rest
 
@@ -130,18 +134,13 @@ async def connectors(r: CommandRequest) -> str:
 
 
 async def pause(r: CommandRequest) -> str:
-    key, rest = await r.workflow_and_rest("/trame pause <workflow> <reason>")
-    if not rest:
-        raise InvalidInput(f"say why you pause it: `/trame pause {key} <reason>`")
-    done = await workflows.change_status(
-        r.ctx, await r.workspace(), key, Status.PAUSED, r.actor, reason=" ".join(rest)
-    )
+    # Pulling the brake: channel, workflow (locked), role and the change in one transaction.
+    done = await workflows.pause_named(r.ctx, r.named("/trame pause <workflow> <reason>"), r.actor)
     return f"⏸️ *{escape(done.name)}* is paused; its pending runs were cancelled. `/trame resume {done.key}` (admin) brings it back."
 
 
 async def resume(r: CommandRequest) -> str:
-    key, _ = await r.workflow_and_rest("/trame resume <workflow>")
-    done = await workflows.resume(r.ctx, await r.workspace(), key, r.actor)
+    done = await workflows.resume_named(r.ctx, r.named("/trame resume <workflow>"), r.actor)
     return f"▶️ *{escape(done.name)}* is {done.status.value} again."
 
 
