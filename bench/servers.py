@@ -63,6 +63,7 @@ from trame_bot.domain import gate
 from trame_bot.domain.audit_chain import GENESIS_HASH
 from trame_bot.domain.enums import RunState, Source
 from trame_bot.domain.plan import fingerprint, steps_from_dicts
+from trame_bot.heap import freeze_startup_heap
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
 from trame_bot.services.workspaces import hash_api_key
@@ -596,6 +597,8 @@ async def serve(kind: str) -> None:
     # In-flight requests get a second at shutdown; the probe server's hanging ones never finish.
     runner = web.AppRunner(KINDS[kind](), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
+    if kind.startswith("trame"):
+        freeze_startup_heap()  # as `trame-bot serve` does
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     port = runner.addresses[0][1]

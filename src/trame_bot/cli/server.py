@@ -23,6 +23,7 @@ from trame_bot.config import Settings, load_settings
 from trame_bot.delivery import ALONE_POLL, delivering
 from trame_bot.domain.values import parse_duration
 from trame_bot.errors import ConfigError, SchemaNotReady, Unavailable
+from trame_bot.heap import freeze_startup_heap
 from trame_bot.jobs import Schedule
 from trame_bot.logs import configure_logging
 from trame_bot.services.sweep import SweepSettings
@@ -257,6 +258,7 @@ async def run_server(
         attach(app, settings)  # connects in the background once the server has started
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
     await runner.setup()
+    freeze_startup_heap()
     await web.TCPSite(runner, host, port).start()
     log.info("trame-bot listening on http://%s:%s", host, port)
     try:
