@@ -10,8 +10,10 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 - `insert`: the baseline API, a minimal aiohttp handler doing one INSERT per request.
 - `reference`: the issue's nearest design, the bare app whose listeners do what a command or
   a click needs of the database and of Slack, and nothing else: `status` one SQLAlchemy Core
-  read joining channel → workspace → member → workflow, `pause`/`resume` that read and one
-  write transaction (a status row updated, an event chained), acked with the result; a
+  read joining channel → workspace → member → workflow; `pause`/`resume` that read (the
+  workflow locked) and the contract's checks (a pause's reason, an admin to resume), then in
+  the same transaction the status written where the gate reads it (trame-bot's `workflows`
+  row), a pause's pending runs cancelled, each change chained, acked with the result; a
   button click is acked, then decided in one write transaction (the run's state row moved
   from pending, an event chained) and its message updated once (`chat.update`, one section).
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
@@ -54,6 +56,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -61,7 +64,7 @@ from trame_bot.bootstrap import build, build_slack, build_web_app
 from trame_bot.config import load_settings
 from trame_bot.domain import gate
 from trame_bot.domain.audit_chain import GENESIS_HASH
-from trame_bot.domain.enums import RunState, Source
+from trame_bot.domain.enums import Role, RunState, Source, Status
 from trame_bot.domain.plan import fingerprint, steps_from_dicts
 from trame_bot.heap import freeze_startup_heap
 from trame_bot.logs import configure_logging
@@ -81,15 +84,12 @@ NEAREST_DESIGN = "nearest design"
 
 
 class _ReferenceTables(NamedTuple):
-    status: str
     runs: str
     heads: str
     events: str
 
 
-REFERENCE_TABLES = _ReferenceTables(
-    "bench_workflow_status", "bench_run_states", "bench_chain_heads", "bench_chained_events"
-)
+REFERENCE_TABLES = _ReferenceTables("bench_run_states", "bench_chain_heads", "bench_chained_events")
 ANYTHING = re.compile(".*")
 
 
@@ -177,6 +177,53 @@ _SCOPE = (
 )
 
 
+_LOCKED_SCOPE = _SCOPE.add_columns(_wf.c.key, _wf.c.status_before_pause).with_for_update(of=_wf)
+_SET_STATUS = (
+    update(Workflow)
+    .where(Workflow.id == bindparam("wf"))
+    .values(
+        status=bindparam("status"),
+        status_before_pause=bindparam("before"),
+        updated_at=bindparam("at"),
+    )
+)
+_CANCEL_PENDING = (
+    update(Run)
+    .where(Run.workflow_id == bindparam("wf"), Run.state == RunState.PENDING)
+    .values(state=RunState.CANCELLED, decided_at=bindparam("at"), decided_by=bindparam("by"))
+    .returning(Run.id)
+)
+
+
+def _status_change_refused(verb: str, row: Any, reason: str) -> str | None:
+    """What the contract (DESIGN: status transitions) refuses: a workflow that is not there,
+    a pause without a reason, a resume of a workflow not paused or by less than an admin."""
+    if row is None:
+        return "unknown"
+    if verb == "pause":
+        return "say why" if not reason else None
+    if row.status != Status.PAUSED:
+        return "not paused"
+    return None if row.role in (Role.ADMIN, Role.OWNER) else "needs the admin role"
+
+
+async def _change_status(conn: AsyncConnection, verb: str, row: Any, user: str) -> None:
+    """The status written where the gate reads it (the real `workflows` row, locked by the
+    read), a pause's pending runs cancelled in the same transaction, each change chained
+    (the runs locked before the head, as trame-bot's lock order has it)."""
+    now, paused = datetime.now(UTC), verb == "pause"
+    target = Status.PAUSED if paused else (row.status_before_pause or Status.DRAFT)
+    before = row.status if paused else None
+    await conn.execute(_SET_STATUS, {"wf": row.id, "status": target, "before": before, "at": now})
+    cancelled: list[str] = []
+    if paused:
+        found = await conn.execute(_CANCEL_PENDING, {"wf": row.id, "at": now, "by": user})
+        cancelled = list(found.scalars())
+    await _chained(conn, row.workspace_id, row.id, f"{row.key} {verb}d by {user}")
+    for run_id in cancelled:
+        await _chained(conn, row.workspace_id, row.id, f"run {run_id} cancelled")
+
+
 def reference_app() -> web.Application:
     """The nearest design the issue names (see the module's docstring): Bolt as the bare app,
     and per command only its database work, in SQLAlchemy Core on the same engine settings
@@ -187,19 +234,17 @@ def reference_app() -> web.Application:
 
     bolt, app = _bolt_app("reference")
     db = Database(load_settings().database_url)
-    status_table, runs_table = REFERENCE_TABLES.status, REFERENCE_TABLES.runs
+    runs_table = REFERENCE_TABLES.runs
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await _reference_tables(db)
         yield
         await db.dispose()
 
-    update = text(f"UPDATE {status_table} SET status = :status WHERE workflow_id = :id")
-
     @bolt.command(ANYTHING)
     async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
         words: list[str] = str(command.get("text") or "").split()
-        verb, key = [*words, "", ""][:2]
+        verb, key, *reason = [*words, "", ""]
         where = {"channel": command["channel_id"], "user": command["user_id"], "key": key}
         if verb not in ("pause", "resume"):
             async with db.engine.connect() as conn:
@@ -207,12 +252,11 @@ def reference_app() -> web.Application:
             await ack(f"{row.name}: {row.status} (you are {row.role})" if row else "unknown")
             return
         async with db.engine.begin() as conn:
-            row = (await conn.execute(_SCOPE, where)).one_or_none()
-            if row is not None:
-                await conn.execute(update, {"status": verb, "id": row.id})
-                what = f"{key} {verb} by {command['user_id']}"
-                await _chained(conn, row.workspace_id, row.id, what)
-        await ack(f"{key}: {verb}d" if row else "unknown")
+            row = (await conn.execute(_LOCKED_SCOPE, where)).one_or_none()
+            refused = _status_change_refused(verb, row, " ".join(reason).strip())
+            if row is not None and refused is None:
+                await _change_status(conn, verb, row, command["user_id"])
+        await ack(refused or f"{key}: {verb}d")
 
     decide = text(
         f"UPDATE {runs_table} SET state = 'approved' WHERE run_id = :id AND state = 'pending'"
@@ -241,12 +285,11 @@ def reference_app() -> web.Application:
 
 
 async def _reference_tables(db: Database) -> None:
-    """The nearest designs' own tables: a status per workflow and a state per run, copied from
-    trame-bot's rows, and an event log chained per workspace from its head."""
+    """The nearest designs' own tables: a state per run, copied from trame-bot's rows, and an
+    event log chained per workspace from its head."""
     t = REFERENCE_TABLES
     async with db.engine.begin() as conn:
         for ddl in (
-            f"{t.status} (workflow_id INTEGER PRIMARY KEY, status VARCHAR(16) NOT NULL)",
             f"{t.runs} (run_id VARCHAR(32) PRIMARY KEY, workspace_id INTEGER NOT NULL,"
             " state VARCHAR(16) NOT NULL)",
             f"{t.heads} (workspace_id INTEGER PRIMARY KEY, seq BIGINT NOT NULL,"
@@ -258,8 +301,6 @@ async def _reference_tables(db: Database) -> None:
         ):
             await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {ddl}"))
         for copy in (
-            f"{t.status} (workflow_id, status) SELECT id, status FROM workflows"
-            f" WHERE id NOT IN (SELECT workflow_id FROM {t.status})",
             f"{t.runs} (run_id, workspace_id, state) SELECT id, workspace_id, 'pending' FROM runs"
             f" WHERE id NOT IN (SELECT run_id FROM {t.runs})",
             f"{t.heads} (workspace_id, seq, hash) SELECT id, 0, '{GENESIS_HASH}' FROM workspaces"
