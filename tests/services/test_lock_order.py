@@ -113,6 +113,30 @@ async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: 
     assert statuses == {"invoice-sync": Status.PAUSED}
 
 
+async def test_a_pause_naming_two_workflows_locks_them_in_the_order_an_alert_does(
+    deps: Deps,
+) -> None:
+    """`/trame pause invoice sync …` locks every workflow its words may name ("invoice" and
+    "invoice sync"). An alert's pause locks the workflows it covers in key order; had the
+    command locked in id order (here the opposite), each would hold one and wait for the
+    other."""
+    ws = await f.governed_workspace(deps)
+    await f.workflow(deps, key="invoice-sync", name="Invoice sync")  # the lower id
+    await f.workflow(deps, key="invoice", name="Invoice")
+    async with deps.db.transaction() as session:
+        # An alert's pause of both, at its first lock: "invoice" comes first by key.
+        await workflow_with_role(session, "acme", "invoice", ADMIN, lock=True)
+        named = workflows.Named(ws.approvals_channel, None, ("invoice", "sync", "incident"))
+        pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
+        await _other_side_waits(deps)
+        # Its second lock: free, as the command waits at its first.
+        await workflow_with_role(session, "acme", "invoice-sync", ADMIN, lock=True)
+    paused = await asyncio.wait_for(pausing, 10)
+    assert paused.key == "invoice-sync"
+    statuses, _ = await _states(deps)
+    assert statuses == {"invoice": Status.PILOT, "invoice-sync": Status.PAUSED}
+
+
 async def test_pausing_from_an_alert_while_a_reviewer_holds_a_run_does_not_deadlock(
     deps: Deps,
 ) -> None:

@@ -120,7 +120,7 @@ def _named_query(*, of_team: bool) -> Select[Workspace, Workflow, Role]:
             Workspace.id == first_bound.scalar_subquery(),
             or_(in_list(Workflow.key, "names"), in_list(func.lower(Workflow.name), "names")),
         )
-        .order_by(Workflow.id)
+        .order_by(Workflow.key)
         .with_for_update(of=Workflow)
     )
 
@@ -138,8 +138,10 @@ async def named_with_role(
     workflow: the channel is not bound, no workflow has that name, or the name has letters
     SQLite does not lowercase; the two-read path then says which, or matches it in Python.
 
-    Every workflow the leading words may name is locked, in id order; there is more than one
-    only when one's name is the start of another's and the command names the longer one."""
+    Every workflow the leading words may name is locked, in key order (as an alert's pause
+    locks several: two such transactions never wait for each other crosswise); there is more
+    than one only when one's name is the start of another's and the command names the longer
+    one."""
     names = name_candidates(words)
     params = {"channel": channel, "user": user, "names": as_list(names)}
     if team_id is not None:
