@@ -3,9 +3,10 @@
 Nearly everything a started server holds lives as long as it does: modules, the Bolt app,
 SQLAlchemy's mappers, pools, pydantic's validators, over 100,000 objects. A full collection
 walks every one of them with the event loop stopped: measured under load on the bench
-machine, each took 55–85 ms, and every request in flight waited that long (the tail of rows
-1b and 1b-d in `bench/`). `gc.freeze` moves what exists into a generation the collector never
-walks, so a later full collection walks only what was made since: 3–27 ms there."""
+machine, each took 74–84 ms, and every request in flight waited that long. `gc.freeze` moves
+what exists into a generation the collector never walks, so a later full collection walks only
+what was made since: 3–27 ms there, and the slowest `/trame status` acks at 50 concurrent took
+half as long on SQLite (rows 1c and 1d in `bench/`, see docs/performance.md)."""
 
 from __future__ import annotations
 
