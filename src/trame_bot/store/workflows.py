@@ -57,14 +57,17 @@ async def get(
 
 
 _ref: BindParameter[str] = bindparam("ref")
-_WITH_ROLE = (
+_WORKFLOW_AND_ROLE = (
     select(Workspace, Workflow, Member.role)
     .join(Workflow, Workflow.workspace_id == Workspace.id)
     .outerjoin(
         Member,
         and_(Member.workspace_id == Workspace.id, Member.slack_user_id == bindparam("user")),
     )
-    .where(
+)
+"""A workspace's workflows with the role of `user` there; the reads below say which."""
+_WITH_ROLE = (
+    _WORKFLOW_AND_ROLE.where(
         Workspace.key == bindparam("workspace"),
         or_(func.lower(Workflow.key) == _ref, func.lower(Workflow.name) == _ref),
     )
@@ -110,13 +113,7 @@ def _named_query(*, of_team: bool) -> Select[Workspace, Workflow, Role]:
     if of_team:
         first_bound = first_bound.where(_bound.c.slack_team_id == bindparam("team"))
     return (
-        select(Workspace, Workflow, Member.role)
-        .join(Workflow, Workflow.workspace_id == Workspace.id)
-        .outerjoin(
-            Member,
-            and_(Member.workspace_id == Workspace.id, Member.slack_user_id == bindparam("user")),
-        )
-        .where(
+        _WORKFLOW_AND_ROLE.where(
             Workspace.id == first_bound.scalar_subquery(),
             or_(in_list(Workflow.key, "names"), in_list(func.lower(Workflow.name), "names")),
         )
