@@ -196,7 +196,7 @@ _CANCEL_PENDING = (
 
 
 def _status_change_refused(verb: str, row: Any, reason: str) -> str | None:
-    """What the contract (DESIGN: status transitions) refuses: a workflow that is not there,
+    """What the contract (docs/governance.md, "Workflow statuses") refuses: a workflow not there,
     a pause without a reason, a resume of a workflow not paused or by less than an admin."""
     if row is None:
         return "unknown"
