@@ -19,7 +19,7 @@ from trame_bot.domain.alerts import AlertTarget
 from trame_bot.domain.enums import Role, RunState, Status
 from trame_bot.domain.health import Report
 from trame_bot.domain.roles import check_at_least
-from trame_bot.services import alerts, audit, connectors, workflows
+from trame_bot.services import alerts, audit, connectors, naming, workflows
 from trame_bot.services.access import workflow_for_run, workflow_with_role
 from trame_bot.store import audit as audit_store
 from trame_bot.store import pending
@@ -104,7 +104,7 @@ async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: 
         found = (scope.workflow.key, scope.workflow.status, scope.role)
         assert found == ("invoice-sync", Status.PILOT, Role.ADMIN)
         # As `/trame pause` reads it: channel, workflow (locked) and role in one statement.
-        named = workflows.Named(ws.approvals_channel, None, ("invoice-sync", "incident"))
+        named = naming.Named(ws.approvals_channel, None, ("invoice-sync", "incident"))
         pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
         await _other_side_waits(deps)
         assert not pausing.done(), "the pause waits for the run request in flight"
@@ -126,7 +126,7 @@ async def test_a_pause_naming_two_workflows_locks_them_in_the_order_an_alert_doe
     async with deps.db.transaction() as session:
         # An alert's pause of both, at its first lock: "invoice" comes first by key.
         await workflow_with_role(session, "acme", "invoice", ADMIN, lock=True)
-        named = workflows.Named(ws.approvals_channel, None, ("invoice", "sync", "incident"))
+        named = naming.Named(ws.approvals_channel, None, ("invoice", "sync", "incident"))
         pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
         await _other_side_waits(deps)
         # Its second lock: free, as the command waits at its first.

@@ -32,7 +32,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status, Verdict
-from trame_bot.services import audit, decisions, digests, overview, workflows
+from trame_bot.services import audit, decisions, digests, naming, overview, workflows
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
@@ -137,7 +137,7 @@ Command = Callable[[Deps, str], Awaitable[object]]
 async def _pause_named(deps: Deps) -> object:
     async with deps.db.reading() as session:
         channel = (await workspace_store.get(session, "acme")).approvals_channel
-    named = workflows.Named(channel, None, ("INVOICE", "sync", "leak"))
+    named = naming.Named(channel, None, ("INVOICE", "sync", "leak"))
     return await workflows.pause_named(deps.ctx, named, Actor.slack(f.MEMBER))
 
 

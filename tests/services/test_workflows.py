@@ -22,7 +22,7 @@ from trame_bot.errors import (
     NotFound,
     TrameError,
 )
-from trame_bot.services import decisions, workflows
+from trame_bot.services import decisions, naming, workflows
 from trame_bot.store.models import AuditEvent, OutboxMessage, Workflow, Workspace
 
 E = TypeVar("E", bound=TrameError)
@@ -370,8 +370,8 @@ async def test_a_pause_named_in_a_channel_takes_the_longest_name_and_the_rest_as
     await apply(deps, "invoice-sync", name="Invoice sync")
     member = Actor.slack(f.MEMBER)
 
-    def named(*words: str, team: str | None = None) -> workflows.Named:
-        return workflows.Named(ws.approvals_channel, team, words)
+    def named(*words: str, team: str | None = None) -> naming.Named:
+        return naming.Named(ws.approvals_channel, team, words)
 
     paused = await workflows.pause_named(deps.ctx, named("INVOICE", "sync", "leak"), member)
     assert (paused.key, paused.status) == ("invoice-sync", Status.PAUSED)

@@ -29,7 +29,8 @@ from trame_bot.services import pilot as pilot_service
 from trame_bot.services import scopes as scope_service
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
-from trame_bot.services.workflows import named_in, plan_of
+from trame_bot.services.naming import named_in
+from trame_bot.services.workflows import plan_of
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import glance as glance_store

@@ -18,14 +18,13 @@ from trame_bot.domain.roles import check_at_least, check_trigger_toggle
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, check_triggers
 from trame_bot.domain.scopes import write_refusals
 from trame_bot.domain.transitions import GoLiveEvidence, check_status_change
-from trame_bot.domain.values import match_workflow
-from trame_bot.errors import ChannelNotBound, Conflict, InvalidInput, InvalidTransition, NotFound
+from trame_bot.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from trame_bot.services import runs as run_service
 from trame_bot.services.access import require, workflow_with_role
 from trame_bot.services.context import Context
+from trame_bot.services.naming import Named, named_in_channel
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
-from trame_bot.store import channel as channel_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as run_store
 from trame_bot.store import workflows as store
@@ -345,17 +344,6 @@ async def _resume_in(
     await change_status_in(session, ctx, workspace, workflow, target, actor, role)
 
 
-@dataclass(frozen=True)
-class Named:
-    """A workflow named where a command was written: the channel's workspace (bound to the
-    Slack `team` in distributed mode, any in one-workspace mode), the workflow the leading
-    `words` name (key or name, any case, the longest match), the words after it its rest."""
-
-    channel: str
-    team: str | None
-    words: tuple[str, ...]
-
-
 async def pause_named(ctx: Context, named: Named, actor: Actor) -> Workflow:
     """`change_status` to paused for the workflow `named`, the words after its name the
     reason: the most urgent command reads what it needs in one statement (`_locked_named`)."""
@@ -453,34 +441,6 @@ async def set_trigger_in(
         data={"trigger": trigger.key, "before": not enabled, "after": enabled},
     )
     return trigger
-
-
-async def named_in_channel(
-    ctx: Context, named: Named, user: str
-) -> tuple[str, str, tuple[str, ...]]:
-    """The channel's workspace key, the key of the workflow `named` and the words after its
-    name, in one statement on the driver."""
-    async with ctx.db.lookups.connection() as lookup:
-        scope, workflow, rest = await channel_store.channel_workflow(
-            lookup, named.team, named.channel, user, named.words
-        )
-    if scope is None:
-        raise ChannelNotBound(named.channel)
-    if workflow is None:  # not an ASCII key or name: matched in Python
-        async with ctx.db.lookup() as session:
-            key, rest = await named_in(session, scope.workspace_id, named.words)
-        return scope.workspace_key, key, rest
-    return scope.workspace_key, workflow.key, rest
-
-
-async def named_in(
-    session: AsyncSession, workspace_id: int, words: tuple[str, ...]
-) -> tuple[str, tuple[str, ...]]:
-    found = match_workflow(words, await store.names(session, workspace_id))
-    if found is None:
-        shown = words[0] if words else ""
-        raise NotFound(f"no workflow {shown!r} in this workspace (see `/trame workflows`)")
-    return found
 
 
 async def list_workflows(ctx: Context, key: str) -> Sequence[Workflow]:

@@ -21,6 +21,7 @@ from trame_bot.reports.render import export_file, rendered
 from trame_bot.services import (
     audit,
     digests,
+    naming,
     overview,
     pilot,
     rollback,
@@ -92,15 +93,15 @@ class CommandRequest:
             self._workspace = found
         return self._workspace
 
-    def named(self, usage: str) -> workflows.Named:
+    def named(self, usage: str) -> naming.Named:
         """The workflow the leading words name, for a service to read with what it changes."""
         if not self.command.words:
             raise InvalidInput(f"name a workflow: `{usage}`")
-        return workflows.Named(self.channel, self.team, self.command.words)
+        return naming.Named(self.channel, self.team, self.command.words)
 
     async def workflow_and_rest(self, usage: str) -> tuple[str, tuple[str, ...]]:
         """The workflow the leading words name (key or name, any case) and the words after it."""
-        self._workspace, key, rest = await workflows.named_in_channel(
+        self._workspace, key, rest = await naming.named_in_channel(
             self.ctx, self.named(usage), self.user
         )
         return key, rest
