@@ -232,23 +232,30 @@ class ChainVerifier:
     def feed_packed(
         self,
         *,
+        first: int,
+        last: int,
         count: int,
-        seqs: str,
         prev_hashes: str,
         hashes: str,
         encoded: bytes,
         lengths: Sequence[int],
     ) -> bool:
-        """Feed a run of events as one (`store.audit_verify.stream_packed`): `count` events, their
-        sequence numbers (`"1,2,3"`), `prev_hash`es and `hash`es run together, their stored
-        bytes run together and the length of each. True when the whole run holds; False
-        (nothing fed) for the caller to feed the run event by event, which names the first
-        bad one. No Python runs per event but the hashing itself: the rest is one comparison
-        of strings each."""
-        first = self.checked + 1
+        """Feed a run of events as one (`store.audit_verify.stream_packed`): the `count` events
+        numbered `first`..`last`, in that order, their `prev_hash`es and `hash`es run
+        together, their stored bytes run together and the length of each. True when the whole
+        run holds; False (nothing fed) for the caller to feed the run event by event, which
+        names the first bad one. No Python runs per event but the hashing itself: the rest is
+        one comparison of strings each.
+
+        A run holds every number from `first` to `last` when it has that many events: a
+        chain's numbers are unique (a unique index), and an event doubled in spite of it
+        would not follow the one before it, which the `prev_hash`es check. The numbers are
+        not read one by one: turning a million of them into text cost the database and this
+        process more than anything but the bytes and their hashing."""
         if (
             not count
-            or seqs != ",".join(map(str, range(first, first + count)))
+            or first != self.checked + 1
+            or count != last - first + 1
             or prev_hashes != self.expected_prev + hashes[:-64]
         ):
             return False
@@ -260,7 +267,7 @@ class ChainVerifier:
         digests = [sha256(view[start:end]).hexdigest() for start, end in pairwise([0, *ends])]
         if "".join(digests) != hashes:
             return False
-        self.checked, self.expected_prev = first - 1 + count, hashes[-64:]
+        self.checked, self.expected_prev = last, hashes[-64:]
         return True
 
     def finish(self, head_seq: int, head_hash: str) -> ChainReport:

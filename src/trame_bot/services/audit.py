@@ -279,8 +279,9 @@ class _Checking:
                     not named
                     and run.ends_right
                     and self.verifier.feed_packed(
+                        first=run.first,
+                        last=run.last,
                         count=run.count,
-                        seqs=run.seqs,
                         prev_hashes=run.prev_hashes,
                         hashes=run.hashes,
                         encoded=run.encoded,

@@ -47,14 +47,13 @@ async def stream_chain(
 @dataclass(frozen=True, slots=True)
 class PackedEvents:
     """The events numbered `first`..`last` of a chain as one row (`string_agg`,
-    `group_concat`): `count` of them, their sequence numbers (`"1,2,3"`), `prev_hash`es and
-    `hash`es (each run together), stored bytes run together and the length of each, and
-    whether every one ends with the chain's `ending`. Empty when none is there."""
+    `group_concat`): `count` of them, their `prev_hash`es and `hash`es (each run together),
+    stored bytes run together and the length of each, and whether every one ends with the
+    chain's `ending`. Empty when none is there."""
 
     first: int
     last: int
     count: int
-    seqs: str
     prev_hashes: str
     hashes: str
     encoded: bytes
@@ -63,14 +62,14 @@ class PackedEvents:
 
 
 _PACKED_POSTGRES = """
-SELECT count(*), string_agg(seq::text, ','), string_agg(prev_hash, ''), string_agg(hash, ''),
+SELECT count(*), string_agg(prev_hash, ''), string_agg(hash, ''),
     string_agg(encoded, ''::bytea), array_agg(length(encoded)),
     bool_and(substring(encoded from length(encoded) - $1 + 1) = $2)
 FROM (SELECT seq, prev_hash, hash, encoded FROM audit_events
     WHERE workspace_id = $3 AND seq >= $4 AND seq <= $5 ORDER BY seq) AS run
 """
 _PACKED_SQLITE = """
-SELECT count(*), group_concat(seq), group_concat(prev_hash, ''), group_concat(hash, ''),
+SELECT count(*), group_concat(prev_hash, ''), group_concat(hash, ''),
     CAST(group_concat(encoded, '') AS BLOB), group_concat(length(encoded))
 FROM (SELECT seq, prev_hash, hash, encoded FROM audit_events
     WHERE workspace_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?)
@@ -174,19 +173,18 @@ class _RunReader:
             row = await self._statement.fetchrow(
                 len(ending), ending, self._workspace_id, first, last
             )
-            lengths = row[5] or []
-            ends_right = row[6] is True
+            lengths = row[4] or []
+            ends_right = row[5] is True
         else:
             args = (self._workspace_id, first, last, self._batch)
             (row,) = await self._driver.execute_fetchall(_PACKED_SQLITE, args)
-            lengths = list(map(int, row[5].split(","))) if row[5] else []
-            ends_right = _ends_right(row[4] or b"", lengths, ending)
-        count, seqs, prevs, hashes, encoded = row[:5]
+            lengths = list(map(int, row[4].split(","))) if row[4] else []
+            ends_right = _ends_right(row[3] or b"", lengths, ending)
+        count, prevs, hashes, encoded = row[:4]
         return PackedEvents(
             first,
             last,
             count,
-            seqs or "",
             prevs or "",
             hashes or "",
             encoded or b"",
