@@ -231,6 +231,23 @@ async def test_a_run_says_whether_each_event_ends_with_its_chain(deps: Deps) -> 
     assert (await audit.verify_chain(deps.ctx, "acme")).ok
 
 
+async def test_one_reader_builds_every_run_in_turn(deps: Deps) -> None:
+    """A machine with one core verifies through one connection, asked for several runs ahead:
+    it builds them one after another (asyncpg refuses a second statement on a connection
+    while one runs), and the runs hold the whole chain in order."""
+    total = await seeded(deps)
+    ending = b',"workspace":"acme"}'
+    async with deps.db.reading() as session:
+        ws = await workspace_store.get(session, "acme")
+        runs = [run async for run in verify_store.stream_packed([session], ws.id, ending, batch=2)]
+    assert verify_store.AHEAD > 1
+    assert [(run.first, run.last) for run in runs] == [
+        (first, min(first + 1, total)) for first in range(1, total + 1, 2)
+    ]
+    assert sum(run.count for run in runs) == total
+    assert all(run.ends_right for run in runs)
+
+
 async def _packed(deps: Deps, ending: bytes) -> list[verify_store.PackedEvents]:
     async with deps.db.reading() as session:
         ws = await workspace_store.get(session, "acme")
