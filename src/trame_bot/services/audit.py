@@ -42,9 +42,10 @@ READERS = min(2, os.cpu_count() or 1)
 VERIFY_READERS = min((os.cpu_count() or 1) + 1, 4)
 """PostgreSQL's connections that build verify's runs of events side by side: one more than
 the machine's cores, as this process hashes on one of them and each server process also
-waits while its run is sent. On 2 cores, a million events (best of 3 per process, 3–5
-processes alternated): two readers 2.9–3.4× hashlib, three 2.5–3.0×, four 2.8–2.9×. At
-most four: each is a pooled connection held for the verify's seconds."""
+waits while its run is sent. On 2 cores, a million events (best of 3 per process, 2–7
+processes alternated), readers × runs asked ahead of each: 2 × 1 2.9–3.4× hashlib, 2 × 2
+2.8–3.0×, 3 × 1 2.5–3.0×, 3 × 2 (`AHEAD`) 2.5–2.6×, 4 × 1 2.8–2.9×. At most four: each is a
+pooled connection held for the verify's seconds."""
 
 
 class ExportFormat(StrEnum):

@@ -175,8 +175,8 @@ class _RunReader:
             # Each reader is asked for more than one run, and asyncpg refuses a second
             # statement on a connection while one runs. aiosqlite needs no turn: its thread
             # runs what it is given in order, so the next run is queued there and starts as
-            # soon as this one ends, while this process hashes (a turn taken here cost SQLite
-            # that overlap: 3.5× hashlib against 2.3×).
+            # soon as this one ends, while this process hashes (taking the turn on SQLite too
+            # lost that overlap: 3.5× hashlib against 2.3×).
             async with self._turn:
                 row = await self._statement.fetchrow(
                     len(ending), ending, self._workspace_id, first, last
