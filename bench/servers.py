@@ -17,10 +17,11 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   button click is acked, then decided in one write transaction (the run's state row moved
   from pending, an event chained) and its message updated once (`chat.update`, one section).
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
-  the contract's work with the fewest statements: one Core read joining the bearer key's
-  hash → workspace → workflow → the request's trigger and the connectors its steps name (the
-  gate's inputs), trame-bot's pure gate, then one write transaction: the run row inserted in
-  trame-bot's own `runs` table (the plan, its fingerprint, the details), an event chained.
+  the contract's work with the fewest statements, in one write transaction: one Core read
+  joining the bearer key's hash → workspace → workflow (held against a pause until the run
+  is written) → the request's trigger and the connectors its steps name (the gate's
+  inputs), trame-bot's pure gate, the run row inserted in trame-bot's own `runs` table (the
+  plan, its fingerprint, the details), an event chained.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 
@@ -39,7 +40,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -393,19 +394,23 @@ _GATE_INPUTS = (
         )
     )
     .where(_KEY.c.key_hash == bindparam("key_hash"), _KEY.c.revoked_at.is_(None))
+    .with_for_update(of=_wf, read=True, key_share=True)
 )
 """The key, its workspace, the workflow and every gate input in one read: a row per connector
-the steps name (the workflow's columns repeated), the request's trigger joined in."""
+the steps name (the workflow's columns repeated), the request's trigger joined in. The
+workflow is held until the run is written, as the contract needs of any design: read apart
+from the write, a pause committing in between would leave a run approved on the status it
+replaced, or a pending run its cancelling missed (trame-bot's `store.run_scope.for_run` holds it so too)."""
 
 
 def api_reference_app() -> web.Application:
     """Row 4's nearest design (see the module's docstring), on the same engine settings as
     trame-bot's, answering as the API does: 201 with the run's id, state, reason and
     fingerprint, 404 for an unknown key or workflow. It does the contract's work with the
-    fewest statements: the gate's inputs in one read, then the run row (trame-bot's own
-    table, its indexes and foreign keys) and its chained event in one write transaction. The
-    rules are trame-bot's pure ones (`domain.gate`, `domain.plan`); no idempotency key, no
-    outbox (a live run has no card)."""
+    fewest statements, in one write transaction: the gate's inputs in one read (the workflow
+    held), the run row (trame-bot's own table, its indexes and foreign keys) and its chained
+    event. The rules are trame-bot's pure ones (`domain.gate`, `domain.plan`); no idempotency
+    key, no outbox (a live run has no card)."""
     db = Database(load_settings().database_url)
     run_insert = insert(Run)
 
@@ -419,46 +424,11 @@ def api_reference_app() -> web.Application:
         body = await request.json()
         source, trigger = Source(body.get("source", "manual")), body.get("trigger")
         where = {"key_hash": hash_api_key(token), "key": request.match_info["key"]}
-        async with db.engine.connect() as conn:
-            rows = (await conn.execute(_GATE_INPUTS, {**where, "trigger": trigger})).all()
-        if not rows:
-            return web.json_response({"error": "not_found"}, status=404)
-        wf, now = rows[0], datetime.now(UTC)
-        steps = steps_from_dicts(wf.steps)
-        found = [row for row in rows if row.connector is not None]
-        verdict = gate.decide(
-            wf.status,
-            source,
-            trigger,
-            steps,
-            triggers={} if wf.trigger_enabled is None else {trigger: wf.trigger_enabled},
-            connectors={row.connector: row.health for row in found},
-            scopes={row.connector: row.scopes for row in found},
-        )
-        pending = verdict.state is RunState.PENDING
-        run = {
-            "id": uuid.uuid4().hex,
-            "workspace_id": wf.workspace_id,
-            "workflow_id": wf.id,
-            "workflow_version": wf.version,
-            "workflow_status": wf.status,
-            "source": source,
-            "trigger_key": trigger,
-            "requested_by": body.get("requested_by"),
-            "plan": [step.to_dict() for step in steps],
-            "fingerprint": fingerprint(steps, wf.version),
-            "details": {**wf.required_details, **body.get("details", {})},
-            "state": verdict.state,
-            "reason": verdict.reason,
-            "required_approvals": wf.required_approvals,
-            "approvals": 0,
-            "reviewers": wf.reviewers,
-            "requested_at": now,
-            "expires_at": now + timedelta(seconds=wf.approval_ttl_seconds) if pending else None,
-            "decided_at": None if pending else now,
-            "decided_by": None if pending else NEAREST_DESIGN,
-        }
         async with db.engine.begin() as conn:
+            rows = (await conn.execute(_GATE_INPUTS, {**where, "trigger": trigger})).all()
+            if not rows:
+                return web.json_response({"error": "not_found"}, status=404)
+            run, verdict, wf = _gate_run(rows, source, trigger, body)
             await conn.execute(run_insert, run)
             what = (
                 f"api:{wf.key_name}: run {run['id']} requested by {run['requested_by']}:"
@@ -472,6 +442,50 @@ def api_reference_app() -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/api/v1/workflows/{key}/runs", request_run)
     return app
+
+
+def _gate_run(
+    rows: Sequence[Any], source: Source, trigger: str | None, body: dict[str, Any]
+) -> tuple[dict[str, Any], gate.GateDecision, Any]:
+    """Row 4c's run, decided by trame-bot's pure gate on the inputs `_GATE_INPUTS` read."""
+    wf, now = rows[0], datetime.now(UTC)
+    steps = steps_from_dicts(wf.steps)
+    found = [row for row in rows if row.connector is not None]
+    verdict = gate.decide(
+        wf.status,
+        source,
+        trigger,
+        steps,
+        triggers={}
+        if trigger is None or wf.trigger_enabled is None
+        else {trigger: wf.trigger_enabled},
+        connectors={row.connector: row.health for row in found},
+        scopes={row.connector: row.scopes for row in found},
+    )
+    pending = verdict.state is RunState.PENDING
+    run = {
+        "id": uuid.uuid4().hex,
+        "workspace_id": wf.workspace_id,
+        "workflow_id": wf.id,
+        "workflow_version": wf.version,
+        "workflow_status": wf.status,
+        "source": source,
+        "trigger_key": trigger,
+        "requested_by": body.get("requested_by"),
+        "plan": [step.to_dict() for step in steps],
+        "fingerprint": fingerprint(steps, wf.version),
+        "details": {**wf.required_details, **body.get("details", {})},
+        "state": verdict.state,
+        "reason": verdict.reason,
+        "required_approvals": wf.required_approvals,
+        "approvals": 0,
+        "reviewers": wf.reviewers,
+        "requested_at": now,
+        "expires_at": now + timedelta(seconds=wf.approval_ttl_seconds) if pending else None,
+        "decided_at": None if pending else now,
+        "decided_by": None if pending else NEAREST_DESIGN,
+    }
+    return run, verdict, wf
 
 
 def insert_app() -> web.Application:
