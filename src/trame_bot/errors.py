@@ -2,6 +2,7 @@
 
     TrameError                 message is safe to show to the person who caused it
     ├── ConfigError            bad configuration; the program stops at start
+    ├── Unauthenticated        no API key, or one unknown or revoked
     ├── NotFound               unknown workspace, workflow, connector, run, member, key
     ├── Forbidden              the actor's role does not allow the action
     ├── InvalidTransition      the workflow cannot go from its status to the one asked
@@ -31,6 +32,13 @@ class TrameError(Exception):
 
 class ConfigError(TrameError):
     code = "config_error"
+
+
+class Unauthenticated(TrameError):
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("send a valid workspace API key: Authorization: Bearer <key>")
 
 
 class NotFound(TrameError):

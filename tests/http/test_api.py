@@ -38,13 +38,19 @@ async def test_requests_without_a_valid_key_are_401_and_write_nothing(
     api: Api, bot: Bot, token: str | None
 ) -> None:
     before = await rows(bot)
-    for method, path, body in [
-        ("GET", "/workflows", None),
-        ("POST", "/workflows/invoice-sync/runs", {}),
-        ("PUT", "/workflows/lead-digest", WORKFLOW),
+    # A run request checks the key in its read of the workflow (`authenticate`): 401 still
+    # outranks what else is wrong with the request.
+    for method, path, body, raw in [
+        ("GET", "/workflows", None, None),
+        ("POST", "/workflows/invoice-sync/runs", {}, None),
+        ("POST", "/workflows/no-such-workflow/runs", {}, None),
+        ("POST", "/workflows/invoice-sync/runs", None, b"{not json"),
+        ("POST", "/workflows/invoice-sync/runs", {"source": "nowhere"}, None),
+        ("POST", "/workflows/%00/runs", {}, None),
+        ("PUT", "/workflows/lead-digest", WORKFLOW, None),
     ]:
-        reply = await api.as_(token).call(method, path, body)
-        assert reply.status == 401
+        reply = await api.as_(token).call(method, path, body, raw=raw)
+        assert reply.status == 401, (path, body, raw, reply.text)
         assert reply.json["error"] == "unauthorized"
         assert reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert await rows(bot) == before
@@ -52,8 +58,31 @@ async def test_requests_without_a_valid_key_are_401_and_write_nothing(
 
 async def test_a_revoked_key_stops_working(api: Api, bot: Bot) -> None:
     assert (await api.call("GET", "/workflows")).status == 200
+    assert (await api.call("POST", "/workflows/invoice-sync/runs", {})).status == 201
     await workspaces.revoke_api_key(bot.deps.ctx, "acme", "engine", Actor.cli())
     assert (await api.call("GET", "/workflows")).status == 401
+    before = await rows(bot)
+    refused = await api.call("POST", "/workflows/invoice-sync/runs", {})
+    assert (refused.status, refused.json["error"]) == (401, "unauthorized")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert await rows(bot) == before
+
+
+async def test_a_run_request_is_authored_by_the_key_that_asked(api: Api, bot: Bot) -> None:
+    """The key's name comes from the run request's one read: it signs the audit event."""
+    _, other = await workspaces.create_api_key(bot.deps.ctx, "acme", "scheduler", Actor.cli())
+    for token, name in ((api.token, "engine"), (other, "scheduler")):
+        reply = await api.as_(token).call("POST", "/workflows/Invoice sync/runs", {})
+        assert reply.status == 201, reply.text
+        async with bot.deps.db.reading() as session:
+            actor = await session.scalar(
+                select(AuditEvent.actor)
+                .where(AuditEvent.entity_id == reply.json["id"])
+                .order_by(AuditEvent.seq)
+            )
+        assert actor == f"api:{name}"
+    missing = await api.call("POST", "/workflows/no-such-workflow/runs", {})
+    assert (missing.status, missing.json["error"]) == (404, "not_found")
 
 
 async def test_another_workspaces_key_sees_nothing_of_this_one(api: Api, bot: Bot) -> None:

@@ -19,13 +19,14 @@ from trame_bot.domain.alerts import AlertTarget
 from trame_bot.domain.enums import Role, RunState, Status
 from trame_bot.domain.health import Report
 from trame_bot.domain.roles import check_at_least
-from trame_bot.services import alerts, audit, connectors, naming, workflows
+from trame_bot.services import alerts, audit, connectors, naming, workflows, workspaces
 from trame_bot.services.access import workflow_for_run, workflow_with_role
 from trame_bot.store import audit as audit_store
 from trame_bot.store import pending
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.database import Database
 from trame_bot.store.models import AuditEvent, Run, Workflow
+from trame_bot.store.run_scope import ByApiKey
 
 ADMIN = Actor.slack(f.ADMIN)
 SQLITE_HELD = 0.3
@@ -92,17 +93,27 @@ async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: De
     assert runs == {RunState.REJECTED: 1}
 
 
-async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(deps: Deps) -> None:
+@pytest.mark.parametrize("named_by", ["workspace key", "API key"])
+async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(
+    deps: Deps, named_by: str
+) -> None:
     """The other way round: a run request holds its workflow from its first read (the read
     `run_requests` makes, `workflow_for_run`: FOR KEY SHARE on PostgreSQL) until its run is
-    written. A pause committing meanwhile would leave a run decided on the status it
-    replaced, or a pending run its cancelling missed."""
+    written, whether it names its workspace or the API's key does. A pause committing
+    meanwhile would leave a run decided on the status it replaced, or a pending run its
+    cancelling missed."""
     ws = await f.governed_workspace(deps)
     await f.workflow(deps)
-    async with deps.db.transaction() as session:
-        scope = await workflow_for_run(session, "acme", "Invoice sync", ADMIN)
+    _, token = await workspaces.create_api_key(deps.ctx, "acme", "engine", f.CLI)
+    by_key = named_by == "API key"
+    named_as: str | ByApiKey = ByApiKey(workspaces.hash_api_key(token)) if by_key else "acme"
+    async with deps.db.transaction() as session, deps.db.lookups.connection() as lookup:
+        scope, actor = await workflow_for_run(
+            session, lookup, named_as, "Invoice sync", None if by_key else ADMIN
+        )
         found = (scope.workflow.key, scope.workflow.status, scope.role)
-        assert found == ("invoice-sync", Status.PILOT, Role.ADMIN)
+        assert found == ("invoice-sync", Status.PILOT, Role.MEMBER if by_key else Role.ADMIN)
+        assert actor.audit_name == ("api:engine" if by_key else ADMIN.audit_name)
         # As `/trame pause` reads it: channel, workflow (locked) and role in one statement.
         named = naming.Named(ws.approvals_channel, None, ("invoice-sync", "incident"))
         pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))

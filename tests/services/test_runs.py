@@ -297,7 +297,7 @@ async def test_decisions_are_stored_once_per_reviewer(deps: Deps) -> None:
 
 
 async def test_a_grant_narrowed_after_saving_refuses_the_workflows_own_plan(deps: Deps) -> None:
-    """The gate's inputs read with the workflow (`store.workflows.for_run`) carry each
+    """The gate's inputs read with the workflow (`store.run_scope.for_run`) carry each
     connector's grants as they are now, not as they were when the plan was saved."""
     await f.governed_workspace(deps)
     await f.workflow(deps)  # its "Append" step writes through sheets

@@ -29,6 +29,7 @@ from trame_bot.errors import (
     InvalidTransition,
     NotFound,
     TrameError,
+    Unauthenticated,
     Unavailable,
 )
 from trame_bot.http import openapi
@@ -68,6 +69,7 @@ from trame_bot.services import (
 from trame_bot.services import scopes as scope_service
 from trame_bot.services.context import Context
 from trame_bot.store.audit import AuditFilter
+from trame_bot.store.workspaces import KeyHolder
 
 log = logging.getLogger("trame_bot.api")
 PREFIX = "/api/v1"
@@ -83,6 +85,7 @@ class MalformedBody(InvalidInput):
 
 STATUS: dict[type[TrameError], int] = {
     MalformedBody: 400,
+    Unauthenticated: 401,
     NotFound: 404,
     Forbidden: 403,
     InvalidTransition: 409,
@@ -93,6 +96,8 @@ STATUS: dict[type[TrameError], int] = {
 
 WORKSPACE: web.RequestKey[str] = web.RequestKey("workspace", str)
 KEY_NAME: web.RequestKey[str] = web.RequestKey("key_name", str)
+KEY_HASH: web.RequestKey[str] = web.RequestKey("key_hash", str)
+"""Set instead of WORKSPACE and KEY_NAME for the routes that check the key themselves."""
 CTX: web.AppKey[Context] = web.AppKey("ctx", Context)
 PULSE: web.AppKey[Pulse] = web.AppKey("pulse", Pulse)
 
@@ -117,7 +122,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except TrameError as exc:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-        return error_response(status, exc.code, exc.message, getattr(exc, "fields", None) or None)
+        response = error_response(
+            status, exc.code, exc.message, getattr(exc, "fields", None) or None
+        )
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="trame-bot"'
+        return response
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "the body is larger than the 1 MB this API accepts")
     except web.HTTPException as exc:
@@ -138,21 +148,39 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The bearer key is checked before anything else is answered: 401 outranks every other
+    answer. Most routes look the key up here; a hot one that finds its workspace by the key in
+    its own read (`_KEYED`) is given the key's hash, and the key is looked up here only when
+    that route answers anything but success, to answer 401 instead if it is not valid."""
     if request.path == f"{PREFIX}/openapi.json":
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    found = None
-    if scheme.lower() == "bearer" and token.strip():
-        found = await workspaces.authenticate(request.app[CTX], token.strip())
-    if found is None:
-        response = error_response(
-            401, "unauthorized", "send a valid workspace API key: Authorization: Bearer <key>"
-        )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="trame-bot"'
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated
+    key_hash = workspaces.hash_api_key(token.strip())
+    if request.match_info.handler in _KEYED:
+        request[KEY_HASH] = key_hash
+        try:
+            response = await handler(request)
+        except Unauthenticated:
+            raise
+        except Exception:
+            await _holder(request, key_hash)
+            raise
+        if response.status >= 400:
+            await _holder(request, key_hash)
         return response
+    found = await _holder(request, key_hash)
     request[WORKSPACE] = found.workspace
     request[KEY_NAME] = found.name
     return await handler(request)
+
+
+async def _holder(request: web.Request, key_hash: str) -> KeyHolder:
+    found = await workspaces.key_holder(request.app[CTX], key_hash)
+    if found is None:
+        raise Unauthenticated
+    return found
 
 
 @web.middleware
@@ -357,11 +385,16 @@ async def resume_by_connector(request: web.Request) -> web.Response:
 
 
 async def request_run(request: web.Request) -> web.Response:
+    """The engine asks before every run: the key is checked in the read of the workflow."""
     doc = await body_of(request, RunRequestDoc)
-    requested = await run_requests.request_run(
-        ctx_of(request), request[WORKSPACE], request.match_info["key"], doc, engine(request)
+    requested = await run_requests.request_run_with_api_key(
+        ctx_of(request), request[KEY_HASH], request.match_info["key"], doc
     )
     return ok(run_out(requested.run, requested.workflow_key), 201 if requested.created else 200)
+
+
+_KEYED: frozenset[Handler] = frozenset({request_run})
+"""The routes that check the bearer key in their own read (`authenticate`)."""
 
 
 async def get_run(request: web.Request) -> web.Response:

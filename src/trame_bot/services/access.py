@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
 from trame_bot.domain.roles import check_at_least
-from trame_bot.errors import NotFound
+from trame_bot.errors import NotFound, Unauthenticated
+from trame_bot.store import run_scope
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
+from trame_bot.store.direct import Lookup
 from trame_bot.store.models import Workflow, Workspace
+from trame_bot.store.run_scope import ByApiKey
 
 
 async def role_of(session: AsyncSession, workspace: Workspace, actor: Actor) -> Role | None:
@@ -46,14 +49,29 @@ async def workflow_with_role(
 
 
 async def workflow_for_run(
-    session: AsyncSession, key: str, ref: str, actor: Actor
-) -> workflow_store.RunScope:
+    session: AsyncSession,
+    lookup: Lookup,
+    workspace: str | ByApiKey,
+    ref: str,
+    actor: Actor | None,
+) -> tuple[run_scope.RunScope, Actor]:
     """`workflow_with_role`, the workflow held against a change, with the gate's other inputs,
-    in one read (`store.workflows.for_run`); the role is the one that applies to `actor`."""
-    found = await workflow_store.for_run(session, key, ref, actor.user)
+    in one read (`store.run_scope.for_run`), and who acts: `actor`, or with None the API key
+    that names the workspace (`Actor.api`). The scope's role is the one that applies to the
+    actor. `lookup` serves only to say what is missing: the key (Unauthenticated), the
+    workspace or the workflow (NotFound)."""
+    found = await run_scope.for_run(session, workspace, ref, actor.user if actor else None)
     if found is None:
-        await _missing(session, key, ref)
-    return found if actor.user is not None else replace(found, role=actor.authority)
+        if isinstance(workspace, ByApiKey):
+            holder = await workspace_store.key_holder(lookup, workspace.key_hash)
+            if holder is None:
+                raise Unauthenticated
+            workspace = holder.workspace
+        await _missing(session, workspace, ref)
+    if actor is None:
+        assert found.key_name is not None  # named by its key: the read gave its name
+        actor = Actor.api(found.key_name)
+    return found if actor.user is not None else replace(found, role=actor.authority), actor
 
 
 async def _missing(session: AsyncSession, key: str, ref: str) -> NoReturn:

@@ -22,7 +22,8 @@ from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.store import audit as audit_store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as store
-from trame_bot.store.models import Run, Workflow
+from trame_bot.store.models import Run
+from trame_bot.store.run_scope import ByApiKey
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,9 @@ class Requested:
     workflow_key: str
 
 
-def _request_hash(workflow: Workflow, doc: RunRequestDoc) -> str:
+def _request_hash(workflow_key: str, doc: RunRequestDoc) -> str:
     body = doc.model_dump(mode="json", exclude={"idempotency_key"})
-    return hashlib.sha256(canonical_json({"workflow": workflow.key, **body}).encode()).hexdigest()
+    return hashlib.sha256(canonical_json({"workflow": workflow_key, **body}).encode()).hexdigest()
 
 
 async def request_run(
@@ -45,17 +46,32 @@ async def request_run(
 
     The same idempotency key returns the same run; reusing it for another request is a Conflict.
     """
+    return await _requested(ctx, key, ref, doc, actor)
+
+
+async def request_run_with_api_key(
+    ctx: Context, key_hash: str, ref: str, doc: RunRequestDoc
+) -> Requested:
+    """`request_run` by the API key (its hash) that names the workspace and acts: the key is
+    checked in the read that finds the workflow (Unauthenticated when it is unknown or
+    revoked), so an API request pays for one read."""
+    return await _requested(ctx, ByApiKey(key_hash), ref, doc, None)
+
+
+async def _requested(
+    ctx: Context, workspace: str | ByApiKey, ref: str, doc: RunRequestDoc, actor: Actor | None
+) -> Requested:
     try:
-        return await _request_run(ctx, key, ref, doc, actor)
+        return await _request_run(ctx, workspace, ref, doc, actor)
     except IntegrityError:
         # A concurrent request with the same idempotency key committed first: answer with it.
         if doc.idempotency_key is None:
             raise
-        return await _request_run(ctx, key, ref, doc, actor)
+        return await _request_run(ctx, workspace, ref, doc, actor)
 
 
 async def _request_run(
-    ctx: Context, key: str, ref: str, doc: RunRequestDoc, actor: Actor
+    ctx: Context, workspace_named: str | ByApiKey, ref: str, doc: RunRequestDoc, actor: Actor | None
 ) -> Requested:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session, ctx.db.lookups.connection() as lookup:
@@ -64,10 +80,10 @@ async def _request_run(
         # its cancelling missed (lock order: the workflow, then the audit head, as in every
         # transaction). The gate's other inputs come in the same read, so they are of the
         # same moment.
-        scope = await workflow_for_run(session, key, ref, actor)
+        scope, actor = await workflow_for_run(session, lookup, workspace_named, ref, actor)
         workspace, workflow = scope.workspace, scope.workflow
         check_at_least(scope.role, Role.MEMBER, "requesting runs")
-        request_hash = _request_hash(workflow, doc)
+        request_hash = _request_hash(workflow.key, doc)
         if doc.idempotency_key is not None:
             earlier = await store.by_idempotency_key(session, workspace.id, doc.idempotency_key)
             if earlier is not None:

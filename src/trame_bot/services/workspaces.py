@@ -360,5 +360,10 @@ async def list_api_keys(ctx: Context, key: str) -> Sequence[ApiKey]:
 async def authenticate(ctx: Context, token: str) -> KeyHolder | None:
     """The workspace and key a bearer token belongs to, or None for an unknown or revoked one.
     Read on every request, never remembered: a revoked key stops at once, in every process."""
+    return await key_holder(ctx, hash_api_key(token))
+
+
+async def key_holder(ctx: Context, key_hash: str) -> KeyHolder | None:
+    """`authenticate` by the token's hash."""
     async with ctx.db.lookups.connection() as lookup:
-        return await store.key_holder(lookup, hash_api_key(token))
+        return await store.key_holder(lookup, key_hash)

@@ -55,7 +55,7 @@ async def health_and_scopes(
 ) -> tuple[dict[str, Health], dict[str, list[str]]]:
     """Health and granted scopes of those of `keys` that are this workspace's connectors, in
     one statement on the driver (`store.direct`, the keys bound as one list): what a run
-    bringing steps of its own asks (the workflow's own come with it, `store.workflows.for_run`)."""
+    bringing steps of its own asks (the workflow's own come with it, `store.run_scope.for_run`)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}, {}

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import (
-    JSON,
     BindParameter,
     Select,
     and_,
     bindparam,
-    column,
     func,
     inspect,
     or_,
@@ -20,11 +17,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from trame_bot.domain.enums import Health, Role, Status
+from trame_bot.domain.enums import Role, Status
 from trame_bot.errors import NotFound
 from trame_bot.store.channel import longest_named, name_candidates
-from trame_bot.store.functions import array_elements, as_list, embedded_json, in_list, json_rows
-from trame_bot.store.models import Connector, Member, Trigger, Workflow, Workspace
+from trame_bot.store.functions import as_list, in_list
+from trame_bot.store.models import Member, Workflow, Workspace
 
 
 async def find(
@@ -90,7 +87,7 @@ async def with_role(
     loaded (`with_triggers` loads them).
 
     With `lock` the workflow is locked for a change (`FOR UPDATE`; a run request holds it
-    shared instead, `for_run`). On SQLite a write transaction holds the whole database
+    shared instead, `store.run_scope.for_run`). On SQLite a write transaction holds the whole database
     anyway."""
     statement = _LOCKED_WITH_ROLE if lock else _WITH_ROLE
     found = (
@@ -158,62 +155,6 @@ async def named_with_role(
 
 def _key_and_name(found: tuple[Workspace, Workflow, Role | None]) -> tuple[str, str]:
     return found[1].key, found[1].name
-
-
-@dataclass(frozen=True)
-class RunScope:
-    """What a run request is decided on: the workspace, the workflow (held `FOR KEY SHARE`),
-    the requester's role, and the gate's other inputs read in the same statement."""
-
-    workspace: Workspace
-    workflow: Workflow
-    role: Role | None
-    triggers: tuple[tuple[str, bool], ...]
-    """The workflow's triggers and whether each is on."""
-    health: dict[str, Health]
-    """The health of each connector of the workspace that the workflow's steps name."""
-    scopes: dict[str, list[str]]
-    """What each of those connectors is granted."""
-
-
-_step = array_elements(Workflow.steps).table_valued(column("value", JSON))
-_FOR_RUN = _WITH_ROLE.add_columns(
-    select(json_rows(Trigger.key, Trigger.enabled))
-    .where(Trigger.workflow_id == Workflow.id)
-    .scalar_subquery(),
-    select(json_rows(Connector.key, Connector.health, embedded_json(Connector.scopes)))
-    .where(
-        Connector.workspace_id == Workspace.id,
-        Connector.key.in_(select(_step.c.value["connector"].as_string())),
-    )
-    .scalar_subquery(),
-).with_for_update(of=Workflow, read=True, key_share=True)
-
-
-async def for_run(
-    session: AsyncSession, workspace_key: str, ref: str, user: str | None
-) -> RunScope | None:
-    """`with_role`, the workflow held against a change until the transaction ends (`FOR KEY
-    SHARE`: what was read stays true, as a pause or a save waits for it, and run requests do
-    not wait for each other), and in the same statement the workflow's triggers and the
-    health and grants of the connectors its steps name: every run request asks, and each
-    separate read was a round trip (None when the workspace or the workflow is missing)."""
-    found = (
-        await session.execute(
-            _FOR_RUN, {"workspace": workspace_key, "ref": ref.strip().lower(), "user": user or ""}
-        )
-    ).one_or_none()
-    if found is None:
-        return None
-    workspace, workflow, role, triggers, connectors = found
-    return RunScope(
-        workspace,
-        workflow,
-        role,
-        triggers=tuple((key, bool(on)) for key, on in triggers),
-        health={key: Health(health) for key, health, _ in connectors},
-        scopes={key: scopes for key, _, scopes in connectors},
-    )
 
 
 async def with_triggers(session: AsyncSession, workflow: Workflow) -> Workflow:
