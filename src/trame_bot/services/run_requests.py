@@ -83,8 +83,11 @@ async def _request_run(
         scope, actor = await workflow_for_run(session, lookup, workspace_named, ref, actor)
         workspace, workflow = scope.workspace, scope.workflow
         check_at_least(scope.role, Role.MEMBER, "requesting runs")
-        request_hash = _request_hash(workflow.key, doc)
+        # What a reused idempotency key is compared with; a request without a key has no
+        # use for it.
+        request_hash = None
         if doc.idempotency_key is not None:
+            request_hash = _request_hash(workflow.key, doc)
             earlier = await store.by_idempotency_key(session, workspace.id, doc.idempotency_key)
             if earlier is not None:
                 if earlier.request_hash != request_hash:
