@@ -13,8 +13,8 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   read joining channel → workspace → member → workflow; `pause`/`resume` that read (the
   workflow locked) and the contract's checks (a pause's reason, an admin to resume), then in
   the same transaction the status written where the gate reads it (trame-bot's `workflows`
-  row), a pause's pending runs cancelled, each change chained, acked with the result; a
-  button click is acked, then decided in one write transaction (the run's state row moved
+  row), a pause's pending runs cancelled, each change chained, acked with the result, then
+  the change announced in the approvals channel (one `chat.postMessage`); a button click is acked, then decided in one write transaction (the run's state row moved
   from pending, an event chained) and its message updated once (`chat.update`, one section).
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
   the contract's work with the fewest statements, in one write transaction: one Core read
@@ -27,7 +27,8 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
 
 The nearest designs chain each event as any tamper-evident log must (`_chained`): its hash
 covers the previous one, taken from the workspace's head under the write. None of them writes
-an outbox row or sends a notice; only 4c reads the gate's inputs beyond the workflow's status.
+an outbox row: what they send Slack, they send once, after the commit; only 4c reads the
+gate's inputs beyond the workflow's status.
 """
 
 from __future__ import annotations
@@ -178,7 +179,9 @@ _SCOPE = (
 )
 
 
-_LOCKED_SCOPE = _SCOPE.add_columns(_wf.c.key, _wf.c.status_before_pause).with_for_update(of=_wf)
+_LOCKED_SCOPE = _SCOPE.add_columns(
+    _wf.c.key, _wf.c.status_before_pause, _ws.c.approvals_channel
+).with_for_update(of=_wf)
 _SET_STATUS = (
     update(Workflow)
     .where(Workflow.id == bindparam("wf"))
@@ -243,21 +246,31 @@ def reference_app() -> web.Application:
         await db.dispose()
 
     @bolt.command(ANYTHING)
-    async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         words: list[str] = str(command.get("text") or "").split()
         verb, key, *reason = [*words, "", ""]
-        where = {"channel": command["channel_id"], "user": command["user_id"], "key": key}
+        user = command["user_id"]
+        where = {"channel": command["channel_id"], "user": user, "key": key}
         if verb not in ("pause", "resume"):
             async with db.engine.connect() as conn:
                 row = (await conn.execute(_SCOPE, where)).one_or_none()
             await ack(f"{row.name}: {row.status} (you are {row.role})" if row else "unknown")
             return
+        said = " ".join(reason).strip()
         async with db.engine.begin() as conn:
             row = (await conn.execute(_LOCKED_SCOPE, where)).one_or_none()
-            refused = _status_change_refused(verb, row, " ".join(reason).strip())
+            refused = _status_change_refused(verb, row, said)
             if row is not None and refused is None:
-                await _change_status(conn, verb, row, command["user_id"])
+                await _change_status(conn, verb, row, user)
         await ack(refused or f"{key}: {verb}d")
+        if row is not None and refused is None:
+            # Announced in the channel, as trame-bot's status changes are (docs/slack-app.md),
+            # posted once, straight after the ack: no outbox, so a notice Slack refuses is
+            # lost, which trame-bot's outbox does not allow. The least any design pays.
+            why = f": {said}" if said else ""
+            await client.chat_postMessage(
+                channel=row.approvals_channel, text=f"{row.name} {verb}d by <@{user}>{why}"
+            )
 
     decide = text(
         f"UPDATE {runs_table} SET state = 'approved' WHERE run_id = :id AND state = 'pending'"
