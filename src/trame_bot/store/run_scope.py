@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BindParameter, and_, bindparam, column, func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnElement, FromClause, Select
 
 from trame_bot.domain.enums import Health, Role, Status
 from trame_bot.store.functions import array_elements, embedded_json, json_rows
@@ -89,8 +90,10 @@ _ref: BindParameter[str] = bindparam("ref")
 _named = (func.lower(_wf.c.key) == _ref, func.lower(_wf.c.name) == _ref)
 
 
-def _scope_of(named_by: Any, key_name: Any) -> Any:
-    """The read, its workspace found by the join `named_by` gives, the key's name beside."""
+def _scope_of(named_by: FromClause, key_name: ColumnElement[Any]) -> Select[Any]:
+    """The read from `named_by`: the workspaces themselves, or an API key joined to its
+    workspace; `key_name` is the key's name, or NULL when the workspace is named by its own
+    key. The workflow's key wins over another workflow's name (as `store.workflows.find`)."""
     return (
         select(
             *_WORKSPACE_COLUMNS,
