@@ -41,7 +41,6 @@ from bench.harness import (
 )
 from bench.report import Result, at_most
 from trame_bot.bootstrap import Deps
-from trame_bot.domain.plan import fingerprint, steps_from_dicts
 from trame_bot.store.models import Run, Workflow
 
 CHANNEL = "C0MEMORY"
@@ -212,7 +211,6 @@ async def _pending_runs(
 ) -> list[tuple[str, str]]:
     cards = await seeded_cards(fake, CHANNEL, count)
     now = deps.clock.now()
-    steps = steps_from_dicts(wf.steps)
     rows = [
         {
             "id": uuid.uuid4().hex,
@@ -223,7 +221,7 @@ async def _pending_runs(
             "source": "manual",
             "requested_by": ENGINE,
             "plan": list(wf.steps),
-            "fingerprint": fingerprint(steps, wf.version),
+            "fingerprint": wf.fingerprint,
             "details": {},
             "state": "pending",
             "required_approvals": 1,

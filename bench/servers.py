@@ -21,7 +21,7 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   joining the bearer key's hash → workspace → workflow (held against a pause until the run
   is written) → the request's trigger and the connectors its steps name (the gate's
   inputs), trame-bot's pure gate, the run row inserted in trame-bot's own `runs` table (the
-  plan, its fingerprint, the details), an event chained.
+  plan, its fingerprint as the workflow stores it, the details), an event chained.
 - `fake`: the sandbox's fake Slack Web API, with counters the benchmarks read.
 - `probe`: health-check URLs answering in 50 ms; `/fail/…` answers 500, `/hang/…` never does.
 
@@ -67,7 +67,7 @@ from trame_bot.config import load_settings
 from trame_bot.domain import gate
 from trame_bot.domain.audit_chain import GENESIS_HASH
 from trame_bot.domain.enums import Role, RunState, Source, Status
-from trame_bot.domain.plan import fingerprint, steps_from_dicts
+from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.heap import freeze_startup_heap
 from trame_bot.logs import configure_logging
 from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
@@ -383,6 +383,7 @@ _GATE_INPUTS = (
         _wf.c.status,
         _wf.c.version,
         _wf.c.steps,
+        _wf.c.fingerprint,
         _wf.c.reviewers,
         _wf.c.required_approvals,
         _wf.c.required_details,
@@ -486,7 +487,7 @@ def _gate_run(
         "trigger_key": trigger,
         "requested_by": body.get("requested_by"),
         "plan": [step.to_dict() for step in steps],
-        "fingerprint": fingerprint(steps, wf.version),
+        "fingerprint": wf.fingerprint,
         "details": {**wf.required_details, **body.get("details", {})},
         "state": verdict.state,
         "reason": verdict.reason,

@@ -98,6 +98,7 @@ async def test_a_name_sqlite_cannot_fold_is_matched_all_the_same(bot: Bot, acme:
     assert "*Été sync* `summer-sync`" in glance
     assert "1 pending" in glance
     assert "Trigger `nightly`: on" in glance
+    assert "Runs of this plan: 0 approved, 0 declined, 1 pending" in glance
     paused = await bot.command("pause été SYNC heat wave", user=f.MEMBER, channel=acme)
     assert "*Été sync* is paused" in paused.text
     assert (await workflows.get_workflow(bot.deps.ctx, "acme", "summer-sync")).status is (

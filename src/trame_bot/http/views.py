@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from trame_bot.domain.alerts import AlertView, AlertWorkflow
 from trame_bot.domain.enums import Health
 from trame_bot.domain.pilot import PilotRecord
-from trame_bot.domain.plan import fingerprint, steps_from_dicts
+from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.domain.rollback import read_stored
 from trame_bot.http.schemas import (
     AlertOut,
@@ -45,7 +45,7 @@ def workflow_out(w: Workflow) -> WorkflowOut:
         required_details=dict(w.required_details),
         steps=[StepOut(**s.to_dict()) for s in steps_from_dicts(w.steps)],
         triggers=[TriggerOut(key=t.key, kind=t.kind, enabled=t.enabled) for t in w.triggers],
-        fingerprint=fingerprint(steps_from_dicts(w.steps), w.version),
+        fingerprint=w.fingerprint,
         rollback_plan=None
         if plan is None
         else RollbackPlanOut(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import check_reviewer
-from trame_bot.domain.enums import Health, Role, Status, Verdict
+from trame_bot.domain.enums import Health, Role, Verdict
 from trame_bot.domain.plan import connectors_of
 from trame_bot.domain.roles import check_at_least
 from trame_bot.domain.views import (
@@ -115,7 +115,7 @@ async def workflow_glance(
 ) -> tuple[WorkflowLine, list[PendingView]]:
     """The workflow the words name in the channel's workspace, at a glance (`/trame status
     <workflow>`, the most frequent command): its line and pending runs, in one statement on
-    the driver (`store.glance`), and a pilot's record in a second."""
+    the driver (`store.glance`), a pilot's record included."""
     async with ctx.db.lookups.connection() as lookup:
         scope, glance, _ = await glance_store.channel_glance(lookup, team_id, channel, user, words)
         if scope is None:
@@ -131,10 +131,9 @@ async def workflow_glance(
         workflow, triggers, pending = glance.workflow, glance.triggers, glance.pending
         keys = connectors_of(plan_of(workflow))
         health = glance.health
+        events = glance.pilot_events
         pilot = (
-            await pilot_service.record_in(lookup, workflow, ctx.clock.now())
-            if workflow.status is Status.PILOT
-            else None
+            None if events is None else pilot_service.record_from(events, workflow, ctx.clock.now())
         )
     line = WorkflowLine(
         key=workflow.key,

@@ -4,7 +4,7 @@ go-live form, `/trame status <workflow>` and the API's workflow read."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from trame_bot.domain.pilot import (
     go_live_warnings,
     pilot_record,
 )
-from trame_bot.domain.plan import connectors_of, fingerprint
+from trame_bot.domain.plan import connectors_of
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.workflows import check_can_go_live, plan_of
@@ -40,28 +40,17 @@ class GoLiveForm:
 
 async def record_in(lookup: Lookup, workflow: Workflow | WorkflowRow, now: datetime) -> PilotRecord:
     """The workflow's pilot record, in one statement on the lookup's connection."""
-    plan = plan_of(workflow)
-    connectors = connectors_of(plan)
-    rows = await store.pilot_events(
-        lookup, workflow, fingerprint(plan, workflow.version), connectors
-    )
-    events = [
-        Event(
-            seq=row.seq,
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            entity_type=row.entity_type,
-            entity_id=row.entity_id,
-            data=json.loads(row.data),
-            reason=row.reason,
-        )
-        for row in rows
-    ]
+    return record_from(await store.pilot_events(lookup, workflow.id), workflow, now)
+
+
+def record_from(
+    events: Sequence[Event], workflow: Workflow | WorkflowRow, now: datetime
+) -> PilotRecord:
+    """The workflow's pilot record from its events (`store.pilot.record_events`)."""
     return pilot_record(
         events,
         version=workflow.version,
-        connectors=connectors,
+        connectors=connectors_of(plan_of(workflow)),
         saved_fallback=workflow.created_at,
         now=now,
     )

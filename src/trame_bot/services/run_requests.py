@@ -97,6 +97,7 @@ async def _request_run(
                 return Requested(earlier, created=False, workflow_key=workflow.key)
         if doc.steps is None:
             steps, health, scopes = steps_from_dicts(workflow.steps), scope.health, scope.scopes
+            plan = workflow.fingerprint
         else:
             # A run bringing steps of its own may name other connectors: read on the driver
             # beside the transaction (a statement through the session costs more CPU, and
@@ -105,6 +106,7 @@ async def _request_run(
             health, scopes = await connector_store.health_and_scopes(
                 lookup, workspace.id, connectors_of(steps)
             )
+            plan = fingerprint(steps, workflow.version)
         verdict = gate.decide(
             workflow.status,
             doc.source,
@@ -127,7 +129,7 @@ async def _request_run(
             trigger_key=doc.trigger,
             requested_by=requested_by,
             plan=[step.to_dict() for step in steps],
-            fingerprint=fingerprint(steps, workflow.version),
+            fingerprint=plan,
             details={**workflow.required_details, **doc.details},
             state=verdict.state,
             reason=verdict.reason,

@@ -135,6 +135,7 @@ async def apply_workflow(ctx: Context, key: str, doc: WorkflowDoc, actor: Actor)
                 return Applied(workflow, False, [])
             if old_plan is not None and fingerprint(plan_of(workflow), 0) != old_plan:
                 workflow.version += 1
+            workflow.fingerprint = fingerprint(plan_of(workflow), workflow.version)
             workflow.updated_at = now
             await session.flush()
             await audit_store.append(
@@ -224,7 +225,7 @@ async def change_status_in(
             rollback_plan=plan.describe() if plan else None,
             production=workflow.production,
             approved_pilot_runs_of_current_plan=await run_store.approved_pilot_runs(
-                session, workflow.id, fingerprint(plan_of(workflow), workflow.version)
+                session, workflow.id, workflow.fingerprint
             ),
         )
     check_status_change(

@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
-from trame_bot.domain.enums import Role, RunState
+from trame_bot.domain.enums import Role, RunState, Status
 from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import as_list, in_list, json_rows
 from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.pilot import record_events
 
 _ws = Workspace.__table__
 _member = Member.__table__
@@ -45,7 +46,8 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
     `of_team`: distributed mode, where only a workspace bound to the request's Slack team
     matches (see `workspace_key`). `naming`: also join the workflows whose key
     or lowercased name is one of the `names` (the leading words, longest first). `glance`:
-    also each workflow's triggers, pending runs and its workspace's connectors (`json_rows`)."""
+    also each workflow's triggers, pending runs and its workspace's connectors (`json_rows`),
+    and a pilot's record (`store.pilot.record_events`)."""
     joined = _ws.outerjoin(
         _member,
         and_(_member.c.workspace_id == _ws.c.id, _member.c.slack_user_id == bindparam("user")),
@@ -93,6 +95,8 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
             .where(_connector.c.workspace_id == _ws.c.id)
             .scalar_subquery()
             .label("ws_connectors"),
+            # Read only for a pilot: neither database runs a CASE branch it does not take.
+            case((_wf.c.status == Status.PILOT, record_events(_wf))).label("wf_record"),
         ]
     channel: Any = bindparam("channel")
     query = select(*columns).select_from(joined)

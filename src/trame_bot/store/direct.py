@@ -121,7 +121,8 @@ def _compile(query: AnySelect, dialect: Dialect) -> _Compiled:
         bind: BindParameter[Any] = compiled.binds[name]
         if bind.expanding:
             raise ValueError(f"`{bind.key}` is an expanding IN, respelled per call")
-        convert = bind.type.bind_processor(dialect)
+        # The dialect's own type: a JSON path, for one, is spelled per dialect ('$."key"').
+        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if bind.required:
             arguments.append(_Argument(bind.key, convert))
         else:

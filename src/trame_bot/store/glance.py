@@ -1,6 +1,7 @@
 """`/trame status <workflow>`, the command people send most: the channel's workspace, the
 person's role, the workflow the words name, its triggers and pending runs and the workspace's
-connectors, in one statement run on the driver (`store.direct`)."""
+connectors and, for a pilot, its record's events, in one statement run on the driver
+(`store.direct`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trame_bot.domain.enums import Health
+from trame_bot.domain.enums import Health, Status
+from trame_bot.domain.pilot import Event
 from trame_bot.store.channel import (
     ChannelScope,
     naming_params,
@@ -22,6 +24,7 @@ from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import json_time
 from trame_bot.store.lookups import WorkflowRow, health_in, pending_runs, triggers, workflow_row
 from trame_bot.store.models import Workflow
+from trame_bot.store.pilot import events_of, pilot_events
 
 _GLANCE = {
     team: Statement(scope_query(of_team=team, naming=True, glance=True)) for team in (False, True)
@@ -37,6 +40,8 @@ class Glance:
     pending: list[PendingRow]
     health: dict[str, Health]
     """Every connector of the workspace."""
+    pilot_events: list[Event] | None
+    """A pilot's record's events (`store.pilot.record_events`); None for other statuses."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ async def channel_glance(
         triggers=tuple((key, bool(on)) for _, key, on in sorted(row.wf_triggers)),
         pending=pending,
         health={key: Health(health) for key, health in row.ws_connectors},
+        pilot_events=None if row.wf_record is None else events_of(row.wf_record),
     )
     return scope, glance, rest
 
@@ -86,4 +92,7 @@ async def glance_of(session: AsyncSession, lookup: Lookup, workflow: Workflow) -
         triggers=await triggers(lookup, workflow.id),
         pending=[PendingRow(*run) for run in await pending_runs(session, workflow.id)],
         health=await health_in(session, workflow.workspace_id),
+        pilot_events=await pilot_events(lookup, workflow.id)
+        if workflow.status is Status.PILOT
+        else None,
     )

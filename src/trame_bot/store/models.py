@@ -189,6 +189,9 @@ class Workflow(Base):
     status: Mapped[Status]
     version: Mapped[int] = mapped_column(default=1)
     steps: Mapped[list[Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """Of the plan and version (`domain.plan.fingerprint`), kept with them by
+    `services.workflows`: what a pilot's record selects its runs by, in SQL."""
     reviewers: Mapped[list[str]]
     required_approvals: Mapped[int] = mapped_column(default=1)
     required_details: Mapped[dict[str, Any]]

@@ -51,6 +51,8 @@ class RunWorkflow:
     status: Status
     version: int
     steps: list[Any]
+    fingerprint: str
+    """Of the steps and version."""
     reviewers: list[str]
     required_approvals: int
     required_details: dict[str, Any]
@@ -81,6 +83,7 @@ _WORKFLOW_COLUMNS = (
     _wf.c.status,
     _wf.c.version,
     _wf.c.steps,
+    _wf.c.fingerprint,
     _wf.c.reviewers,
     _wf.c.required_approvals,
     _wf.c.required_details,
