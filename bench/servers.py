@@ -75,6 +75,7 @@ from trame_bot.services.workspaces import hash_api_key
 from trame_bot.store.database import Database
 from trame_bot.store.functions import array_elements
 from trame_bot.store.models import ApiKey, Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.partial import state_is
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -193,7 +194,7 @@ _SET_STATUS = (
 )
 _CANCEL_PENDING = (
     update(Run)
-    .where(Run.workflow_id == bindparam("wf"), Run.state == RunState.PENDING)
+    .where(Run.workflow_id == bindparam("wf"), state_is(Run.state, RunState.PENDING))
     .values(state=RunState.CANCELLED, decided_at=bindparam("at"), decided_by=bindparam("by"))
     .returning(Run.id)
 )

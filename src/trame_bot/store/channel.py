@@ -15,6 +15,7 @@ from trame_bot.store.direct import Lookup, Statement
 from trame_bot.store.functions import as_list, in_list, json_rows
 from trame_bot.store.lookups import WorkflowRow
 from trame_bot.store.models import Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.partial import state_is
 from trame_bot.store.pilot import record_events
 
 _ws = Workspace.__table__
@@ -88,7 +89,7 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
                     _run.c.slack_ts,
                 )
             )
-            .where(_run.c.workflow_id == _wf.c.id, _run.c.state == RunState.PENDING)
+            .where(_run.c.workflow_id == _wf.c.id, state_is(_run.c.state, RunState.PENDING))
             .scalar_subquery()
             .label("wf_pending"),
             select(json_rows(_connector.c.key, _connector.c.health))

@@ -25,6 +25,7 @@ from trame_bot.store.models import (
     Workflow,
     Workspace,
 )
+from trame_bot.store.partial import state_is
 
 _ws = Workspace.__table__
 _member = Member.__table__
@@ -64,7 +65,7 @@ _PENDING = (
         _run.c.slack_channel,
         _run.c.slack_ts,
     )
-    .where(_run.c.workflow_id == bindparam("workflow"), _run.c.state == RunState.PENDING)
+    .where(_run.c.workflow_id == bindparam("workflow"), state_is(_run.c.state, RunState.PENDING))
     .order_by(_run.c.requested_at)
 )
 _WORKSPACE_HEALTH = select(_connector.c.key, _connector.c.health).where(
@@ -160,7 +161,7 @@ async def first_of_each_status(
             triggers.setdefault(workflow_id, []).append((key, enabled))
         counted = await connection.execute(
             select(_run.c.workflow_id, func.count())
-            .where(_run.c.workflow_id.in_(ids), _run.c.state == RunState.PENDING)
+            .where(_run.c.workflow_id.in_(ids), state_is(_run.c.state, RunState.PENDING))
             .group_by(_run.c.workflow_id)
         )
         pending = dict(counted.all())

@@ -69,7 +69,7 @@ async def due(
     result = await session.execute(
         select(OutboxMessage.id)
         .where(
-            OutboxMessage.state == PENDING,
+            partial.state_is(OutboxMessage.state, PENDING),
             OutboxMessage.kind.in_(list(kinds)),
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
@@ -102,7 +102,7 @@ async def claim(
         update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
-            OutboxMessage.state == PENDING,
+            partial.state_is(OutboxMessage.state, PENDING),
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
         )
         .values(locked_until=now + lease, attempts=OutboxMessage.attempts + 1)
@@ -130,7 +130,7 @@ async def claim_due(
     candidates = (
         select(OutboxMessage.id)
         .where(
-            OutboxMessage.state == PENDING,
+            partial.state_is(OutboxMessage.state, PENDING),
             OutboxMessage.kind.in_(list(kinds)),
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
@@ -148,7 +148,7 @@ async def claim_due(
             update(OutboxMessage)
             .where(
                 OutboxMessage.id.in_(ids),
-                OutboxMessage.state == PENDING,
+                partial.state_is(OutboxMessage.state, PENDING),
                 or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
             )
             .values(locked_until=now + lease, attempts=OutboxMessage.attempts + 1)
@@ -184,7 +184,7 @@ async def release(session: AsyncSession, ids: Sequence[int]) -> None:
         return
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.state == PENDING)
+        .where(OutboxMessage.id.in_(list(ids)), partial.state_is(OutboxMessage.state, PENDING))
         .values(
             locked_until=None,
             attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
@@ -199,7 +199,7 @@ async def backlog(
     """How many rows wait to be sent, and since when the oldest waits (held rows aside)."""
     result = await session.execute(
         select(func.count(), func.min(OutboxMessage.created_at)).where(
-            OutboxMessage.state == PENDING, not_held(installed_only)
+            partial.state_is(OutboxMessage.state, PENDING), not_held(installed_only)
         )
     )
     count, oldest = result.one()
@@ -212,7 +212,9 @@ async def held(
     """How many rows are held (of every workspace, or of one)."""
     if not installed_only:
         return 0
-    query = select(func.count()).where(OutboxMessage.state == PENDING, ~not_held(installed_only))
+    query = select(func.count()).where(
+        partial.state_is(OutboxMessage.state, PENDING), ~not_held(installed_only)
+    )
     if workspace_id is not None:
         query = query.where(OutboxMessage.workspace_id == workspace_id)
     return int((await session.execute(query)).scalar_one())

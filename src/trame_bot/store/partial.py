@@ -5,7 +5,16 @@ most deliveries are sent) cost it nothing when written.
 A planner takes a partial index only when the query implies the index's predicate. A bound
 value is not known when a plan is made for every value (a PostgreSQL prepared statement's
 generic plan), so the queries these indexes serve write their state into the SQL
-(`state_is`)."""
+(`state_is`).
+
+Every other comparison of these columns writes it too, whether or not it is meant for the
+index. SQLite, seeing `state = ?` on a table with a partial index on `state`, cannot tell
+whether the index applies until the value is bound, so it prepares the statement again each
+time it runs: a one-row read by another index cost 8.6 µs against 1.4 µs with the state
+written in (a test table, SQLite 3.40). `/trame status <workflow>`'s read, which compared
+its pending runs' state so, took 114 µs of SQLite's time in the bench's database; with the
+state written in (and a pilot's record added to it) 30 µs. `tests/services/test_query_plans.py`
+finds such comparisons in the reads and in what the main commands run."""
 
 from __future__ import annotations
 

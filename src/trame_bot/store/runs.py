@@ -72,16 +72,16 @@ async def pending_of_workflow(
     return (await session.execute(query, {"workflow_id": workflow_id})).scalars().all()
 
 
-_pending_of = select(Run).where(
-    Run.workflow_id == bindparam("workflow_id"), Run.state == RunState.PENDING
-)
-_PENDING_LOCKED = _pending_of.order_by(Run.id).with_for_update()
-_PENDING_OLDEST_FIRST = _pending_of.order_by(Run.requested_at)
-
-
 def in_state(state: RunState) -> ColumnElement[bool]:
     """`Run.state == state`, as the partial indexes of pending and declined runs need it."""
     return partial.state_is(Run.state, state.value)
+
+
+_pending_of = select(Run).where(
+    Run.workflow_id == bindparam("workflow_id"), in_state(RunState.PENDING)
+)
+_PENDING_LOCKED = _pending_of.order_by(Run.id).with_for_update()
+_PENDING_OLDEST_FIRST = _pending_of.order_by(Run.requested_at)
 
 
 async def pending_in(session: AsyncSession, workspace_id: int) -> Sequence[Run]:
@@ -103,7 +103,7 @@ async def pending_count(session: AsyncSession, workspace_id: int) -> int:
 async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Sequence[str]:
     result = await session.execute(
         select(Run.id)
-        .where(Run.state == RunState.PENDING, Run.expires_at <= now)
+        .where(in_state(RunState.PENDING), Run.expires_at <= now)
         .order_by(Run.expires_at)
         .limit(limit)
     )
@@ -117,7 +117,7 @@ async def approved_pilot_runs(session: AsyncSession, workflow_id: int, fingerpri
         select(func.count()).where(
             Run.workflow_id == workflow_id,
             Run.fingerprint == fingerprint,
-            Run.state == RunState.APPROVED,
+            in_state(RunState.APPROVED),
             Run.workflow_status == Status.PILOT,
         )
     )
@@ -213,7 +213,7 @@ async def decision_context(
 
 
 _VOTED = (_run.c.state, _run.c.approvals, _run.c.decided_at, _run.c.decided_by, _run.c.reason)
-_still_pending = and_(_run.c.id == bindparam("run_id"), _run.c.state == RunState.PENDING)
+_still_pending = and_(_run.c.id == bindparam("run_id"), in_state(RunState.PENDING))
 _reached = _run.c.approvals + 1 >= _run.c.required_approvals
 _DECLINE = (
     update(_run)
@@ -313,7 +313,7 @@ async def close(
     """Move a pending run to a final state (expired, cancelled); False when it was not pending."""
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.state == RunState.PENDING)
+        .where(Run.id == run_id, in_state(RunState.PENDING))
         .values(state=state, decided_at=now, decided_by=by, reason=reason)
         .returning(Run.id)
         .execution_options(synchronize_session=False)
@@ -364,7 +364,7 @@ async def unreminded(session: AsyncSession, now: datetime) -> Sequence[tuple[Run
     result = await session.execute(
         select(Run, Workspace)
         .join(Workspace, Workspace.id == Run.workspace_id)
-        .where(Run.state == RunState.PENDING, Run.reminded_at.is_(None), Run.requested_at <= now)
+        .where(in_state(RunState.PENDING), Run.reminded_at.is_(None), Run.requested_at <= now)
         .order_by(Run.requested_at)
     )
     return [(run, ws) for run, ws in result.all()]
@@ -374,7 +374,7 @@ async def mark_reminded(session: AsyncSession, run_id: str, now: datetime) -> bo
     """True for the one caller that marks it: a reminder is sent once, however many schedulers."""
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.state == RunState.PENDING, Run.reminded_at.is_(None))
+        .where(Run.id == run_id, in_state(RunState.PENDING), Run.reminded_at.is_(None))
         .values(reminded_at=now)
         .returning(Run.id)
         .execution_options(synchronize_session=False)
@@ -383,7 +383,7 @@ async def mark_reminded(session: AsyncSession, run_id: str, now: datetime) -> bo
 
 
 async def count_pending(session: AsyncSession) -> int:
-    result = await session.execute(select(func.count()).where(Run.state == RunState.PENDING))
+    result = await session.execute(select(func.count()).where(in_state(RunState.PENDING)))
     return int(result.scalar_one())
 
 
