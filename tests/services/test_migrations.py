@@ -29,6 +29,15 @@ async def test_migrations_match_the_models(deps: Deps) -> None:
     assert differences == []
 
 
+OLD_WORKSPACE = text(
+    "INSERT INTO workspaces (key, name, approvals_channel, timezone, digest_time,"
+    " approval_ttl_seconds, reminder_after_seconds, allow_self_approval, regulated,"
+    " created_at) VALUES ('old', 'Old', 'C0OLD', 'UTC', '09:00', 86400, 14400, false, false,"
+    " CURRENT_TIMESTAMP)"
+)
+"""Workspace `old`, in columns it has had since before revision 0005."""
+
+
 async def test_existing_workspaces_get_the_default_minimum_of_approved_pilot_runs(
     database_url: str,
 ) -> None:
@@ -38,14 +47,7 @@ async def test_existing_workspaces_get_the_default_minimum_of_approved_pilot_run
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO workspaces (key, name, approvals_channel, timezone, digest_time,"
-                    " approval_ttl_seconds, reminder_after_seconds, allow_self_approval,"
-                    " regulated, created_at) VALUES ('old', 'Old', 'C0OLD', 'UTC', '09:00',"
-                    " 86400, 14400, false, false, CURRENT_TIMESTAMP)"
-                )
-            )
+            await conn.execute(OLD_WORKSPACE)
         await upgrade_async(database_url)
         async with engine.connect() as conn:
             minimum = await conn.scalar(
@@ -68,14 +70,7 @@ async def test_existing_workflows_get_the_fingerprint_of_their_plan(database_url
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO workspaces (key, name, approvals_channel, timezone, digest_time,"
-                    " approval_ttl_seconds, reminder_after_seconds, allow_self_approval,"
-                    " regulated, created_at) VALUES ('old', 'Old', 'C0OLD', 'UTC', '09:00',"
-                    " 86400, 14400, false, false, CURRENT_TIMESTAMP)"
-                )
-            )
+            await conn.execute(OLD_WORKSPACE)
             await conn.execute(
                 text(
                     "INSERT INTO workflows (workspace_id, key, name, status, version, steps,"
