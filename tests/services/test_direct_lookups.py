@@ -4,6 +4,8 @@ values with the same types, on SQLite and PostgreSQL; and an unreachable databas
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import sqlite
@@ -78,3 +80,33 @@ async def test_lookups_on_postgresql_never_start_parallel_workers(deps: Deps) ->
     setting = Statement(select(func.current_setting("max_parallel_workers_per_gather")))
     async with deps.db.lookups.connection() as lookup:
         assert [tuple(row) for row in await lookup(setting, {})] == [("0",)]
+
+
+async def test_lookups_on_a_sqlite_file_share_one_connection_and_see_each_commit(
+    deps: Deps,
+) -> None:
+    """On SQLite's file, every lookup runs on one connection kept out of the pool: lookups
+    interleaved on the loop each get their own statement's rows, and a decision committed
+    meanwhile is seen by the next lookup (a lookup keeps no read open)."""
+    if not deps.db.is_sqlite:
+        pytest.skip("PostgreSQL's lookups take pooled connections")
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    runs = [(await f.request(deps)).id for _ in range(3)]
+
+    async def state_of(run_id: str) -> tuple[str, str]:
+        async with deps.db.lookups.connection() as lookup:
+            await asyncio.sleep(0)  # the other lookups start on the same connection
+            row = await card.card_of(lookup, run_id)
+            await asyncio.sleep(0)
+            assert row is not None
+            return row.id, row.state
+
+    assert await asyncio.gather(*(state_of(run) for run in runs)) == [
+        (run, "pending") for run in runs
+    ]
+    await decision_service.decide(deps.ctx, runs[0], Actor.slack(f.OTHER), Verdict.APPROVE)
+    assert await state_of(runs[0]) == (runs[0], "approved")
+    assert deps.db.lookups.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    await deps.db.lookups.close()
+    assert deps.db.lookups.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

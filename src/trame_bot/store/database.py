@@ -109,7 +109,10 @@ class Database:
             lookups_engine = create_async_engine(url, connect_args=serial, **pooled)
             _check_on_checkout(lookups_engine, ping_idle_after)
         self.lookups = Lookups(
-            lookups_engine, unavailable=self._unavailable, schema_missing=self._schema_not_ready
+            lookups_engine,
+            unavailable=self._unavailable,
+            schema_missing=self._schema_not_ready,
+            shared=quick is not self.engine,  # SQLite's inline connections
         )
         """The hottest reads, on the driver's own connection (`store.direct`)."""
         self._on_commit: list[tuple[Callable[[], None], frozenset[str] | None]] = []
@@ -270,6 +273,7 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.lookups.close()
         for engine in {self.engine, self._quick_engine, self.lookups.engine}:
             await engine.dispose()
 
