@@ -16,10 +16,12 @@ aware, JSON decoded, enums, booleans), through the same result processors a sess
 What JSON itself carries (`functions.json_rows`) stays as JSON spells it.
 
 What is given up, knowingly: no transaction around a lookup's statements. Each statement
-reads its own snapshot, as a session's do on PostgreSQL (read committed); a status may show
-a pilot's record a moment newer than its pending runs. Only SELECTs go through here.
+reads its own snapshot, as a session's do on PostgreSQL (read committed); the go-live form
+may show a pilot's record a moment newer than the workflow it read. Only SELECTs go through
+here.
 
-On PostgreSQL the connections come from a pool of their own, checked out as the sessions'
+On SQLite's file every lookup runs on one inline connection, kept out of the pool
+(`Lookups(shared=True)`). On PostgreSQL the connections come from a pool of their own, checked out as the sessions'
 are (`database._check_on_checkout`: a connection whose socket ended is replaced, one idle for
 a while is pinged first, one in steady use is not). One that turns out dead only when used
 is dropped and the statement tried once more on a new one, as a read may be; a second
