@@ -21,11 +21,11 @@ may show a pilot's record a moment newer than the workflow it read. Only SELECTs
 here.
 
 On SQLite's file every lookup runs on one inline connection, kept out of the pool
-(`Lookups(shared=True)`). On PostgreSQL the connections come from a pool of their own, checked out as the sessions'
-are (`database._check_on_checkout`: a connection whose socket ended is replaced, one idle for
-a while is pinged first, one in steady use is not). One that turns out dead only when used
-is dropped and the statement tried once more on a new one, as a read may be; a second
-failure is `Unavailable`.
+(`Lookups(shared=True)`). On PostgreSQL the connections come from a pool of their own,
+checked out as the sessions' are (`database._check_on_checkout`: a connection whose socket
+ended is replaced, one idle for a while is pinged first, one in steady use is not). One that
+turns out dead only when used is dropped and the statement tried once more on a new one, as
+a read may be; a second failure is `Unavailable`.
 """
 
 from __future__ import annotations
