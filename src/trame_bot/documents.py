@@ -90,7 +90,9 @@ class WorkflowDoc(Document):
 
 class ConnectorDoc(Document):
     key: Key
-    toolkit: ShortText
+    toolkit: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ] = Field(description="At most 100 characters, as stored.")
     account: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     scopes: list[ShortText] = Field(default_factory=list, max_length=100)
     health_url: (

@@ -162,6 +162,12 @@ async def test_connectors_and_health_reports(api: Api) -> None:
     assert (await api.call("POST", "/connectors/mail/health", {"status": "ok"})).json[
         "health"
     ] == "ok"
+    # A toolkit longer than its column is refused with the field named, on both databases
+    # (PostgreSQL's varchar would refuse the write; SQLite would store it).
+    too_long = await api.call("PUT", "/connectors/mail", {**doc, "toolkit": "k" * 101})
+    assert (too_long.status, list(too_long.json["fields"])) == (422, ["toolkit"])
+    longest = await api.call("PUT", "/connectors/mail", {**doc, "toolkit": "k" * 100})
+    assert longest.status == 200
 
 
 async def test_run_requests_answer_with_the_gate_and_are_idempotent(api: Api) -> None:
