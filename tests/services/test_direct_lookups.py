@@ -36,13 +36,17 @@ async def test_a_card_row_is_typed_as_a_session_reads_it(deps: Deps) -> None:
     )
     async with deps.db.lookups.connection() as lookup:
         direct = await card.card_of(lookup, run.id)
-        decisions = await card.decisions_of(lookup, run.id)
     async with deps.db.reading() as session:
         by_session = (await session.execute(card._CARD.query, {"run": run.id})).one()
-        decided = (await session.execute(card._DECISIONS.query, {"run": run.id})).all()
     assert direct is not None
     assert direct._asdict() == by_session._asdict()
-    assert [tuple(d) for d in decisions] == [tuple(d) for d in decided]
+    (decision,) = card.decisions_of(direct)
+    assert (decision.user, decision.verdict, decision.category) == (
+        f.OTHER,
+        Verdict.DECLINE,
+        DeclineCategory.WRONG_DATA.value,
+    )
+    assert decision.at.tzinfo is not None
     for ours, theirs in zip(direct, by_session, strict=True):
         assert type(ours) is type(theirs)
     assert direct.requested_at.tzinfo is not None

@@ -11,10 +11,10 @@ from tests import factories as f
 from trame_bot.bootstrap import Deps
 from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
-from trame_bot.domain.enums import DeclineCategory, Role, RunState, Status, Verdict
+from trame_bot.domain.enums import DeclineCategory, Health, Role, RunState, Status, Verdict
 from trame_bot.domain.health import Report
 from trame_bot.errors import Conflict, Forbidden, InvalidInput
-from trame_bot.services import connectors, decisions, run_requests, runs, workflows
+from trame_bot.services import cards, connectors, decisions, run_requests, runs, workflows
 from trame_bot.services.run_outcomes import AlreadyDecided
 from trame_bot.store.models import AuditEvent, Decision, OutboxMessage
 
@@ -306,3 +306,41 @@ async def test_a_grant_narrowed_after_saving_refuses_the_workflows_own_plan(deps
     run = await f.request(deps)
     assert run.state is RunState.REJECTED
     assert "connector 'sheets' is granted read only" in (run.reason or "")
+
+
+async def test_a_card_shows_its_workspaces_connector_health_and_decisions_in_order(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """The card's one statement (`store.card`) reads the health of the connectors the plan
+    names in the run's own workspace only (globex's crm is down, acme's is not), once for a
+    connector two steps use, and the decisions come in the order they were made."""
+    await f.governed_workspace(deps, "acme")
+    await f.governed_workspace(deps, "globex")
+    await connectors.report_health(deps.ctx, "globex", "crm", Report.ERROR, "down", f.CLI)
+    steps = [
+        {"name": "Fetch", "tool": "salesforce.query", "connector": "crm", "access": "read"},
+        {"name": "Append", "tool": "sheets.append", "connector": "sheets", "access": "write"},
+        {"name": "Check", "tool": "salesforce.get", "connector": "crm", "access": "read"},
+    ]
+    await f.workflow(deps, required_approvals=3, steps=steps)
+    run = await f.request(deps)
+    for reviewer in (f.OWNER, f.ADMIN, f.OTHER):
+        clock.advance(timedelta(seconds=5))
+        await decisions.decide(deps.ctx, run.id, Actor.slack(reviewer), Verdict.APPROVE)
+    await connectors.report_health(deps.ctx, "acme", "sheets", Report.ERROR, "slow", f.CLI)
+
+    card = await cards.run_card(deps.ctx, run.id)
+
+    assert [(s.connector, s.health) for s in card.steps] == [
+        ("crm", Health.OK),
+        ("sheets", Health.NEEDS_ATTENTION),
+        ("crm", Health.OK),
+    ]
+    assert [(d.user, d.verdict) for d in card.decisions] == [
+        (f.OWNER, Verdict.APPROVE),
+        (f.ADMIN, Verdict.APPROVE),
+        (f.OTHER, Verdict.APPROVE),
+    ]
+    assert [d.at for d in card.decisions] == sorted(d.at for d in card.decisions)
+    assert all(d.at.tzinfo is not None for d in card.decisions)
+    assert card.state is RunState.APPROVED

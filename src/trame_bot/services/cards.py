@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import update
 
 from trame_bot.domain.plan import steps_from_dicts
 from trame_bot.domain.sensitive import masked_details, prompt_warnings
-from trame_bot.domain.views import DecisionView, RunCard, StepView
+from trame_bot.domain.views import RunCard, StepView
 from trame_bot.errors import NotFound
 from trame_bot.services.context import Context
 from trame_bot.store import card as card_store
-from trame_bot.store.connectors import WIDENED_IN
 from trame_bot.store.models import Run
 
 
 async def run_card(ctx: Context, run_id: str) -> RunCard:
-    """What the run's card shows, in four statements on the driver (`store.card`): every
-    click and every decision rebuilds a card, so this read is on the busiest path after
-    commands. Each statement reads its own snapshot: a decision committed between them shows
-    in the next rebuild, which that decision's own delivery makes."""
+    """What the run's card shows, in one statement on the driver (`store.card`): every click
+    and every decision rebuilds a card, so this read is on the busiest path after commands."""
     async with ctx.db.lookups.connection() as lookup:
         run = await card_store.card_of(lookup, run_id)
-        if run is None:
-            raise NotFound(f"no run {run_id!r}")
-        steps = steps_from_dicts(run.plan)
-        keys = list(dict.fromkeys(s.connector for s in steps))
-        health = await card_store.health_of(lookup, run.workspace_id, keys)
-        decisions = await card_store.decisions_of(lookup, run.id)
-        changes = await card_store.connector_events(
-            lookup, run.workspace_id, WIDENED_IN, keys, run.requested_at
-        )
-    widened = {key for key, data in changes if json.loads(data).get("widened")}
+    if run is None:
+        raise NotFound(f"no run {run_id!r}")
+    health, widened = card_store.health_of(run), card_store.widened(run)
     return RunCard(
         run_id=run.id,
         workspace_key=run.workspace_key,
@@ -54,7 +42,7 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
                 health.get(s.connector),
                 scopes_widened=s.connector in widened,
             )
-            for s in steps
+            for s in steps_from_dicts(run.plan)
         ),
         details=masked_details(run.details),
         prompt_warnings=tuple(prompt_warnings(run.prompt)),
@@ -68,9 +56,7 @@ async def run_card(ctx: Context, run_id: str) -> RunCard:
         decided_at=run.decided_at,
         requested_at=run.requested_at,
         expires_at=run.expires_at,
-        decisions=tuple(
-            DecisionView(d.user, d.verdict, d.reason, d.category, d.at) for d in decisions
-        ),
+        decisions=tuple(card_store.decisions_of(run)),
     )
 
 

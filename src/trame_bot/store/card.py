@@ -1,17 +1,24 @@
-"""What a run's approval card shows, read on the driver (`store.direct`): every click, every
-decision and every card posted rebuilds a card, so after commands this is the busiest read."""
+"""What a run's approval card shows, read on the driver (`store.direct`) in one statement:
+every click, every decision and every card posted rebuilds a card, so after commands this is
+the busiest read.
+
+The run's row carries, as JSON arrays (`json_rows`) from correlated subqueries, the health of
+the connectors its steps name, its decisions, and the widening changes of those connectors
+since it was requested; the database reads the connectors from the plan's JSON. Before, these
+were four statements, four round trips on PostgreSQL for each card posted or updated."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import JSON, bindparam, column, select
 
-from trame_bot.domain.enums import Health
+from trame_bot.domain.enums import Health, Verdict
+from trame_bot.domain.views import DecisionView
+from trame_bot.store.connectors import WIDENED_IN
 from trame_bot.store.direct import Lookup, Statement
-from trame_bot.store.functions import as_list, in_list
+from trame_bot.store.functions import array_elements, json_rows, json_time
 from trame_bot.store.models import AuditEvent, Connector, Decision, Run, Workflow, Workspace
 
 _run = Run.__table__
@@ -21,6 +28,37 @@ _connector = Connector.__table__
 _decision = Decision.__table__
 _audit = AuditEvent.__table__
 
+
+def _plan_connectors() -> Any:
+    """The connectors the run's steps name, read by the database from its plan's JSON."""
+    step = array_elements(_run.c.plan).table_valued(column("value", JSON))
+    return select(step.c.value["connector"].as_string()).correlate(_run)
+
+
+def _of_run(*columns: Any) -> Any:
+    """`columns` of the rows the WHERE picks, as one JSON array (`json_rows`) per run row."""
+    return select(json_rows(*columns)).correlate(_run)
+
+
+_HEALTH = _of_run(_connector.c.key, _connector.c.health).where(
+    _connector.c.workspace_id == _run.c.workspace_id,
+    _connector.c.key.in_(_plan_connectors()),
+)
+_DECISIONS = _of_run(
+    _decision.c.id,
+    _decision.c.user,
+    _decision.c.verdict,
+    _decision.c.reason,
+    _decision.c.category,
+    _decision.c.at,
+).where(_decision.c.run_id == _run.c.id)
+_WIDENED = _of_run(_audit.c.entity_id, _audit.c.data).where(
+    _audit.c.workspace_id == _run.c.workspace_id,
+    _audit.c.entity_type == "connector",
+    _audit.c.entity_id.in_(_plan_connectors()),
+    _audit.c.action == WIDENED_IN,
+    _audit.c.at >= _run.c.requested_at,
+)
 _CARD = Statement(
     select(
         _run,
@@ -30,6 +68,9 @@ _CARD = Statement(
         _wf.c.name.label("workflow_name"),
         _wf.c.production,
         _wf.c.prompt,
+        _HEALTH.scalar_subquery().label("card_health"),
+        _DECISIONS.scalar_subquery().label("card_decisions"),
+        _WIDENED.scalar_subquery().label("card_widened"),
     )
     .select_from(
         _run.join(_ws, _ws.c.id == _run.c.workspace_id).join(_wf, _wf.c.id == _run.c.workflow_id)
@@ -41,36 +82,12 @@ _CARD_MESSAGE = Statement(
     .select_from(_run.join(_ws, _ws.c.id == _run.c.workspace_id))
     .where(_run.c.id == bindparam("run"))
 )
-_HEALTH = Statement(
-    select(_connector.c.key, _connector.c.health).where(
-        _connector.c.workspace_id == bindparam("workspace"), in_list(_connector.c.key, "keys")
-    )
-)
-_DECISIONS = Statement(
-    select(
-        _decision.c.user,
-        _decision.c.verdict,
-        _decision.c.reason,
-        _decision.c.category,
-        _decision.c.at,
-    )
-    .where(_decision.c.run_id == bindparam("run"))
-    .order_by(_decision.c.at, _decision.c.id)
-)
-_CONNECTOR_EVENTS = Statement(
-    select(_audit.c.entity_id, _audit.c.data).where(
-        _audit.c.workspace_id == bindparam("workspace"),
-        _audit.c.entity_type == "connector",
-        in_list(_audit.c.entity_id, "keys"),
-        _audit.c.action == bindparam("action"),
-        _audit.c.at >= bindparam("since", type_=_audit.c.at.type),
-    )
-)
 
 
 async def card_of(lookup: Lookup, run_id: str) -> Any | None:
-    """A run's columns with its workspace's key and approvals channel and its workflow's key,
-    name, production flag and prompt: what its approval card shows, in one statement."""
+    """A run's columns with its workspace's key and approvals channel, its workflow's key,
+    name, production flag and prompt, and the JSON columns `health_of`, `decisions_of` and
+    `widened` read: what its approval card shows, in one statement."""
     rows = await lookup(_CARD, {"run": run_id})
     return rows[0] if rows else None
 
@@ -83,24 +100,20 @@ async def card_message(lookup: Lookup, run_id: str) -> tuple[str, str | None] | 
     return rows[0].slack_channel or rows[0].approvals_channel, rows[0].slack_ts
 
 
-async def health_of(lookup: Lookup, workspace_id: int, keys: Sequence[str]) -> dict[str, Health]:
-    """Health of those of `keys` that are this workspace's connectors; others are absent."""
-    if not keys:
-        return {}
-    rows = await lookup(_HEALTH, {"workspace": workspace_id, "keys": as_list(keys)})
-    return {row.key: row.health for row in rows}
+def health_of(row: Any) -> dict[str, Health]:
+    """Health of the card row's connectors that are its workspace's (others are absent)."""
+    return {key: Health(health) for key, health in row.card_health}
 
 
-async def decisions_of(lookup: Lookup, run_id: str) -> Sequence[Any]:
-    """A run's decisions in order: user, verdict, reason, category, at."""
-    return await lookup(_DECISIONS, {"run": run_id})
+def decisions_of(row: Any) -> list[DecisionView]:
+    """The card row's decisions in the order they were made."""
+    ordered = sorted(row.card_decisions, key=lambda d: (json_time(d[5]), d[0]))
+    return [
+        DecisionView(user, Verdict(verdict), reason, category, json_time(at))
+        for _, user, verdict, reason, category, at in ordered
+    ]
 
 
-async def connector_events(
-    lookup: Lookup, workspace_id: int, action: str, keys: Sequence[str], since: datetime
-) -> Sequence[Any]:
-    """(entity_id, data) of the workspace's connector events `action` about `keys` since."""
-    if not keys:
-        return []
-    params = {"workspace": workspace_id, "keys": as_list(keys), "action": action, "since": since}
-    return await lookup(_CONNECTOR_EVENTS, params)
+def widened(row: Any) -> set[str]:
+    """The card row's connectors whose scopes were widened since the run was requested."""
+    return {key for key, data in row.card_widened if json.loads(data).get("widened")}
