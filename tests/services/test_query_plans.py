@@ -32,6 +32,7 @@ from trame_bot.bootstrap import Deps, build
 from trame_bot.clock import FakeClock
 from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import Status, Verdict
 from trame_bot.services import audit, decisions, digests, naming, overview, workflows
 from trame_bot.store import audit as audit_store
@@ -185,6 +186,13 @@ async def _pause_named(deps: Deps) -> object:
     return await workflows.pause_named(deps.ctx, named, Actor.slack(f.MEMBER))
 
 
+async def _approve_click(deps: Deps, run: str) -> object:
+    async with deps.db.reading() as session:
+        channel = (await workspace_store.get(session, "acme")).approvals_channel
+    card = CardChannel(channel, None)
+    return await decisions.decide(deps.ctx, run, Actor.slack(f.ADMIN), Verdict.APPROVE, card=card)
+
+
 COMMANDS: dict[str, Command] = {
     "status": lambda deps, _: overview.summary(deps.ctx, "acme", f.CLI),
     "workflows": lambda deps, _: overview.workflow_list(deps.ctx, "acme", f.CLI),
@@ -196,6 +204,7 @@ COMMANDS: dict[str, Command] = {
     "approve": lambda deps, run: decisions.decide(
         deps.ctx, run, Actor.slack(f.ADMIN), Verdict.APPROVE
     ),
+    "approve click": _approve_click,
     "decline": lambda deps, run: decisions.decide(
         deps.ctx, run, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="wrong sheet"
     ),

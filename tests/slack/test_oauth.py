@@ -351,6 +351,12 @@ async def test_a_channel_reaches_its_workspace_only_from_its_own_team(flow: Inst
     # A shared channel: a named reviewer of a partner organisation decides on acme's card;
     # the request's team (team.id) is acme's, the reviewer's own (user.team_id) is not.
     run = await f.request(flow.deps, by=f.MEMBER)
+    # Another installed team's click naming acme's channel and run reaches no workspace.
+    outsider = bot_for(flow, "T0OTHER")
+    await outsider.click(Action.APPROVE, run.id, user=f.OWNER, channel=acme.approvals_channel)
+    (told,) = await outsider.told(f.OWNER)
+    assert "not connected to a workspace" in told
+    assert await outsider.state_of(run.id) is RunState.PENDING
     slack = bot_for(flow, TEAM)
     payload = slack.slack.block_action_payload(
         user="U0PARTNER",

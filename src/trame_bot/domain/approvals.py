@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trame_bot.domain.enums import RunState, Verdict
 from trame_bot.errors import Forbidden, InvalidInput
 
 MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class CardChannel:
+    """Where a click or a form came from: the card's channel, in the request's Slack team
+    (None in one-workspace mode). The run must be of the workspace that channel belongs to
+    (`store.channel.workspace_key`), so a button never reaches another workspace's run."""
+
+    channel: str
+    team: str | None
 
 
 def check_reviewer(

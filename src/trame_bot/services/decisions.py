@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trame_bot.domain import approvals, values
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import DeclineCategory, Role, RunState, Verdict
 from trame_bot.errors import Conflict, Forbidden, InvalidInput
 from trame_bot.services.context import Context
@@ -18,6 +19,9 @@ from trame_bot.store import audit as audit_store
 from trame_bot.store import runs as store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Decision, Run, Workflow, Workspace
+
+NOT_KNOWN_HERE = "this run is not known here; the card may belong to another workspace"
+CHANNEL_NOT_CONNECTED = "this card's channel is not connected to a workspace any more"
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,13 @@ async def decide(
     reason: str | None = None,
     category: DeclineCategory | None = None,
     workspace_key: str | None = None,
+    card: CardChannel | None = None,
 ) -> Decided:
     """Record one reviewer's approve or decline. Exactly one decision settles a run, however
     many arrive at once: the final state is set by a conditional UPDATE (see `count_vote`).
+
+    The run must be of `workspace_key`'s workspace, or of the workspace of the `card`'s channel
+    (a click: read with the run, in the same statement).
     """
     user = actor.user
     if user is None:
@@ -48,11 +56,10 @@ async def decide(
     now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
-            found = await store.decision_context(session, run_id, user)
-            if found is None or (workspace_key and found.workspace.key != workspace_key):
-                raise InvalidInput(
-                    "this run is not known here; the card may belong to another workspace"
-                )
+            found = await store.decision_context(session, run_id, user, card)
+            if found is None and card and not await store.card_workspace_key(session, card):
+                raise InvalidInput(CHANNEL_NOT_CONNECTED)  # as it says when the run is known
+            found = _placed(found, workspace_key, card)
             run, workspace = found.run, found.workspace
             _check_reviewer(run, user, verdict, found.role, workspace.allow_self_approval)
             if found.earlier is not None:
@@ -136,6 +143,21 @@ async def decide(
     return Decided(run, decision, final)
 
 
+def _placed(
+    found: store.DecisionContext | None, workspace_key: str | None, card: CardChannel | None
+) -> store.DecisionContext:
+    """`found`, if the run is of the workspace the request is from: `workspace_key`'s, and
+    that of the card's channel."""
+    expected = [workspace_key] if workspace_key else []
+    if card is not None and found is not None:
+        if found.channel_workspace_key is None:
+            raise InvalidInput(CHANNEL_NOT_CONNECTED)
+        expected.append(found.channel_workspace_key)
+    if found is None or any(key != found.workspace.key for key in expected):
+        raise InvalidInput(NOT_KNOWN_HERE)
+    return found
+
+
 async def check_decision(
     ctx: Context, run_id: str, actor: Actor, verdict: Verdict, *, workspace_key: str | None = None
 ) -> tuple[Run, Workflow]:
@@ -180,5 +202,5 @@ async def _run_in(
     run = await store.find(session, run_id)
     workspace = None if run is None else await session.get(Workspace, run.workspace_id)
     if run is None or workspace is None or (workspace_key and workspace.key != workspace_key):
-        raise InvalidInput("this run is not known here; the card may belong to another workspace")
+        raise InvalidInput(NOT_KNOWN_HERE)
     return run, workspace

@@ -110,7 +110,9 @@ def scope_query(*, of_team: bool, naming: bool, glance: bool = False) -> Any:
 _NAMING = {team: Statement(scope_query(of_team=team, naming=True)) for team in (False, True)}
 
 
-def _key_query(*, of_team: bool) -> Any:
+def channel_key_query(*, of_team: bool) -> Any:
+    """The key of the first workspace whose approvals or ops channel is the bound `channel`
+    (of the bound `team` when `of_team`): see `workspace_key`."""
     channel: Any = bindparam("channel")
     query = select(_ws.c.key).where(
         or_(_ws.c.approvals_channel == channel, _ws.c.ops_channel == channel)
@@ -120,7 +122,7 @@ def _key_query(*, of_team: bool) -> Any:
     return query.order_by(_ws.c.id).limit(1)
 
 
-_KEY = {team: Statement(_key_query(of_team=team)) for team in (False, True)}
+_KEY = {team: Statement(channel_key_query(of_team=team)) for team in (False, True)}
 
 
 def name_candidates(words: Sequence[str]) -> list[str]:

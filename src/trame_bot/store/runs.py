@@ -11,10 +11,12 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import Role, RunState, Status, Verdict
 from trame_bot.domain.values import storable
 from trame_bot.errors import NotFound
 from trame_bot.store import partial, pending
+from trame_bot.store.channel import channel_key_query
 from trame_bot.store.functions import list_elements
 from trame_bot.store.models import (
     Decision,
@@ -135,6 +137,8 @@ class DecisionContext:
     workflow_name: str
     role: Role | None
     earlier: tuple[Verdict, datetime] | None
+    channel_workspace_key: str | None = None
+    """With a `CardChannel`: the key of the workspace its channel belongs to, if any."""
 
 
 @dataclass(frozen=True)
@@ -154,44 +158,60 @@ _member = table(Member)
 _decision = table(Decision)
 _RUN_COLUMNS = tuple(column.key for column in _run.c)
 
-_DECISION_CONTEXT = (
-    select(
-        _run,
-        _ws.c.key.label("ws_key"),
-        _ws.c.allow_self_approval.label("ws_allow_self_approval"),
-        _ws.c.webhook_url.label("ws_webhook_url"),
-        _wf.c.key.label("wf_key"),
-        _wf.c.name.label("wf_name"),
-        _member.c.role.label("reviewer_role"),
-        _decision.c.verdict.label("earlier_verdict"),
-        _decision.c.at.label("earlier_at"),
+
+def _decision_context(of_team: bool | None) -> Any:
+    """The run's row, its workspace and workflow, the reviewer's role and earlier decision;
+    with `of_team` not None, also the key of the workspace of the card's channel (the same
+    subquery as `store.channel.workspace_key`), so a click costs one read, not two."""
+    query = (
+        select(
+            _run,
+            _ws.c.key.label("ws_key"),
+            _ws.c.allow_self_approval.label("ws_allow_self_approval"),
+            _ws.c.webhook_url.label("ws_webhook_url"),
+            _wf.c.key.label("wf_key"),
+            _wf.c.name.label("wf_name"),
+            _member.c.role.label("reviewer_role"),
+            _decision.c.verdict.label("earlier_verdict"),
+            _decision.c.at.label("earlier_at"),
+        )
+        .join(_ws, _ws.c.id == _run.c.workspace_id)
+        .join(_wf, _wf.c.id == _run.c.workflow_id)
+        .outerjoin(
+            _member,
+            and_(
+                _member.c.workspace_id == _run.c.workspace_id,
+                _member.c.slack_user_id == bindparam("reviewer"),
+            ),
+        )
+        .outerjoin(
+            _decision,
+            and_(_decision.c.run_id == _run.c.id, _decision.c.user == bindparam("reviewer")),
+        )
+        .where(_run.c.id == bindparam("run_id"))
     )
-    .join(_ws, _ws.c.id == _run.c.workspace_id)
-    .join(_wf, _wf.c.id == _run.c.workflow_id)
-    .outerjoin(
-        _member,
-        and_(
-            _member.c.workspace_id == _run.c.workspace_id,
-            _member.c.slack_user_id == bindparam("reviewer"),
-        ),
-    )
-    .outerjoin(
-        _decision,
-        and_(_decision.c.run_id == _run.c.id, _decision.c.user == bindparam("reviewer")),
-    )
-    .where(_run.c.id == bindparam("run_id"))
-)
+    if of_team is None:
+        return query
+    channel_key = channel_key_query(of_team=of_team).scalar_subquery()
+    return query.add_columns(channel_key.label("channel_ws_key"))
+
+
+_DECISION_CONTEXT = {of_team: _decision_context(of_team) for of_team in (None, False, True)}
 
 
 async def decision_context(
-    session: AsyncSession, run_id: str, reviewer: str
+    session: AsyncSession, run_id: str, reviewer: str, card: CardChannel | None = None
 ) -> DecisionContext | None:
     if not storable(run_id):  # a forged id (a button value, a form's metadata) names no run
         return None
     connection = await session.connection()
-    row = (
-        await connection.execute(_DECISION_CONTEXT, {"run_id": run_id, "reviewer": reviewer})
-    ).one_or_none()
+    params = {"run_id": run_id, "reviewer": reviewer}
+    of_team = None
+    if card is not None:
+        of_team, params["channel"] = card.team is not None, card.channel
+        if card.team is not None:
+            params["team"] = card.team
+    row = (await connection.execute(_DECISION_CONTEXT[of_team], params)).one_or_none()
     if row is None:
         return None
     found = row._mapping
@@ -209,7 +229,19 @@ async def decision_context(
         earlier=None
         if found["earlier_verdict"] is None
         else (found["earlier_verdict"], found["earlier_at"]),
+        channel_workspace_key=found.get("channel_ws_key"),
     )
+
+
+async def card_workspace_key(session: AsyncSession, card: CardChannel) -> str | None:
+    """The key of the workspace of the card's channel alone (`decision_context` reads it
+    with the run; this is for when there is no run to read it with)."""
+    connection = await session.connection()
+    params = {"channel": card.channel}
+    if card.team is not None:
+        params["team"] = card.team
+    query = channel_key_query(of_team=card.team is not None)
+    return (await connection.execute(query, params)).scalar_one_or_none()
 
 
 _VOTED = (_run.c.state, _run.c.approvals, _run.c.decided_at, _run.c.decided_by, _run.c.reason)

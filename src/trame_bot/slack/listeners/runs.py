@@ -8,6 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trame_bot.domain.actors import Actor
+from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import DeclineCategory, Verdict
 from trame_bot.errors import InvalidInput, TrameError
 from trame_bot.services import decisions, workspaces
@@ -31,14 +32,20 @@ def already_decided(exc: AlreadyDecided) -> str:
     return f"This run was already {exc.state.value}{by}{at}."
 
 
+def _card(ctx: Context, channel: str | None, context: AsyncBoltContext) -> CardChannel:
+    """The card's channel, in the request's Slack team, decides the workspace: a button can
+    never reach another workspace's run, nor another team's."""
+    return CardChannel(channel or "", team_scope(ctx, context))
+
+
 async def _workspace_of_channel(
     ctx: Context, channel: str | None, context: AsyncBoltContext
 ) -> str:
-    """The card's channel, in the request's Slack team, decides the workspace: a button can
-    never reach another workspace's run, nor another team's."""
-    found = await workspaces.workspace_key_for_channel(ctx, channel or "", team_scope(ctx, context))
+    """As `_card`, for a check before the decision (the decline button opens a form)."""
+    card = _card(ctx, channel, context)
+    found = await workspaces.workspace_key_for_channel(ctx, card.channel, card.team)
     if found is None:
-        raise InvalidInput("this card's channel is not connected to a workspace any more")
+        raise InvalidInput(decisions.CHANNEL_NOT_CONNECTED)
     return found
 
 
@@ -67,9 +74,8 @@ def register(app: AsyncApp, ctx: Context) -> None:
             await ack()
             return
         try:
-            workspace = await _workspace_of_channel(ctx, channel, context)
             await decisions.decide(
-                ctx, run_id, Actor.slack(who), Verdict.APPROVE, workspace_key=workspace
+                ctx, run_id, Actor.slack(who), Verdict.APPROVE, card=_card(ctx, channel, context)
             )
         except AlreadyDecided as exc:
             await ack()
@@ -122,7 +128,6 @@ def register(app: AsyncApp, ctx: Context) -> None:
             return
         try:
             metadata = form_metadata(view)
-            workspace = await _workspace_of_channel(ctx, metadata.get("channel"), context)
             await decisions.decide(
                 ctx,
                 str(metadata.get("run_id", "")),
@@ -130,7 +135,7 @@ def register(app: AsyncApp, ctx: Context) -> None:
                 Verdict.DECLINE,
                 reason=reason,
                 category=_category(category),
-                workspace_key=workspace,
+                card=_card(ctx, metadata.get("channel"), context),
             )
         except AlreadyDecided as exc:
             text = f"This run was already {exc.state.value}" + (
