@@ -14,8 +14,11 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   workflow locked) and the contract's checks (a pause's reason, an admin to resume), then in
   the same transaction the status written where the gate reads it (trame-bot's `workflows`
   row), a pause's pending runs cancelled, each change chained, acked with the result, then
-  the change announced in the approvals channel (one `chat.postMessage`); a button click is acked, then decided in one write transaction (the run's state row moved
-  from pending, an event chained) and its message updated once (`chat.update`, one section).
+  the change announced in the approvals channel (one `chat.postMessage`); a button click is
+  acked, then decided in one write transaction (the run's state row moved from pending, an
+  event chained), then what the contract sends for it: a reply in the card's thread, the
+  requester's DM (`conversations.open` once per person) and the message updated once
+  (`chat.update`, one section).
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
   the contract's work with the fewest statements, in one write transaction: one Core read
   joining the bearer key's hash → workspace → workflow (held against a pause until the run
@@ -275,8 +278,9 @@ def reference_app() -> web.Application:
 
     decide = text(
         f"UPDATE {runs_table} SET state = 'approved' WHERE run_id = :id AND state = 'pending'"
-        " RETURNING workspace_id"
+        " RETURNING workspace_id, requested_by"
     )
+    dm_channels: dict[str, str] = {}
 
     @bolt.action(ANYTHING)
     async def action(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -286,14 +290,26 @@ def reference_app() -> web.Application:
             decided = (await conn.execute(decide, {"id": run_id})).one_or_none()
             if decided is not None:
                 await _chained(conn, decided.workspace_id, 0, f"run {run_id} approved by {user}")
-        if decided is not None:
-            said = f"Approved by <@{user}>"
-            await client.chat_update(
-                channel=body["channel"]["id"],
-                ts=body["container"]["message_ts"],
-                text=said,
-                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": said}}],
-            )
+        if decided is None:
+            return
+        # What the contract sends for a decision (docs/slack-app.md): a reply in the card's
+        # thread, the requester's DM (its channel opened once per person), and the card updated
+        # in place, last, as row 3a's clock stops at the last update.
+        channel, ts = body["channel"]["id"], body["container"]["message_ts"]
+        said = f"Approved by <@{user}>"
+        await client.chat_postMessage(channel=channel, thread_ts=ts, text=f"<@{user}> approved")
+        requester = decided.requested_by
+        if requester:
+            if requester not in dm_channels:
+                opened = await client.conversations_open(users=requester)
+                dm_channels[requester] = str(opened["channel"]["id"])
+            await client.chat_postMessage(channel=dm_channels[requester], text=said)
+        await client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=said,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": said}}],
+        )
 
     app.cleanup_ctx.append(lifecycle)
     return app
@@ -306,7 +322,7 @@ async def _reference_tables(db: Database) -> None:
     async with db.engine.begin() as conn:
         for ddl in (
             f"{t.runs} (run_id VARCHAR(32) PRIMARY KEY, workspace_id INTEGER NOT NULL,"
-            " state VARCHAR(16) NOT NULL)",
+            " state VARCHAR(16) NOT NULL, requested_by VARCHAR(100))",
             f"{t.heads} (workspace_id INTEGER PRIMARY KEY, seq BIGINT NOT NULL,"
             " hash VARCHAR(64) NOT NULL)",
             f"{t.events} (workspace_id INTEGER NOT NULL, seq BIGINT NOT NULL,"
@@ -316,7 +332,8 @@ async def _reference_tables(db: Database) -> None:
         ):
             await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {ddl}"))
         for copy in (
-            f"{t.runs} (run_id, workspace_id, state) SELECT id, workspace_id, 'pending' FROM runs"
+            f"{t.runs} (run_id, workspace_id, state, requested_by)"
+            " SELECT id, workspace_id, 'pending', requested_by FROM runs"
             f" WHERE id NOT IN (SELECT run_id FROM {t.runs})",
             f"{t.heads} (workspace_id, seq, hash) SELECT id, 0, '{GENESIS_HASH}' FROM workspaces"
             f" WHERE id NOT IN (SELECT workspace_id FROM {t.heads})",

@@ -680,7 +680,7 @@ async def _referenced_clicks(spec: Load, fake: Child, baseline: Load) -> Result:
     return measured(
         "3c",
         f"Approve clicks on {count} pending runs, message updated, per s: the nearest design "
-        "(bare Bolt + a Core write and one chat.update)",
+        "(bare Bolt + a Core write, the thread reply, the DM and one chat.update)",
         count / seconds if done else 0.0,
         "clicks/s",
         baseline["rps"],
