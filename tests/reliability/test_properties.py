@@ -4,6 +4,7 @@ and every Block Kit builder that shows user text. Pure functions, so hypothesis 
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,10 +27,11 @@ from trame_bot.domain.values import match_workflow
 from trame_bot.domain.views import DecisionView, RunCard, StepView
 from trame_bot.errors import InvalidInput
 from trame_bot.sandbox.block_kit import block_errors
+from trame_bot.slack import commands
 from trame_bot.slack.blocks.card import approval_card
 from trame_bot.slack.blocks.notices import channel_notice, outcome_dm, thread_reply
 from trame_bot.slack.commands import MAX_COMMAND_TEXT, SUBCOMMANDS, parse
-from trame_bot.slack.text import escape
+from trame_bot.slack.text import clean, escape
 
 FAST = settings(max_examples=100, deadline=None, database=None)
 SLOW = settings(
@@ -56,6 +58,19 @@ def test_the_parser_takes_any_text_and_names_a_known_subcommand(text: str) -> No
     assert len(text) <= MAX_COMMAND_TEXT
     assert command.name in NAMES
     assert all(isinstance(word, str) for word in command.words)
+
+
+@FAST
+@given(
+    text=st.text(
+        st.sampled_from([" ", "\t", "\r", "\n", "\x0b", "\xa0", "\u2003", "#", "a", "é"])
+        | st.characters(blacklist_characters="\"'\\"),
+        max_size=60,
+    ).map(clean)
+)
+def test_words_without_quotes_split_as_shlex_splits_them(text: str) -> None:
+    """The parser's fast path (no quote, no backslash) splits any text as shlex does."""
+    assert commands._split(text) == shlex.split(text)
 
 
 @FAST
