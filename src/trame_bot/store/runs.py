@@ -208,9 +208,7 @@ async def decision_context(
     params = {"run_id": run_id, "reviewer": reviewer}
     of_team = None
     if card is not None:
-        of_team, params["channel"] = card.team is not None, card.channel
-        if card.team is not None:
-            params["team"] = card.team
+        of_team, params = card.team is not None, params | _card_params(card)
     row = (await connection.execute(_DECISION_CONTEXT[of_team], params)).one_or_none()
     if row is None:
         return None
@@ -237,11 +235,13 @@ async def card_workspace_key(session: AsyncSession, card: CardChannel) -> str | 
     """The key of the workspace of the card's channel alone (`decision_context` reads it
     with the run; this is for when there is no run to read it with)."""
     connection = await session.connection()
-    params = {"channel": card.channel}
-    if card.team is not None:
-        params["team"] = card.team
     query = channel_key_query(of_team=card.team is not None)
-    return (await connection.execute(query, params)).scalar_one_or_none()
+    return (await connection.execute(query, _card_params(card))).scalar_one_or_none()
+
+
+def _card_params(card: CardChannel) -> dict[str, str]:
+    """The parameters of `channel_key_query` for the card's channel (and its team)."""
+    return {"channel": card.channel} | ({} if card.team is None else {"team": card.team})
 
 
 _VOTED = (_run.c.state, _run.c.approvals, _run.c.decided_at, _run.c.decided_by, _run.c.reason)
