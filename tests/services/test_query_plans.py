@@ -5,7 +5,8 @@ many workspaces there are or with everything a workspace ever did. Nor does list
 exporting an entity's audit events, nor any statement the most used commands run through
 their sessions (`COMMANDS`: status, the workflow and connector lists, approvals, App Home,
 the digest, a run request, approve, decline, pause, an entity's audit list), recorded as they
-run.
+run, nor what the outbox worker runs (its rounds, and the health gauges' counts of the
+queue).
 
 Checked on SQLite's plans (EXPLAIN QUERY PLAN on a migrated file of its own, whichever database
 the suite runs on): SQLite runs these reads on the event loop, where a scan stalls every other
@@ -13,12 +14,15 @@ request. How PostgreSQL's plans hold up at size is measured in `bench/` (the slo
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 import re
 import shutil
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +38,14 @@ from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import Status, Verdict
-from trame_bot.services import audit, decisions, digests, naming, overview, workflows
+from trame_bot.services import audit, decisions, digests, health, naming, overview, workflows
+from trame_bot.services.outbox import DeliveryError, Held, Kind, OutboxWorker
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.audit import AuditFilter
 from trame_bot.store.direct import Statement
 from trame_bot.store.migrate import upgrade
-from trame_bot.store.models import AuditEvent, Base
+from trame_bot.store.models import AuditEvent, Base, OutboxMessage
 
 AUDIT_INDEXES = ("sqlite_autoindex_audit_events_1", "ix_audit_events_")
 
@@ -261,3 +266,71 @@ async def test_a_commands_statements_are_bounded_by_what_it_asks_for(
                 "SEARCH workflows USING INDEX ix_workflows_workspace_id_status_key"
                 " (workspace_id=? AND status=?)"
             ], plan
+
+
+async def test_the_outbox_workers_statements_write_their_states_and_read_from_indexes(
+    migrated: Path, tmp_path: Path
+) -> None:
+    """What the outbox worker runs, which no command does: a round given back unsent (the
+    worker stopping), then a round whose three rows go, are held, and fail for good; and the
+    health gauges' counts of the queue. No statement compares a partial index's column with a
+    bound value. The worker's reads pass `faults`; the gauges count every workspace's waiting
+    rows by design, so they need only search, not scan (the state's index range holds only
+    the rows waiting)."""
+    path = tmp_path / "trame.db"
+    shutil.copyfile(migrated, path)
+    deps = build(Settings(database_url=f"sqlite+aiosqlite:///{path}"), clock=FakeClock())
+    worker_ran: list[tuple[str, Any]] = []
+    gauges_ran: list[tuple[str, Any]] = []
+    try:
+        await f.governed_workspace(deps, "acme")
+        await f.workflow(deps, "acme")
+        runs = [(await f.request(deps, "acme")).id for _ in range(3)]
+        outcomes: dict[str, Exception | None] = {
+            runs[0]: None,
+            runs[1]: Held("the team is not installed"),
+            runs[2]: DeliveryError("refused", retryable=False),
+        }
+
+        async def send(message: OutboxMessage) -> None:
+            outcome = outcomes[message.payload["run_id"]]
+            if outcome is not None:
+                raise outcome
+
+        worker = OutboxWorker(deps.ctx, {Kind.SLACK_CARD.value: send})
+        stopping = asyncio.Event()
+        stopping.set()
+        with recorded(worker_ran):
+            assert await worker.deliver_due(stopping) == 0
+            assert await worker.deliver_due() == 1
+        with recorded(gauges_ran):
+            await health.readiness(deps.ctx, timedelta(minutes=5))
+            await health.gauges(deps.ctx)
+    finally:
+        await deps.close()
+    statements = [sql for sql, _ in worker_ran]
+    assert any(sql.startswith("UPDATE outbox SET state") for sql in statements), statements
+    queue_gauges = [(sql, values) for sql, values in gauges_ran if "FROM outbox" in sql]
+    assert queue_gauges, gauges_ran
+    for sql, values in [*worker_ran, *queue_gauges]:
+        assert bound_partial_columns(sql) == [], sql
+        if not sql.lstrip().upper().startswith("SELECT"):
+            continue
+        plan = _plan(path, sql, list(values))
+        if (sql, values) in worker_ran:
+            assert faults(plan) == [], (sql, plan)
+        assert not any(step.startswith("SCAN") for step in plan), (sql, plan)
+
+
+@contextmanager
+def recorded(ran: list[tuple[str, Any]]) -> Iterator[None]:
+    """Every statement run through an engine while inside, with its parameters."""
+
+    def record(_c: Any, _cursor: Any, sql: str, values: Any, *_: Any) -> None:
+        ran.append((sql, values))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
