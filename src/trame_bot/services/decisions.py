@@ -16,6 +16,7 @@ from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
 from trame_bot.services.run_outcomes import AlreadyDecided, announce_outcome
 from trame_bot.store import audit as audit_store
+from trame_bot.store import decisions as decision_store
 from trame_bot.store import runs as store
 from trame_bot.store import workspaces as workspace_store
 from trame_bot.store.models import Decision, Run, Workflow, Workspace
@@ -56,8 +57,12 @@ async def decide(
     now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
-            found = await store.decision_context(session, run_id, user, card)
-            if found is None and card and not await store.card_workspace_key(session, card):
+            found = await decision_store.decision_context(session, run_id, user, card)
+            if (
+                found is None
+                and card
+                and not await decision_store.card_workspace_key(session, card)
+            ):
                 raise InvalidInput(CHANNEL_NOT_CONNECTED)  # as it says when the run is known
             found = _placed(found, workspace_key, card)
             run, workspace = found.run, found.workspace
@@ -67,13 +72,13 @@ async def decide(
                 raise Conflict(
                     f"you already {earlier_verdict}d this run at {earlier_at:%Y-%m-%d %H:%M UTC}"
                 )
-            counted = await store.count_vote(session, run, verdict, user, now, note)
+            counted = await decision_store.count_vote(session, run, verdict, user, now, note)
             if counted is None:
                 refreshed = await store.find(session, run.id)
                 assert refreshed is not None
                 raise AlreadyDecided(refreshed)
             state, received = counted
-            decision = store.record_decision(
+            decision = decision_store.record_decision(
                 session,
                 run.id,
                 user,
@@ -144,8 +149,10 @@ async def decide(
 
 
 def _placed(
-    found: store.DecisionContext | None, workspace_key: str | None, card: CardChannel | None
-) -> store.DecisionContext:
+    found: decision_store.DecisionContext | None,
+    workspace_key: str | None,
+    card: CardChannel | None,
+) -> decision_store.DecisionContext:
     """`found`, if the run is of the workspace the request is from: `workspace_key`'s, and
     that of the card's channel."""
     expected = [workspace_key] if workspace_key else []
