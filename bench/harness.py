@@ -26,7 +26,7 @@ from trame_bot.config import Settings, async_database_url
 from trame_bot.documents import ConnectorDoc, WorkflowDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role, Status
-from trame_bot.services import connectors, workflows, workspaces
+from trame_bot.services import connectors, workflow_status, workflows, workspaces
 from trame_bot.store.migrate import upgrade_async
 from trame_bot.store.models import Workspace
 
@@ -397,13 +397,13 @@ async def workflow(deps: Deps, ws: str, key: str, *, live: bool = False) -> None
     """A pilot workflow, or a live one (signed off, with a rollback plan)."""
     await workflows.apply_workflow(deps.ctx, ws, workflow_doc(key), CLI)
     if live:
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx,
             ws,
             key,
             Status.LIVE,
             CLI,
-            sign_off=workflows.SignOff("client@example.com", "ticket BENCH-1"),
+            sign_off=workflow_status.SignOff("client@example.com", "ticket BENCH-1"),
             rollback_plan="pause it",
         )
 

@@ -14,7 +14,7 @@ from tests.http.conftest import Api
 from trame_bot.bootstrap import Deps, build_web_app
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
-from trame_bot.services import workflows, workspaces
+from trame_bot.services import workflow_status, workspaces
 from trame_bot.store.database import Database
 
 RUN = "/workflows/invoice-sync/runs"
@@ -52,7 +52,7 @@ async def test_a_pause_refuses_trigger_runs_at_once_on_every_server(
 ) -> None:
     for server in (api, replica, api, replica):
         assert (await server.call("POST", RUN, TRIGGERED)).json["state"] == "pending"
-    await workflows.change_status(
+    await workflow_status.change_status(
         bot.deps.ctx, "acme", "invoice-sync", Status.PAUSED, Actor.cli(), reason="incident"
     )
     for server in (api, replica):

@@ -9,12 +9,12 @@ from tests.slack.test_incidents import incident_workspace
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, read_stored
-from trame_bot.services import workflows, workspaces
+from trame_bot.services import workflow_status, workflows, workspaces
 
 
 async def test_going_live_with_a_plan_that_disables_triggers(bot: Bot) -> None:
     await incident_workspace(bot)
-    await workflows.change_status(bot.deps.ctx, "acme", "invoice-sync", Status.PILOT, f.CLI)
+    await workflow_status.change_status(bot.deps.ctx, "acme", "invoice-sync", Status.PILOT, f.CLI)
     _, token = await workspaces.create_api_key(bot.deps.ctx, "acme", "engine", Actor.cli())
     api = Api(bot.session, bot.url.removesuffix("/slack/events") + "/api/v1", token)
     body = {"status": "live", "actor": f.ADMIN, "sign_off": {"by": "Jane", "evidence": "mail"}}

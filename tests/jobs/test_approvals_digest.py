@@ -25,7 +25,7 @@ from trame_bot.domain.views import (
     WorkflowLine,
 )
 from trame_bot.sandbox.block_kit import MAX_BLOCK_TEXT_TOTAL, block_errors, block_text_length
-from trame_bot.services import cards, decisions, digests, workflows
+from trame_bot.services import cards, decisions, digests, workflow_status
 from trame_bot.slack.blocks.digest import digest_message
 from trame_bot.store.models import OutboxMessage
 
@@ -71,7 +71,7 @@ async def test_waiting_declined_and_paused_sections(deps: Deps, clock: FakeClock
         deps, late.id, DeclineCategory.LOOKS_RISKY, "<!channel> sends *everything*\ntwice"
     )
     clock.set(datetime(2026, 6, 11, 7, 0, tzinfo=UTC))
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx, "acme", "payroll-export", Status.PAUSED, Actor.slack(f.ADMIN), reason="incident"
     )
     clock.set(datetime(2026, 6, 11, 8, 0, tzinfo=UTC))

@@ -18,7 +18,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Health, Status
 from trame_bot.domain.health import Report
 from trame_bot.probes import HttpProbe
-from trame_bot.services import connectors, workflows
+from trame_bot.services import connectors, workflow_status
 from trame_bot.services.context import Context
 from trame_bot.services.sweep import sweep
 from trame_bot.store.database import Database
@@ -55,13 +55,13 @@ async def test_a_failing_probe_alerts_once_naming_live_workflows_first_and_recov
     await f.connector(deps, "acme", "sheets", health_url=target.url("ok-sheets"))
     await f.workflow(deps, key="a-draft", status="draft")
     await f.workflow(deps, key="z-live")
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx,
         "acme",
         "z-live",
         Status.LIVE,
         Actor.cli(),
-        sign_off=workflows.SignOff("Jane", "mail"),
+        sign_off=workflow_status.SignOff("Jane", "mail"),
         rollback_plan="pause",
     )
     for _ in range(3):

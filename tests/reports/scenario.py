@@ -11,7 +11,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Status, Verdict
 from trame_bot.domain.health import Report
-from trame_bot.services import connectors, decisions, runs, workflows
+from trame_bot.services import connectors, decisions, runs, workflow_status, workflows
 
 DECLINE_REASON = "totals do not match the ledger"
 PAUSE_REASON = "crm outage follow-up"
@@ -62,20 +62,20 @@ async def incident(deps: Deps, clock: FakeClock) -> tuple[datetime, datetime]:
     at(27)
     await f.request(deps)
     at(27 + 10 / 60)
-    await workflows.change_status(
+    await workflow_status.change_status(
         ctx, "acme", "invoice-sync", Status.PAUSED, owner, reason=PAUSE_REASON
     )
     at(27 + 20 / 60)
     await workflows.set_trigger(ctx, "acme", "invoice-sync", "nightly", False, owner)
     at(28)
-    await workflows.resume(ctx, "acme", "invoice-sync", admin)
+    await workflow_status.resume(ctx, "acme", "invoice-sync", admin)
     at(29)
     await connectors.report_health(ctx, "acme", "crm", Report.ERROR, "rate limited", f.CLI)
     at(29.5)
     refused = await f.request(deps)
     assert refused.state.value == "rejected", "the gate refuses runs while crm is unhealthy"
     at(30)
-    await workflows.change_status(
+    await workflow_status.change_status(
         ctx, "acme", "invoice-sync", Status.PAUSED, Actor.slack(f.MEMBER), reason=SECOND_PAUSE
     )
     at(31)

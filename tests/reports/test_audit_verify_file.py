@@ -18,7 +18,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.audit_chain import GENESIS_HASH, ChainLink, format_at, link_hash
 from trame_bot.domain.audit_file import verify_lines
 from trame_bot.domain.enums import Status
-from trame_bot.services import workflows
+from trame_bot.services import workflow_status
 
 
 def offline(*args: str) -> Result:
@@ -33,7 +33,7 @@ async def history(deps: Deps) -> None:
     await f.connector(deps, "acme", "sheets", toolkit="google-sheets", scopes=["write"])
     await f.workflow(deps)
     for target in (Status.DRAFT, Status.PILOT, Status.PAUSED):
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx, "acme", "invoice-sync", target, Actor.slack(f.OWNER), reason="maintenance"
         )
 

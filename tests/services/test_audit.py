@@ -19,7 +19,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.audit_chain import encoded_hash, encoded_link
 from trame_bot.domain.enums import Status
 from trame_bot.errors import Forbidden
-from trame_bot.services import audit, workflows
+from trame_bot.services import audit, workflow_status
 from trame_bot.services.audit import ExportFormat
 from trame_bot.store import audit as audit_store
 from trame_bot.store import audit_export as export_store
@@ -34,7 +34,7 @@ async def seeded(deps: Deps) -> int:
     await f.governed_workspace(deps)
     await f.workflow(deps)
     for target in (Status.DRAFT, Status.PILOT):
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx, "acme", "invoice-sync", target, Actor.slack(f.MEMBER)
         )
     report = await audit.verify_chain(deps.ctx, "acme")
@@ -130,7 +130,7 @@ async def test_export_csv_and_jsonl_filtered_by_entity_and_time(
 ) -> None:
     await seeded(deps)
     clock.advance(timedelta(days=10))
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx, "acme", "invoice-sync", Status.PAUSED, Actor.slack(f.MEMBER), reason="late"
     )
     where = AuditFilter("workflow", "invoice-sync", since=clock.now() - timedelta(days=1))

@@ -17,7 +17,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Health, Status
 from trame_bot.domain.health import Report
 from trame_bot.errors import Conflict, Forbidden, NotFound
-from trame_bot.services import connectors, workflows, workspaces
+from trame_bot.services import connectors, workflow_status, workspaces
 from trame_bot.store.models import AuditEvent, OutboxMessage, Workspace
 
 ENGINE = Actor.api("engine")
@@ -377,13 +377,13 @@ async def test_an_alert_lists_the_affected_workflows_live_first(deps: Deps) -> N
         steps=[{"name": "x", "tool": "erp.read", "connector": "erp", "access": "read"}],
     )
     go_live: dict[str, Any] = {
-        "sign_off": workflows.SignOff("Jane at Acme", "email 2026-01-02"),
+        "sign_off": workflow_status.SignOff("Jane at Acme", "email 2026-01-02"),
         "rollback_plan": "pause it",
     }
     for key, target in [("a-draft", Status.DRAFT), ("b-paused", Status.PAUSED)]:
-        await workflows.change_status(deps.ctx, "acme", key, target, f.CLI, reason="test")
+        await workflow_status.change_status(deps.ctx, "acme", key, target, f.CLI, reason="test")
     for key in ("d-live", "e-live"):
-        await workflows.change_status(deps.ctx, "acme", key, Status.LIVE, f.CLI, **go_live)
+        await workflow_status.change_status(deps.ctx, "acme", key, Status.LIVE, f.CLI, **go_live)
 
     await report(deps, Report.ERROR, "rate limited", key="sheets")
     [alert] = [p for p in await posts(deps) if p["event"].startswith("connector.")]

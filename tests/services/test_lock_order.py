@@ -19,7 +19,7 @@ from trame_bot.domain.alerts import AlertTarget
 from trame_bot.domain.enums import Role, RunState, Status
 from trame_bot.domain.health import Report
 from trame_bot.domain.roles import check_at_least
-from trame_bot.services import alerts, audit, connectors, naming, workflows, workspaces
+from trame_bot.services import alerts, audit, connectors, naming, workflow_status, workspaces
 from trame_bot.services.access import workflow_for_run, workflow_with_role
 from trame_bot.store import audit as audit_store
 from trame_bot.store import pending
@@ -73,7 +73,7 @@ async def test_a_trigger_run_requested_while_a_pause_commits_is_refused(deps: De
         workspace, workflow, role = await workflow_with_role(
             session, "acme", "invoice-sync", ADMIN, lock=True
         )
-        await workflows.change_status_in(
+        await workflow_status.change_status_in(
             session,
             deps.ctx,
             workspace,
@@ -116,7 +116,7 @@ async def test_a_pause_waits_for_a_run_request_that_has_read_its_workflow(
         assert actor.audit_name == ("api:engine" if by_key else ADMIN.audit_name)
         # As `/trame pause` reads it: channel, workflow (locked) and role in one statement.
         named = naming.Named(ws.approvals_channel, None, ("invoice-sync", "incident"))
-        pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
+        pausing = asyncio.ensure_future(workflow_status.pause_named(deps.ctx, named, ADMIN))
         await _other_side_waits(deps)
         assert not pausing.done(), "the pause waits for the run request in flight"
     await asyncio.wait_for(pausing, 10)
@@ -138,7 +138,7 @@ async def test_a_pause_naming_two_workflows_locks_them_in_the_order_an_alert_doe
         # An alert's pause of both, at its first lock: "invoice" comes first by key.
         await workflow_with_role(session, "acme", "invoice", ADMIN, lock=True)
         named = naming.Named(ws.approvals_channel, None, ("invoice", "sync", "incident"))
-        pausing = asyncio.ensure_future(workflows.pause_named(deps.ctx, named, ADMIN))
+        pausing = asyncio.ensure_future(workflow_status.pause_named(deps.ctx, named, ADMIN))
         await _other_side_waits(deps)
         # Its second lock: free, as the command waits at its first.
         await workflow_with_role(session, "acme", "invoice-sync", ADMIN, lock=True)
@@ -259,7 +259,7 @@ async def test_a_status_change_takes_the_audit_head_after_its_other_writes(deps:
 
     event.listen(Engine, "before_cursor_execute", seen)
     try:
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx, "acme", "invoice-sync", Status.PAUSED, ADMIN, reason="incident"
         )
     finally:

@@ -15,7 +15,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import RunState, Status, Verdict
 from trame_bot.errors import Forbidden
-from trame_bot.services import decisions, workflows
+from trame_bot.services import decisions, workflow_status
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import WORK_TABLES, DeliveryError, Kind, OutboxWorker
 from trame_bot.store import outbox as outbox_store
@@ -233,13 +233,13 @@ async def test_only_commits_that_give_the_worker_work_wake_it(deps: Deps) -> Non
     assert woken, "the new workspace (an ORM write) woke it"
     await f.workflow(deps, "acme", "pending-one")
     await f.workflow(deps)
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx,
         "acme",
         "invoice-sync",
         Status.LIVE,
         Actor.cli(),
-        sign_off=workflows.SignOff("Jane", "mail"),
+        sign_off=workflow_status.SignOff("Jane", "mail"),
         rollback_plan="pause",
     )
     woken.clear()

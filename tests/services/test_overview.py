@@ -15,7 +15,7 @@ from trame_bot.domain.enums import Health, Status, Verdict
 from trame_bot.domain.health import Report
 from trame_bot.domain.views import LINES_PER_STATUS
 from trame_bot.errors import Forbidden
-from trame_bot.services import connectors, decisions, overview, workflows
+from trame_bot.services import connectors, decisions, overview, workflow_status
 from trame_bot.store import workspaces as workspace_store
 
 ENGINE = Actor.api("engine")
@@ -29,7 +29,7 @@ async def busy_workspace(deps: Deps, key: str) -> None:
     await f.workflow(deps, key, "ledger-sync")
     await f.workflow(deps, key, "crm-draft", status="draft")
     await f.workflow(deps, key, "stopped")
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx, key, "stopped", Status.PAUSED, f.CLI, reason="client asked"
     )
     for by in (f.MEMBER, f.OTHER):

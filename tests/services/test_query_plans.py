@@ -38,7 +38,7 @@ from trame_bot.config import Settings
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.approvals import CardChannel
 from trame_bot.domain.enums import Status, Verdict
-from trame_bot.services import audit, decisions, digests, health, naming, overview, workflows
+from trame_bot.services import audit, decisions, digests, health, naming, overview, workflow_status
 from trame_bot.services.outbox import DeliveryError, Held, Kind, OutboxWorker
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workspaces as workspace_store
@@ -188,7 +188,7 @@ async def _pause_named(deps: Deps) -> object:
     async with deps.db.reading() as session:
         channel = (await workspace_store.get(session, "acme")).approvals_channel
     named = naming.Named(channel, None, ("INVOICE", "sync", "leak"))
-    return await workflows.pause_named(deps.ctx, named, Actor.slack(f.MEMBER))
+    return await workflow_status.pause_named(deps.ctx, named, Actor.slack(f.MEMBER))
 
 
 async def _approve_click(deps: Deps, run: str) -> object:
@@ -213,7 +213,7 @@ COMMANDS: dict[str, Command] = {
     "decline": lambda deps, run: decisions.decide(
         deps.ctx, run, Actor.slack(f.ADMIN), Verdict.DECLINE, reason="wrong sheet"
     ),
-    "pause": lambda deps, _: workflows.change_status(
+    "pause": lambda deps, _: workflow_status.change_status(
         deps.ctx, "acme", "Invoice sync", Status.PAUSED, Actor.slack(f.MEMBER), reason="leak"
     ),
     "/trame pause": lambda deps, _: _pause_named(deps),

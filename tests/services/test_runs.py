@@ -14,7 +14,15 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import DeclineCategory, Health, Role, RunState, Status, Verdict
 from trame_bot.domain.health import Report
 from trame_bot.errors import Conflict, Forbidden, InvalidInput
-from trame_bot.services import cards, connectors, decisions, run_requests, runs, workflows
+from trame_bot.services import (
+    cards,
+    connectors,
+    decisions,
+    run_requests,
+    runs,
+    workflow_status,
+    workflows,
+)
 from trame_bot.services.run_outcomes import AlreadyDecided
 from trame_bot.store.models import AuditEvent, Decision, OutboxMessage
 
@@ -56,14 +64,14 @@ async def test_gate_answers_by_status_and_source(
     if status in ("draft", "live", "paused"):
         path = {"draft": ["draft"], "live": ["live"], "paused": ["paused"]}[status]
         for target in path:
-            await workflows.change_status(
+            await workflow_status.change_status(
                 deps.ctx,
                 "acme",
                 "invoice-sync",
                 Status(target),
                 Actor.cli(),
                 reason="test",
-                sign_off=workflows.SignOff("Jane", "mail"),
+                sign_off=workflow_status.SignOff("Jane", "mail"),
                 rollback_plan="pause",
             )
     trigger = {"trigger": "nightly"} if source == "trigger" else {}
@@ -250,7 +258,7 @@ async def test_pause_cancels_pending_runs(deps: Deps) -> None:
     await f.governed_workspace(deps)
     await f.workflow(deps)
     pending = [await f.request(deps) for _ in range(3)]
-    await workflows.change_status(
+    await workflow_status.change_status(
         deps.ctx,
         "acme",
         "invoice-sync",

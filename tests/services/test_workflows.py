@@ -22,13 +22,13 @@ from trame_bot.errors import (
     NotFound,
     TrameError,
 )
-from trame_bot.services import decisions, naming, workflows
+from trame_bot.services import decisions, naming, workflow_status, workflows
 from trame_bot.store.models import AuditEvent, OutboxMessage, Workflow, Workspace
 
 E = TypeVar("E", bound=TrameError)
 
 STRANGER = "U0STRANGER"
-SIGN_OFF = workflows.SignOff("Jane Roe (Acme CFO)", "email 2026-01-02 'go ahead'")
+SIGN_OFF = workflow_status.SignOff("Jane Roe (Acme CFO)", "email 2026-01-02 'go ahead'")
 ROLLBACK = "pause the workflow and restore the sheet from its version history"
 READ_CRM = {"name": "Fetch", "tool": "salesforce.query", "connector": "crm", "access": "read"}
 WRITE_SHEETS = {"name": "Append", "tool": "sheets.append", "connector": "sheets", "access": "write"}
@@ -74,7 +74,9 @@ async def apply(
 async def move(
     deps: Deps, target: Status, user: str = f.ADMIN, ref: str = "invoice-sync", **extra: Any
 ) -> Workflow:
-    return await workflows.change_status(deps.ctx, "acme", ref, target, Actor.slack(user), **extra)
+    return await workflow_status.change_status(
+        deps.ctx, "acme", ref, target, Actor.slack(user), **extra
+    )
 
 
 async def refused(expected: type[E], call: Awaitable[object], case: object) -> E:
@@ -373,27 +375,35 @@ async def test_a_pause_named_in_a_channel_takes_the_longest_name_and_the_rest_as
     def named(*words: str, team: str | None = None) -> naming.Named:
         return naming.Named(ws.approvals_channel, team, words)
 
-    paused = await workflows.pause_named(deps.ctx, named("INVOICE", "sync", "leak"), member)
+    paused = await workflow_status.pause_named(deps.ctx, named("INVOICE", "sync", "leak"), member)
     assert (paused.key, paused.status) == ("invoice-sync", Status.PAUSED)
     error = await refused(
-        InvalidInput, workflows.pause_named(deps.ctx, named("invoice"), member), "no reason"
+        InvalidInput, workflow_status.pause_named(deps.ctx, named("invoice"), member), "no reason"
     )
     assert "/trame pause invoice <reason>" in error.message
-    paused = await workflows.pause_named(
+    paused = await workflow_status.pause_named(
         deps.ctx, named("invoice", "sync?", team="T0CLIENT"), member
     )
     assert (paused.key, paused.status) == ("invoice", Status.PAUSED)
     [*_, event] = await events(deps)
     assert (event.entity_id, event.reason) == ("invoice", "sync?")
     other_team = named("invoice-sync", team="T0OTHER")
-    await refused(ChannelNotBound, workflows.resume_named(deps.ctx, other_team, member), "team")
-    await refused(Forbidden, workflows.resume_named(deps.ctx, named("invoice"), member), "member")
+    await refused(
+        ChannelNotBound, workflow_status.resume_named(deps.ctx, other_team, member), "team"
+    )
+    await refused(
+        Forbidden, workflow_status.resume_named(deps.ctx, named("invoice"), member), "member"
+    )
     stranger = Actor.slack(STRANGER)
-    await refused(Forbidden, workflows.pause_named(deps.ctx, named("invoice", "x"), stranger), "")
-    resumed = await workflows.resume_named(deps.ctx, named("invoice-sync"), Actor.slack(f.ADMIN))
+    await refused(
+        Forbidden, workflow_status.pause_named(deps.ctx, named("invoice", "x"), stranger), ""
+    )
+    resumed = await workflow_status.resume_named(
+        deps.ctx, named("invoice-sync"), Actor.slack(f.ADMIN)
+    )
     assert resumed.status is Status.PILOT
     missing = await refused(
-        NotFound, workflows.resume_named(deps.ctx, named("invoices"), member), "unknown"
+        NotFound, workflow_status.resume_named(deps.ctx, named("invoices"), member), "unknown"
     )
     assert "no workflow 'invoices'" in missing.message
 
@@ -465,7 +475,9 @@ async def test_going_live_needs_a_sign_off_and_a_rollback_plan(deps: Deps) -> No
         await move(deps, Status.LIVE)
     assert set(raised.value.fields) == {"signed_off_by", "sign_off_evidence", "rollback_plan"}
     with pytest.raises(InvalidInput) as raised:
-        await move(deps, Status.LIVE, sign_off=workflows.SignOff("Jane", "  "), rollback_plan=" ")
+        await move(
+            deps, Status.LIVE, sign_off=workflow_status.SignOff("Jane", "  "), rollback_plan=" "
+        )
     assert set(raised.value.fields) == {"sign_off_evidence", "rollback_plan"}
     with pytest.raises(InvalidInput) as raised:
         await move(deps, Status.LIVE, sign_off=SIGN_OFF)
@@ -536,7 +548,7 @@ async def test_status_changes_are_refused_to_outsiders(deps: Deps) -> None:
     with pytest.raises(Forbidden):
         await move(deps, Status.PAUSED, STRANGER, reason="mischief")
     with pytest.raises(Forbidden):
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx, "acme", "invoice-sync", Status.DRAFT, Actor.api("engine", STRANGER)
         )
     assert await actions(deps) == ["workflow.created"]
@@ -620,7 +632,7 @@ async def test_workflows_of_one_workspace_are_invisible_from_another(deps: Deps)
     with pytest.raises(NotFound):
         await workflows.get_workflow(deps.ctx, "globex", "Secret sync")
     with pytest.raises(NotFound):
-        await workflows.change_status(
+        await workflow_status.change_status(
             deps.ctx, "globex", "secret-sync", Status.PAUSED, globex, reason="x"
         )
     with pytest.raises(NotFound):

@@ -17,7 +17,7 @@ from trame_bot.domain.enums import Status
 from trame_bot.domain.health import Report
 from trame_bot.sandbox.block_kit import block_errors
 from trame_bot.sandbox.fake_records import Message
-from trame_bot.services import connectors, workflows
+from trame_bot.services import connectors, workflow_status, workflows
 from trame_bot.slack.ids import Action
 from trame_bot.store.models import AuditEvent, Workspace
 
@@ -43,13 +43,13 @@ async def incident_workspace(bot: Bot, key: str = "acme") -> Workspace:
         "sheet-only",
         steps=[{"name": "Read", "tool": "sheets.get", "connector": "sheets", "access": "read"}],
     )
-    await workflows.change_status(
+    await workflow_status.change_status(
         bot.deps.ctx,
         key,
         "invoice-sync",
         Status.LIVE,
         f.CLI,
-        sign_off=workflows.SignOff("Jane", "mail of 1 Dec"),
+        sign_off=workflow_status.SignOff("Jane", "mail of 1 Dec"),
         rollback_plan="pause it",
     )
     return ws

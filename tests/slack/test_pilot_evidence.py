@@ -15,7 +15,7 @@ from trame_bot.clock import FakeClock
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status, Verdict
 from trame_bot.sandbox.slack_requests import text_input
-from trame_bot.services import decisions, workflows, workspaces
+from trame_bot.services import decisions, workflow_status, workflows, workspaces
 from trame_bot.slack.ids import Action, BlockId, Callback
 
 
@@ -71,13 +71,13 @@ async def test_status_shows_the_pilot_record_and_only_in_pilot(bot: Bot, clock: 
     )
     assert "Connector `sheets`: 🟢 ok now, healthy throughout the pilot" in status
 
-    await workflows.change_status(
+    await workflow_status.change_status(
         bot.deps.ctx,
         "acme",
         "invoice-sync",
         Status.LIVE,
         f.CLI,
-        sign_off=workflows.SignOff("Jane", "mail"),
+        sign_off=workflow_status.SignOff("Jane", "mail"),
         rollback_plan="pause it",
     )
     live = (

@@ -15,7 +15,7 @@ from trame_bot.domain.enums import Status
 from trame_bot.domain.rollback import RollbackAction, RollbackPlan, read_stored
 from trame_bot.sandbox.block_kit import block_errors
 from trame_bot.sandbox.slack_requests import selected_option, text_input
-from trame_bot.services import workflows
+from trame_bot.services import workflow_status, workflows
 from trame_bot.slack.ids import Action, BlockId, Callback
 from trame_bot.store.models import AuditEvent, Workflow
 
@@ -62,11 +62,11 @@ async def test_a_plan_that_disables_triggers_set_in_the_form_and_run_by_the_comm
     bot: Bot,
 ) -> None:
     ws = await incident_workspace(bot)
-    await workflows.change_status(
+    await workflow_status.change_status(
         bot.deps.ctx, "acme", "invoice-sync", Status.PAUSED, f.CLI, reason="setup"
     )
-    await workflows.resume(bot.deps.ctx, "acme", "invoice-sync", f.CLI)
-    await workflows.change_status(bot.deps.ctx, "acme", "invoice-sync", Status.PILOT, f.CLI)
+    await workflow_status.resume(bot.deps.ctx, "acme", "invoice-sync", f.CLI)
+    await workflow_status.change_status(bot.deps.ctx, "acme", "invoice-sync", Status.PILOT, f.CLI)
     view = await open_go_live_form(bot, ws.approvals_channel)
     assert block_errors(view["blocks"], max_blocks=100) == []
     empty = await bot.send(submit(bot, view, "disable_triggers", []))

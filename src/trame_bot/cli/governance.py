@@ -19,6 +19,7 @@ from trame_bot.services import rollback as rollback_service
 from trame_bot.services import run_requests as run_request_service
 from trame_bot.services import runs as run_service
 from trame_bot.services import scopes as scope_service
+from trame_bot.services import workflow_status as workflow_status_service
 from trame_bot.services import workflows as workflow_service
 from trame_bot.store.models import Run
 
@@ -189,11 +190,11 @@ async def workflow_status(
     if rollback_triggers:
         plan = plan_from(RollbackAction.DISABLE_TRIGGERS, rollback_triggers, rollback_plan)
     sign_off = (
-        workflow_service.SignOff(signed_off_by or "", evidence or "")
+        workflow_status_service.SignOff(signed_off_by or "", evidence or "")
         if signed_off_by or evidence
         else None
     )
-    wf = await workflow_service.change_status(
+    wf = await workflow_status_service.change_status(
         deps.ctx,
         key,
         ref,

@@ -62,6 +62,7 @@ from trame_bot.services import (
     reports,
     run_requests,
     runs,
+    workflow_status,
     workflows,
 )
 from trame_bot.services import scopes as scope_service
@@ -123,9 +124,9 @@ async def get_workflow(request: web.Request) -> web.Response:
 async def change_status(request: web.Request) -> web.Response:
     body = await body_of(request, StatusChangeIn)
     sign_off = (
-        workflows.SignOff(body.sign_off.by, body.sign_off.evidence) if body.sign_off else None
+        workflow_status.SignOff(body.sign_off.by, body.sign_off.evidence) if body.sign_off else None
     )
-    await workflows.change_status(
+    await workflow_status.change_status(
         ctx_of(request),
         request[WORKSPACE],
         request.match_info["key"],

@@ -14,7 +14,14 @@ from trame_bot.documents import ConnectorDoc, RunRequestDoc, StepDoc, TriggerDoc
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Access, Role, Status, TriggerKind, Verdict
 from trame_bot.domain.health import Report
-from trame_bot.services import connectors, decisions, run_requests, workflows, workspaces
+from trame_bot.services import (
+    connectors,
+    decisions,
+    run_requests,
+    workflow_status,
+    workflows,
+    workspaces,
+)
 from trame_bot.services.context import Context
 
 WORKSPACE = "acme"
@@ -157,7 +164,7 @@ WORKFLOWS = (
     ),
 )
 LIVE_WORKFLOW = "payroll-export"
-SIGN_OFF = workflows.SignOff(
+SIGN_OFF = workflow_status.SignOff(
     "Dana Ruiz, CFO at Acme", "https://tickets.example.com/ACME-142 (email of 3 March)"
 )
 ROLLBACK_PLAN = "Pause the workflow, then restore the payroll sheet from yesterday's version."
@@ -273,7 +280,7 @@ async def _go_live(ctx: Context, key: str) -> None:
     await decisions.decide(
         ctx, requested.run.id, Actor.slack(ADMIN.id), Verdict.APPROVE, workspace_key=WORKSPACE
     )
-    await workflows.change_status(
+    await workflow_status.change_status(
         ctx,
         WORKSPACE,
         key,

@@ -18,7 +18,7 @@ from trame_bot.errors import Conflict, Forbidden, InvalidInput, InvalidTransitio
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
-from trame_bot.services.workflows import change_status_in
+from trame_bot.services.workflow_status import change_status_in
 from trame_bot.store import alerts as store
 from trame_bot.store import connectors as connector_store
 from trame_bot.store import runs as run_store

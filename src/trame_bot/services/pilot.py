@@ -20,7 +20,8 @@ from trame_bot.domain.pilot import (
 from trame_bot.domain.plan import connectors_of
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
-from trame_bot.services.workflows import check_can_go_live, plan_of
+from trame_bot.services.workflow_status import check_can_go_live
+from trame_bot.services.workflows import plan_of
 from trame_bot.store import pilot as store
 from trame_bot.store import workflows as workflow_store
 from trame_bot.store import workspaces as workspace_store
@@ -59,7 +60,7 @@ def record_from(
 async def prepare_go_live(ctx: Context, key: str, ref: str, actor: Actor) -> GoLiveForm:
     """Refuse early what the go-live form could never achieve (wrong role or status), and
     gather the pilot's record and the warnings the form shows. Submitting goes through
-    `workflows.change_status`, which checks everything again."""
+    `workflow_status.change_status`, which checks everything again."""
     async with ctx.db.reading() as session:
         workspace = await workspace_store.get(session, key)
         workflow = await workflow_store.get(session, workspace.id, ref)

@@ -11,7 +11,8 @@ from trame_bot.errors import InvalidTransition
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
 from trame_bot.services.outbox import Kind, enqueue
-from trame_bot.services.workflows import change_status_in, set_trigger_in
+from trame_bot.services.workflow_status import change_status_in
+from trame_bot.services.workflows import set_trigger_in
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workflows as store
 from trame_bot.store import workspaces as workspace_store

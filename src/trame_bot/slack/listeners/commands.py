@@ -25,6 +25,7 @@ from trame_bot.services import (
     overview,
     pilot,
     rollback,
+    workflow_status,
     workflows,
     workspaces,
 )
@@ -146,12 +147,14 @@ async def connectors(r: CommandRequest) -> str:
 
 async def pause(r: CommandRequest) -> str:
     # Pulling the brake: channel, workflow (locked), role and the change in one transaction.
-    done = await workflows.pause_named(r.ctx, r.named("/trame pause <workflow> <reason>"), r.actor)
+    done = await workflow_status.pause_named(
+        r.ctx, r.named("/trame pause <workflow> <reason>"), r.actor
+    )
     return f"⏸️ *{escape(done.name)}* is paused; its pending runs were cancelled. `/trame resume {done.key}` (admin) brings it back."
 
 
 async def resume(r: CommandRequest) -> str:
-    done = await workflows.resume_named(r.ctx, r.named("/trame resume <workflow>"), r.actor)
+    done = await workflow_status.resume_named(r.ctx, r.named("/trame resume <workflow>"), r.actor)
     return f"▶️ *{escape(done.name)}* is {done.status.value} again."
 
 
@@ -187,7 +190,9 @@ async def promote(r: CommandRequest) -> str | None:
         return None
     if target != "pilot":
         raise InvalidInput(f"promote to `pilot` or `live`: `/trame promote {key} pilot`")
-    done = await workflows.change_status(r.ctx, await r.workspace(), key, Status.PILOT, r.actor)
+    done = await workflow_status.change_status(
+        r.ctx, await r.workspace(), key, Status.PILOT, r.actor
+    )
     return f"*{escape(done.name)}* is now in pilot."
 
 
@@ -196,7 +201,9 @@ async def demote(r: CommandRequest) -> str:
     target = rest[0].lower() if rest else ""
     if target not in ("draft", "pilot"):
         raise InvalidInput(f"demote to `draft` or `pilot`: `/trame demote {key} pilot`")
-    done = await workflows.change_status(r.ctx, await r.workspace(), key, Status(target), r.actor)
+    done = await workflow_status.change_status(
+        r.ctx, await r.workspace(), key, Status(target), r.actor
+    )
     return f"*{escape(done.name)}* is now {done.status.value}."
 
 

@@ -10,7 +10,7 @@ from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Status
 from trame_bot.domain.rollback import plan_from
 from trame_bot.errors import Forbidden, InvalidInput, TrameError
-from trame_bot.services import workflows, workspaces
+from trame_bot.services import workflow_status, workspaces
 from trame_bot.services.context import Context
 from trame_bot.slack.blocks.modals import checked_values, field_value, form_metadata
 from trame_bot.slack.errors import friendly
@@ -43,13 +43,13 @@ def register(app: AsyncApp, ctx: Context) -> None:
                 )
                 if found is None or found != metadata.get("workspace"):
                     raise Forbidden("this form belongs to a workspace of another Slack team")
-            await workflows.change_status(
+            await workflow_status.change_status(
                 ctx,
                 str(metadata.get("workspace", "")),
                 str(metadata.get("workflow", "")),
                 Status.LIVE,
                 Actor.slack(str(body["user"]["id"])),
-                sign_off=workflows.SignOff(
+                sign_off=workflow_status.SignOff(
                     field_value(values, BlockId.SIGNED_OFF_BY, Action.SIGNED_OFF_BY) or "",
                     field_value(values, BlockId.EVIDENCE, Action.EVIDENCE) or "",
                 ),
