@@ -52,6 +52,25 @@ async def test_a_card_row_is_typed_as_a_session_reads_it(deps: Deps) -> None:
     assert direct.requested_at.tzinfo is not None
 
 
+async def test_a_json_integer_beyond_64_bits_reads_back_as_that_integer(deps: Deps) -> None:
+    """The engines read JSON through `json_text` (msgspec): it must not become a float, as
+    orjson would make it."""
+    await f.governed_workspace(deps)
+    await f.workflow(deps)
+    details = {"big": 10**25, "low": -(2**63) - 1, "id": 2**64 - 1, "amount": 12.5}
+    run = await f.request(deps, details=details)
+    async with deps.db.lookups.connection() as lookup:
+        direct = await card.card_of(lookup, run.id)
+    async with deps.db.reading() as session:
+        stored = await session.get(Run, run.id)
+    assert direct is not None
+    assert stored is not None
+    for read in (direct.details, stored.details):
+        assert {key: (value, type(value)) for key, value in read.items()} == {
+            key: (value, type(value)) for key, value in details.items()
+        }
+
+
 def test_an_expanding_in_is_refused_when_compiled() -> None:
     """It would be respelled on every call; `functions.in_list` binds one JSON array."""
     query = select(Run.id).where(Run.id.in_(bindparam("ids", expanding=True)))

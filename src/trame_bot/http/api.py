@@ -5,7 +5,6 @@ scoped to the key's workspace, so foreign ids are simply not found."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -13,6 +12,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from trame_bot import json_text
 from trame_bot.documents import ConnectorDoc, RunRequestDoc, WorkflowDoc, parse
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.alerts import MAX_ALERT_ID, AlertTarget
@@ -77,7 +77,7 @@ M = TypeVar("M", bound=BaseModel)
 async def body_of(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
-        data = json.loads(raw or b"null")
+        data = json_text.loads(raw or b"null")
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than any document
         raise MalformedBody("the body is not valid JSON") from None
     return parse(model, data)

@@ -3,13 +3,13 @@ audit log and the export that proves it; the report is audited as an export."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trame_bot import json_text
 from trame_bot.domain import incident
 from trame_bot.domain.actors import Actor
 from trame_bot.domain.enums import Role
@@ -230,7 +230,7 @@ def _entry(row: AuditEvent) -> incident.Entry:
         entity_id=row.entity_id,
         summary=row.summary,
         reason=row.reason,
-        data=json.loads(row.data),
+        data=json_text.loads(row.data),
         prev_hash=row.prev_hash,
         hash=row.hash,
     )

@@ -22,6 +22,8 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from trame_bot import json_text
+
 JSON = "application/json"
 
 
@@ -52,7 +54,7 @@ def read_body(raw: str, content_type: str | None) -> dict[str, Any]:
 
 def _object(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json_text.loads(text)
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):

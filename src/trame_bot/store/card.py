@@ -9,11 +9,11 @@ were four statements, four round trips on PostgreSQL for each card posted or upd
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, column, select
 
+from trame_bot import json_text
 from trame_bot.domain.enums import Health, Verdict
 from trame_bot.domain.views import DecisionView
 from trame_bot.store.connectors import WIDENED_IN
@@ -116,4 +116,4 @@ def decisions_of(row: Any) -> list[DecisionView]:
 
 def widened(row: Any) -> set[str]:
     """The card row's connectors whose scopes were widened since the run was requested."""
-    return {key for key, data in row.card_widened if json.loads(data).get("widened")}
+    return {key for key, data in row.card_widened if json_text.loads(data).get("widened")}

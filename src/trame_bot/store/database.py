@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from trame_bot import json_text
 from trame_bot.errors import SchemaNotReady, TrameError, Unavailable
 from trame_bot.store import driver_errors, inline, pending, sqlite_library
 from trame_bot.store.direct import Lookups
@@ -67,7 +68,8 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {}
+        # JSON columns and aggregates are read through msgspec (see `json_text`).
+        options: dict[str, Any] = {"json_deserializer": json_text.loads}
         if self.is_sqlite:
             sqlite_library.stop_counting_memory()  # before this process's first connection
         else:
@@ -86,7 +88,9 @@ class Database:
             path = inline.file_of(url)
             if path is not None:
                 quick = create_async_engine(
-                    url, async_creator=inline.creator(path, busy_timeout_ms / 1000)
+                    url,
+                    async_creator=inline.creator(path, busy_timeout_ms / 1000),
+                    json_deserializer=json_text.loads,
                 )
                 _configure_sqlite(quick, inline.BUSY_TIMEOUT_MS)
         self._quick_engine = quick
@@ -101,12 +105,11 @@ class Database:
         )
         lookups_engine = quick
         if not self.is_sqlite:
-            pooled = {key: options[key] for key in ("pool_size", "max_overflow")}
             # A lookup reads a few ranges of an index. Over a large table PostgreSQL's
             # estimates can still pick a parallel plan, and starting its workers took 10 ms
             # where the read took 0.7 ms (a pilot's record, a million audit events).
             serial = {"server_settings": {"max_parallel_workers_per_gather": "0"}}
-            lookups_engine = create_async_engine(url, connect_args=serial, **pooled)
+            lookups_engine = create_async_engine(url, connect_args=serial, **options)
             _check_on_checkout(lookups_engine, ping_idle_after)
         self.lookups = Lookups(
             lookups_engine,

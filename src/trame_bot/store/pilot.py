@@ -21,13 +21,13 @@ three plain ranges."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, FromClause, bindparam, column, or_, select, union_all
 
+from trame_bot import json_text
 from trame_bot.domain.enums import Status
 from trame_bot.domain.pilot import HEALTH, SAVED, Event
 from trame_bot.store.direct import Lookup, Statement
@@ -96,7 +96,7 @@ def events_of(record: Sequence[Sequence[Any]]) -> list[Event]:
             action=action,
             entity_type=entity_type,
             entity_id=entity_id,
-            data=json.loads(data),
+            data=json_text.loads(data),
             reason=reason,
         )
         for seq, at, actor, action, entity_type, entity_id, data, reason in record
