@@ -18,7 +18,8 @@ connections, and stops on SIGTERM. Configuration comes from the environment, as 
   acked, then decided in one write transaction (the run's state row moved from pending, an
   event chained), then what the contract sends for it: a reply in the card's thread, the
   requester's DM (`conversations.open` once per person) and the message updated once
-  (`chat.update`, one section).
+  (`chat.update`, one section). In distributed mode (the environment's OAuth settings) each
+  request's team is authorized from its installation (`_installed`).
 - `api-reference`: the nearest design for a run request (row 4c), an aiohttp handler doing
   the contract's work with the fewest statements, in one write transaction: one Core read
   joining the bearer key's hash → workspace → workflow (held against a pause until the run
@@ -44,7 +45,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -66,7 +67,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trame_bot.bootstrap import build, build_slack, build_web_app
-from trame_bot.config import load_settings
+from trame_bot.config import Distributed, load_settings
 from trame_bot.domain import gate
 from trame_bot.domain.audit_chain import GENESIS_HASH
 from trame_bot.domain.enums import Role, RunState, Source, Status
@@ -77,11 +78,22 @@ from trame_bot.sandbox.fake_slack import BOT_USER_ID, FakeSlack, Message
 from trame_bot.services.workspaces import hash_api_key
 from trame_bot.store.database import Database
 from trame_bot.store.functions import array_elements
-from trame_bot.store.models import ApiKey, Connector, Member, Run, Trigger, Workflow, Workspace
+from trame_bot.store.models import (
+    ApiKey,
+    Connector,
+    Member,
+    Run,
+    SlackInstallation,
+    Trigger,
+    Workflow,
+    Workspace,
+)
 from trame_bot.store.partial import state_is
+from trame_bot.vault import Vault
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
+    from slack_bolt.authorization import AuthorizeResult
 
 PROBE_DELAY = 0.050
 INSERT_TABLE = "bench_inserts"
@@ -141,8 +153,10 @@ def bare_bolt_app() -> web.Application:
     return app
 
 
-def _bolt_app(name: str) -> tuple[AsyncApp, web.Application]:
-    """A Bolt app configured and served as trame-bot's, with no listener yet."""
+def _bolt_app(name: str, db: Database | None = None) -> tuple[AsyncApp, web.Application]:
+    """A Bolt app configured and served as trame-bot's, with no listener yet. In distributed
+    mode (the environment's OAuth settings) each request's team is authorized from `db`
+    (`_installed`)."""
     from slack_bolt.async_app import AsyncApp
 
     from trame_bot.http.app import BOLT, MAX_BODY, slack_events
@@ -150,18 +164,61 @@ def _bolt_app(name: str) -> tuple[AsyncApp, web.Application]:
 
     settings = load_settings()
     configure_logging(settings)
-    token, secret = settings.require_slack()
+    mode = settings.slack_mode()
+    options: dict[str, Any]
+    if isinstance(mode, Distributed):
+        assert db is not None, "distributed mode reads each request's installation"
+        secret = mode.signing_secret
+        options = {
+            "client": build_client("", settings.slack_api_url),
+            "authorize": _installed(db, Vault(settings.encryption_keys)),
+        }
+    else:
+        token, secret = settings.require_slack()
+        options = {"client": build_client(token, settings.slack_api_url)}
     bolt = AsyncApp(
         name=name,
-        client=build_client(token, settings.slack_api_url),
         signing_secret=secret,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
+        **options,
     )
     app = web.Application(client_max_size=MAX_BODY)
     app[BOLT] = bolt
     app.router.add_post("/slack/events", slack_events)
     return bolt, app
+
+
+_INSTALLATION = (
+    select(SlackInstallation.bot_token, SlackInstallation.bot_user_id, SlackInstallation.bot_id)
+    .where(SlackInstallation.team_id == bindparam("team"))
+    .where(SlackInstallation.disconnected_at.is_(None))
+)
+
+
+def _installed(db: Database, vault: Vault) -> Callable[..., Awaitable[AuthorizeResult | None]]:
+    """The nearest design's authorize in distributed mode, what any app installed in many
+    teams does per request: the team's installation in one Core read, its token opened.
+    Nothing is cached, as in trame-bot (a disconnected team is refused at once)."""
+    from slack_bolt.authorization import AuthorizeResult
+
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult | None:
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(_INSTALLATION, {"team": team_id})).one_or_none()
+        if row is None:
+            return None
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=vault.open(row.bot_token),
+            bot_user_id=row.bot_user_id,
+            bot_id=row.bot_id,
+        )
+
+    return authorize
 
 
 _ws, _wf, _member = Workspace.__table__, Workflow.__table__, Member.__table__
@@ -240,8 +297,8 @@ def reference_app() -> web.Application:
     from slack_bolt.async_app import AsyncAck
     from slack_sdk.web.async_client import AsyncWebClient
 
-    bolt, app = _bolt_app("reference")
     db = Database(load_settings().database_url)
+    bolt, app = _bolt_app("reference", db)
     runs_table = REFERENCE_TABLES.runs
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:

@@ -190,13 +190,11 @@ async def _run_mode(target: Target, mode: Mode, fake: Child, bare: Child) -> lis
 @asynccontextmanager
 async def _reference(
     target: Target, mode: Mode, database: str, fake: Child
-) -> AsyncIterator[Child | None]:
-    """The issue's nearest design (`bench.servers.reference_app`) on the same database, in one
-    workspace mode only: what a Bolt app doing only a command's database work reaches."""
-    if mode.distributed:
-        yield None
-        return
-    async with started("reference", target.workdir, child_env(database, fake.url + "api/")) as app:
+) -> AsyncIterator[Child]:
+    """The issue's nearest design (`bench.servers.reference_app`) on the same database, in the
+    same Slack mode: what a Bolt app doing only a command's database work reaches (in
+    distributed mode, with each request's team authorized from its installation)."""
+    async with started("reference", target.workdir, mode.server_env(database, fake)) as app:
         yield app
 
 
@@ -373,7 +371,7 @@ async def _status(
     trame: Child,
     bare: Child,
     fake: Child,
-    reference: Child | None,
+    reference: Child,
 ) -> list[Result]:
     sizes, places = target.sizes, arranged.status
     requests: list[Load] = []
@@ -437,16 +435,15 @@ async def _status(
             )
         else:
             results.append(_slowest("1d", "/trame status", subject, baseline, concurrency))
-            if reference is not None:
-                results.append(
-                    await _referenced(
-                        "1f",
-                        f"/trame status acks/s, {concurrency} concurrent",
-                        _spec(reference, fake, requests, concurrency, places[0], postgres=postgres),
-                        _spec(bare, fake, requests, concurrency, places[0], postgres=postgres),
-                        sizes.repeats,
-                    )
+            results.append(
+                await _referenced(
+                    "1f",
+                    f"/trame status acks/s, {concurrency} concurrent",
+                    _spec(reference, fake, requests, concurrency, places[0], postgres=postgres),
+                    _spec(bare, fake, requests, concurrency, places[0], postgres=postgres),
+                    sizes.repeats,
                 )
+            )
     return [*results, cpu]
 
 
@@ -486,7 +483,7 @@ async def _pause_resume(
     trame: Child,
     bare: Child,
     fake: Child,
-    reference: Child | None,
+    reference: Child,
 ) -> list[Result]:
     requests: list[Load] = []
     for lane, (place, wf) in enumerate(arranged.lanes):
@@ -542,16 +539,15 @@ async def _pause_resume(
         replace(rate, met=rate.met and every_write),
         _slowest("2b", "pause|resume", subject, baseline, concurrency),
     ]
-    if reference is not None:
-        results.append(
-            await _referenced(
-                "2c",
-                f"/trame pause|resume acks/s, {concurrency} concurrent",
-                _spec(reference, fake, requests, concurrency, warm, postgres=postgres),
-                _spec(bare, fake, requests, concurrency, warm, postgres=postgres),
-                sizes.repeats,
-            )
+    results.append(
+        await _referenced(
+            "2c",
+            f"/trame pause|resume acks/s, {concurrency} concurrent",
+            _spec(reference, fake, requests, concurrency, warm, postgres=postgres),
+            _spec(bare, fake, requests, concurrency, warm, postgres=postgres),
+            sizes.repeats,
         )
+    )
     return results
 
 
@@ -562,7 +558,7 @@ async def _approvals(
     bare: Child,
     fake: Child,
     posting: dict[str, float],
-    reference: Child | None,
+    reference: Child,
 ) -> list[Result]:
     """Every pending run gets one Approve click; the figure is clicks whose card update reached
     Slack per second, from the first click until the last card update was delivered. Then
@@ -647,9 +643,8 @@ async def _approvals(
     clicked = {f"{place.channel} {cards[run_id]}" for place, run_id in arranged.clicks}
     stats = _difference(await fake_stats(fake), stats_before)
     results = [result, await _decided_once(deps, ws_ids, count, stats, updated, clicked)]
-    if reference is not None:
-        spec = _spec(reference, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres)
-        results.append(await _referenced_clicks(spec, fake, baseline))
+    spec = _spec(reference, fake, requests, CLICK_CONCURRENCY, warm, postgres=postgres)
+    results.append(await _referenced_clicks(spec, fake, baseline))
     return results
 
 

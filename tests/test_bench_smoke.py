@@ -34,7 +34,9 @@ ROWS = {
 }
 ROWS |= {"9", "9s", "9b", "10a", "10b"}
 ROWS |= {"1d", "1e", "1f", "2c", "3c", "4c"}
-ROWS |= {f"{row}-d" for row in ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "3a", "3b")}
+ROWS |= {
+    f"{row}-d" for row in ("1a", "1b", "1c", "1d", "1e", "1f", "2a", "2b", "2c", "3a", "3b", "3c")
+}
 ROWS |= {f"S{n}{size}" for n in range(1, 10) for size in "abc"}
 
 
