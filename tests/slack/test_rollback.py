@@ -82,6 +82,12 @@ async def test_a_plan_that_disables_triggers_set_in_the_form_and_run_by_the_comm
         "rollback invoice-sync client asked", user=f.MEMBER, channel=ws.approvals_channel
     )
     assert "triggers `nightly` are off" in answer.text
+    await bot.delivered()
+    (notice,) = [m for m in bot.fake.messages(ws.approvals_channel) if "rolled back" in m.text]
+    assert f"<@{f.MEMBER}> rolled back" in notice.text
+    assert "triggers `nightly` are off" in notice.text
+    assert "client asked" in notice.text
+    assert block_errors(notice.blocks) == []
     again = await workflows.get_workflow(bot.deps.ctx, "acme", "invoice-sync")
     assert again.status is Status.LIVE
     assert [t.enabled for t in again.triggers] == [False]

@@ -10,8 +10,7 @@ from trame_bot.domain.rollback import RollbackAction, RollbackPlan, read_stored
 from trame_bot.errors import InvalidTransition
 from trame_bot.services.access import require
 from trame_bot.services.context import Context
-from trame_bot.services.outbox import Kind, enqueue
-from trame_bot.services.workflow_status import change_status_in
+from trame_bot.services.workflow_status import announce, change_status_in
 from trame_bot.services.workflows import set_trigger_in
 from trame_bot.store import audit as audit_store
 from trame_bot.store import workflows as store
@@ -84,20 +83,14 @@ async def roll_back(
             reason=why,
         )
         if plan.action is RollbackAction.DISABLE_TRIGGERS:
-            await enqueue(
+            await announce(
                 session,
                 ctx,
                 workspace,
-                Kind.SLACK_POST,
-                channel=workspace.approvals_channel,
-                event="workflow.rolled_back",
-                data={
-                    "workflow": workflow.key,
-                    "name": workflow.name,
-                    "actor": actor.audit_name,
-                    "user": actor.user,
-                    "disabled": disabled,
-                    "reason": why,
-                },
+                workflow,
+                actor,
+                "workflow.rolled_back",
+                disabled=disabled,
+                reason=why,
             )
         return RolledBack(workflow.key, workflow.name, plan, tuple(disabled), tuple(missing))

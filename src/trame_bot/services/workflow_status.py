@@ -144,21 +144,43 @@ async def change_status_in(
             actor,
             reason=f"workflow paused: {reason}",
         )
+    await announce(
+        session,
+        ctx,
+        workspace,
+        workflow,
+        actor,
+        "workflow.status_changed",
+        before=current.value,
+        after=target.value,
+        reason=reason,
+    )
+
+
+async def announce(
+    session: AsyncSession,
+    ctx: Context,
+    workspace: Workspace,
+    workflow: Workflow,
+    actor: Actor,
+    event: str,
+    **data: Any,
+) -> None:
+    """A change to `workflow` told in its workspace's approvals channel, by the outbox once the
+    transaction commits (`slack.blocks.notices` draws it): who changed it, and `data`."""
     await enqueue(
         session,
         ctx,
         workspace,
         Kind.SLACK_POST,
         channel=workspace.approvals_channel,
-        event="workflow.status_changed",
+        event=event,
         data={
             "workflow": workflow.key,
             "name": workflow.name,
-            "before": current.value,
-            "after": target.value,
             "actor": actor.audit_name,
             "user": actor.user,
-            "reason": reason,
+            **data,
         },
     )
 
